@@ -1,0 +1,25 @@
+// Configuration from environment variables, read once at first use. The full list,
+// with defaults, is in docs/CONFIGURATION.md; this header is the only reader.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace emily::config {
+
+enum class FallbackPolicy { silent, warn, raise };
+
+struct Settings {
+  std::string device;            // EMILY_DEVICE: "", "cpu", "cuda", "cuda:N"
+  FallbackPolicy fallback = FallbackPolicy::silent;  // EMILY_FALLBACK
+  int num_threads = 0;           // EMILY_NUM_THREADS: 0 = OpenMP's default
+  std::size_t cache_limit = 0;   // EMILY_CACHE_LIMIT bytes (suffix K/M/G); 0 = unlimited
+  std::size_t memory_limit = 0;  // EMILY_MEMORY_LIMIT bytes; 0 = unlimited
+};
+
+const Settings& settings();
+// Parses "512", "64K", "1.5G" into bytes; Error naming `variable` on bad input.
+std::size_t parse_bytes(const std::string& variable, const std::string& text);
+FallbackPolicy parse_fallback(const std::string& text);
+
+}  // namespace emily::config

@@ -1,0 +1,187 @@
+// The single table of primitives. Every backend registers kernels against it; the
+// dispatcher, `emily ops`, the IR printer (compiler issue) and autodiff key off it.
+// Adding a primitive means one line here plus one kernel per backend.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "emily/shape.h"
+
+namespace emily {
+
+// Attribute structs, one per shape of attribute. Values are normalized by the op layer
+// (axes non-negative, shapes explicit) before a primitive sees them.
+struct NoAttr {
+  bool operator==(const NoAttr&) const = default;
+};
+// Reductions: kernels see the output in keep-dims form (reduced axes have size 1).
+struct AxesAttr {
+  std::vector<int> axes;
+  bool operator==(const AxesAttr&) const = default;
+};
+struct AxisAttr {
+  int axis = 0;
+  bool operator==(const AxisAttr&) const = default;
+};
+struct ArangeAttr {
+  double start = 0;
+  double step = 1;
+  bool operator==(const ArangeAttr&) const = default;
+};
+struct EyeAttr {
+  std::int64_t k = 0;  // diagonal offset
+  bool operator==(const EyeAttr&) const = default;
+};
+// Per axis: `low`/`high` edge padding (negative crops), `interior` between elements.
+struct PadAttr {
+  Shape low, high, interior;
+  bool operator==(const PadAttr&) const = default;
+};
+// start/step per axis, in the input's index space; the output shape says how many.
+struct SliceAttr {
+  Shape start, step;
+  bool operator==(const SliceAttr&) const = default;
+};
+struct ShapeAttr {
+  Shape shape;
+  bool operator==(const ShapeAttr&) const = default;
+};
+struct PermAttr {
+  std::vector<int> perm;
+  bool operator==(const PermAttr&) const = default;
+};
+struct StridedAttr {
+  Shape shape;
+  Strides strides;
+  std::int64_t offset = 0;
+  bool operator==(const StridedAttr&) const = default;
+};
+
+using Attr = std::variant<NoAttr, AxesAttr, AxisAttr, ArangeAttr, EyeAttr, PadAttr, SliceAttr,
+                          ShapeAttr, PermAttr, StridedAttr>;
+std::string to_string(const Attr& a);  // "axes=[0, 2]"; "" for NoAttr
+
+// Families group primitives that share a kernel template and validation rules.
+//   view: metadata only; no kernel, native on every backend.
+enum class Family : std::uint8_t {
+  creation, unary, binary, ternary, conversion, reduction, index_reduction, view, shape,
+  indexing, contraction, random,
+};
+
+// X(name, family, arity, attr); arity -1 means variadic.
+#define EMILY_PRIMITIVES(X)                                  \
+  X(arange, creation, 0, ArangeAttr)                         \
+  X(eye, creation, 0, EyeAttr)                               \
+  X(full, creation, 1, NoAttr)                               \
+  X(abs, unary, 1, NoAttr)                                   \
+  X(acos, unary, 1, NoAttr)                                  \
+  X(acosh, unary, 1, NoAttr)                                 \
+  X(asin, unary, 1, NoAttr)                                  \
+  X(asinh, unary, 1, NoAttr)                                 \
+  X(atan, unary, 1, NoAttr)                                  \
+  X(atanh, unary, 1, NoAttr)                                 \
+  X(bitwise_not, unary, 1, NoAttr)                           \
+  X(ceil, unary, 1, NoAttr)                                  \
+  X(conjugate, unary, 1, NoAttr)                             \
+  X(cos, unary, 1, NoAttr)                                   \
+  X(cosh, unary, 1, NoAttr)                                  \
+  X(erf, unary, 1, NoAttr)                                   \
+  X(erf_inv, unary, 1, NoAttr)                               \
+  X(exp, unary, 1, NoAttr)                                   \
+  X(expm1, unary, 1, NoAttr)                                 \
+  X(floor, unary, 1, NoAttr)                                 \
+  X(imag, unary, 1, NoAttr)                                  \
+  X(is_infinity, unary, 1, NoAttr)                           \
+  X(is_nan, unary, 1, NoAttr)                                \
+  X(log, unary, 1, NoAttr)                                   \
+  X(log1p, unary, 1, NoAttr)                                 \
+  X(logical_not, unary, 1, NoAttr)                           \
+  X(negate, unary, 1, NoAttr)                                \
+  X(real, unary, 1, NoAttr)                                  \
+  X(round, unary, 1, NoAttr)                                 \
+  X(rsqrt, unary, 1, NoAttr)                                 \
+  X(sigmoid, unary, 1, NoAttr)                               \
+  X(sign, unary, 1, NoAttr)                                  \
+  X(sin, unary, 1, NoAttr)                                   \
+  X(sinh, unary, 1, NoAttr)                                  \
+  X(sqrt, unary, 1, NoAttr)                                  \
+  X(tan, unary, 1, NoAttr)                                   \
+  X(tanh, unary, 1, NoAttr)                                  \
+  X(add, binary, 2, NoAttr)                                  \
+  X(subtract, binary, 2, NoAttr)                             \
+  X(multiply, binary, 2, NoAttr)                             \
+  X(divide, binary, 2, NoAttr)                               \
+  X(pow, binary, 2, NoAttr)                                  \
+  X(atan2, binary, 2, NoAttr)                                \
+  X(remainder, binary, 2, NoAttr)                            \
+  X(quotient, binary, 2, NoAttr)                             \
+  X(maximum, binary, 2, NoAttr)                              \
+  X(minimum, binary, 2, NoAttr)                              \
+  X(bitwise_and, binary, 2, NoAttr)                          \
+  X(bitwise_or, binary, 2, NoAttr)                           \
+  X(bitwise_xor, binary, 2, NoAttr)                          \
+  X(left_shift, binary, 2, NoAttr)                           \
+  X(right_shift, binary, 2, NoAttr)                          \
+  X(equal, binary, 2, NoAttr)                                \
+  X(not_equal, binary, 2, NoAttr)                            \
+  X(greater, binary, 2, NoAttr)                              \
+  X(greater_equal, binary, 2, NoAttr)                        \
+  X(less, binary, 2, NoAttr)                                 \
+  X(less_equal, binary, 2, NoAttr)                           \
+  X(logical_and, binary, 2, NoAttr)                          \
+  X(logical_or, binary, 2, NoAttr)                           \
+  X(logical_xor, binary, 2, NoAttr)                          \
+  X(where, ternary, 3, NoAttr)                               \
+  X(astype, conversion, 1, NoAttr)                           \
+  X(copy, conversion, 1, NoAttr)                             \
+  X(sum, reduction, 1, AxesAttr)                             \
+  X(product, reduction, 1, AxesAttr)                         \
+  X(max, reduction, 1, AxesAttr)                             \
+  X(min, reduction, 1, AxesAttr)                             \
+  X(all, reduction, 1, AxesAttr)                             \
+  X(any, reduction, 1, AxesAttr)                             \
+  X(argmax, index_reduction, 1, AxisAttr)                    \
+  X(argmin, index_reduction, 1, AxisAttr)                    \
+  X(reshape, view, 1, ShapeAttr)                             \
+  X(transpose, view, 1, PermAttr)                            \
+  X(broadcast_to, view, 1, ShapeAttr)                        \
+  X(slice, view, 1, SliceAttr)                               \
+  X(as_strided, view, 1, StridedAttr)                        \
+  X(view, view, 1, NoAttr)                                   \
+  X(concatenate, shape, -1, AxisAttr)                        \
+  X(pad, shape, 2, PadAttr)                                  \
+  X(slice_update, shape, 2, SliceAttr)                       \
+  X(take, indexing, 2, AxisAttr)                             \
+  X(take_along_axis, indexing, 2, AxisAttr)                  \
+  X(matmul, contraction, 2, NoAttr)                          \
+  X(random_bits, random, 1, NoAttr)
+
+enum class Primitive : std::uint16_t {
+#define EMILY_PRIMITIVE_ENUM(name, family, arity, attr) name,
+  EMILY_PRIMITIVES(EMILY_PRIMITIVE_ENUM)
+#undef EMILY_PRIMITIVE_ENUM
+};
+
+struct PrimitiveInfo {
+  std::string_view name;
+  Family family;
+  int arity;
+  std::size_t attr_index;  // which alternative of Attr it takes
+};
+
+inline constexpr std::size_t kNumPrimitives = 0
+#define EMILY_PRIMITIVE_COUNT(name, family, arity, attr) +1
+    EMILY_PRIMITIVES(EMILY_PRIMITIVE_COUNT)
+#undef EMILY_PRIMITIVE_COUNT
+    ;
+
+const PrimitiveInfo& info(Primitive p);
+std::string_view name(Primitive p);
+// Looks up a primitive by name; returns false when there is none.
+bool find_primitive(std::string_view name, Primitive& out);
+
+}  // namespace emily

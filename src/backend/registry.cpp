@@ -1,0 +1,28 @@
+#include "backend/cpu/kernels.h"
+#include "emily/backend.h"
+
+namespace emily {
+
+const KernelTable& kernels(Device::Type type) {
+  static const KernelTable cpu = [] {
+    KernelTable t;
+    cpu::register_all(t);
+    return t;
+  }();
+  // The CUDA backend fills its own table (issue "CUDA backend"); until then every
+  // primitive on a CUDA device falls back to the CPU.
+  static const KernelTable cuda;
+  return type == Device::Type::cpu ? cpu : cuda;
+}
+
+std::string_view to_string(KernelStatus s) {
+  switch (s) {
+    case KernelStatus::native: return "native";
+    case KernelStatus::composite: return "composite";
+    case KernelStatus::fallback: return "fallback";
+    case KernelStatus::missing: return "missing";
+  }
+  return "missing";
+}
+
+}  // namespace emily

@@ -1,0 +1,71 @@
+#include "emily/primitive.h"
+
+#include <array>
+#include <sstream>
+
+namespace emily {
+
+namespace {
+template <class A>
+constexpr std::size_t attr_index() {
+  return Attr(A{}).index();
+}
+
+constexpr std::array<PrimitiveInfo, kNumPrimitives> kInfo = {{
+#define EMILY_PRIMITIVE_INFO(n, family, arity, attr) {#n, Family::family, arity, attr_index<attr>()},
+    EMILY_PRIMITIVES(EMILY_PRIMITIVE_INFO)
+#undef EMILY_PRIMITIVE_INFO
+}};
+
+template <class T>
+void print_list(std::ostream& os, const char* key, const std::vector<T>& v) {
+  os << key << "=[";
+  for (std::size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+  os << "]";
+}
+}  // namespace
+
+const PrimitiveInfo& info(Primitive p) { return kInfo[static_cast<std::size_t>(p)]; }
+std::string_view name(Primitive p) { return info(p).name; }
+
+bool find_primitive(std::string_view n, Primitive& out) {
+  for (std::size_t i = 0; i < kNumPrimitives; ++i) {
+    if (kInfo[i].name == n) {
+      out = static_cast<Primitive>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string to_string(const Attr& a) {
+  std::ostringstream os;
+  struct Printer {
+    std::ostream& os;
+    void operator()(const NoAttr&) {}
+    void operator()(const AxesAttr& x) { print_list(os, "axes", x.axes); }
+    void operator()(const AxisAttr& x) { os << "axis=" << x.axis; }
+    void operator()(const ArangeAttr& x) { os << "start=" << x.start << ", step=" << x.step; }
+    void operator()(const EyeAttr& x) { os << "k=" << x.k; }
+    void operator()(const PadAttr& x) {
+      print_list(os, "low", x.low);
+      print_list(os << ", ", "high", x.high);
+      print_list(os << ", ", "interior", x.interior);
+    }
+    void operator()(const SliceAttr& x) {
+      print_list(os, "start", x.start);
+      print_list(os << ", ", "step", x.step);
+    }
+    void operator()(const ShapeAttr& x) { print_list(os, "shape", x.shape); }
+    void operator()(const PermAttr& x) { print_list(os, "perm", x.perm); }
+    void operator()(const StridedAttr& x) {
+      print_list(os, "shape", x.shape);
+      print_list(os << ", ", "strides", x.strides);
+      os << ", offset=" << x.offset;
+    }
+  };
+  std::visit(Printer{os}, a);
+  return os.str();
+}
+
+}  // namespace emily

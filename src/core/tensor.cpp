@@ -1,0 +1,150 @@
+#include "emily/tensor.h"
+
+#include <cstring>
+
+#include "core/convert.h"
+#include "emily/ops.h"
+#include "emily/stream.h"
+#include "emily/telemetry.h"
+
+namespace emily {
+
+Tensor::Tensor(std::shared_ptr<Buffer> buffer, DType dtype, Shape shape, Strides strides,
+               std::int64_t offset) {
+  auto impl = std::make_shared<detail::TensorImpl>();
+  impl->buffer = std::move(buffer);
+  impl->dtype = dtype;
+  impl->shape = std::move(shape);
+  impl->strides = std::move(strides);
+  impl->offset = offset;
+  impl_ = std::move(impl);
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  for (auto d : shape) {
+    if (d < 0) EMILY_THROW(ShapeError, "empty", "negative dimension in shape ", to_string(shape));
+  }
+  std::size_t bytes = static_cast<std::size_t>(numel(shape)) * size_of(dtype);
+  return Tensor(allocate(bytes, device), dtype, shape, row_major_strides(shape), 0);
+}
+
+const detail::TensorImpl& Tensor::impl() const {
+  if (!impl_) throw Error("[tensor] use of an undefined tensor");
+  return *impl_;
+}
+
+std::int64_t Tensor::shape(int axis) const {
+  return impl().shape[normalize_axis("shape", axis, ndim())];
+}
+
+bool Tensor::is_contiguous() const {
+  const auto& s = impl().shape;
+  const auto& st = impl().strides;
+  std::int64_t expected = 1;
+  for (std::size_t i = s.size(); i-- > 0;) {
+    if (s[i] == 1) continue;
+    if (st[i] != expected) return false;
+    expected *= s[i];
+  }
+  return true;
+}
+
+void* Tensor::raw_data() const {
+  const auto& i = impl();
+  return static_cast<char*>(i.buffer->data()) + i.offset * static_cast<std::int64_t>(size_of(i.dtype));
+}
+
+Tensor Tensor::with_layout(DType dtype, Shape shape, Strides strides, std::int64_t offset) const {
+  return Tensor(impl().buffer, dtype, std::move(shape), std::move(strides), offset);
+}
+
+template <class T>
+T Tensor::item() const {
+  if (size() != 1) {
+    EMILY_THROW(ShapeError, "item", "expected one element, got shape ", to_string(shape()));
+  }
+  Tensor h = to_host(*this);
+  return visit_dtype(h.dtype(), [&]<class S>() { return detail::convert<T>(*h.data<S>()); });
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor h = to_host(*this);
+  std::vector<T> out(static_cast<std::size_t>(h.size()));
+  visit_dtype(h.dtype(), [&]<class S>() {
+    const S* p = h.data<S>();
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = detail::convert<T>(p[i]);
+  });
+  return out;
+}
+
+#define EMILY_INSTANTIATE_ACCESSORS(T)         \
+  template T Tensor::item<T>() const;          \
+  template std::vector<T> Tensor::to_vector<T>() const;
+EMILY_INSTANTIATE_ACCESSORS(bool)
+EMILY_INSTANTIATE_ACCESSORS(std::uint8_t)
+EMILY_INSTANTIATE_ACCESSORS(std::uint16_t)
+EMILY_INSTANTIATE_ACCESSORS(std::uint32_t)
+EMILY_INSTANTIATE_ACCESSORS(std::uint64_t)
+EMILY_INSTANTIATE_ACCESSORS(std::int8_t)
+EMILY_INSTANTIATE_ACCESSORS(std::int16_t)
+EMILY_INSTANTIATE_ACCESSORS(std::int32_t)
+EMILY_INSTANTIATE_ACCESSORS(std::int64_t)
+EMILY_INSTANTIATE_ACCESSORS(f16)
+EMILY_INSTANTIATE_ACCESSORS(bf16)
+EMILY_INSTANTIATE_ACCESSORS(float)
+EMILY_INSTANTIATE_ACCESSORS(double)
+EMILY_INSTANTIATE_ACCESSORS(c64)
+#undef EMILY_INSTANTIATE_ACCESSORS
+
+Tensor from_blob(const void* data, const Shape& shape, DType dtype, Device device) {
+  Tensor t = Tensor::empty(shape, dtype, Device::cpu());
+  if (t.nbytes()) {
+    if (!data) EMILY_THROW(ValueError, "from_blob", "null data for ", t.nbytes(), " bytes");
+    std::memcpy(t.raw_data(), data, t.nbytes());
+  }
+  return device.type == Device::Type::cpu ? t : to_device(t, device);
+}
+
+Tensor from_blob_zero_copy(void* data, const Shape& shape, DType dtype, Buffer::Deleter release) {
+  for (auto d : shape) {
+    if (d < 0) EMILY_THROW(ShapeError, "from_blob", "negative dimension in shape ", to_string(shape));
+  }
+  std::size_t bytes = static_cast<std::size_t>(numel(shape)) * size_of(dtype);
+  if (!data && bytes) EMILY_THROW(ValueError, "from_blob", "null data for ", bytes, " bytes");
+  auto buffer = std::make_shared<Buffer>(data, bytes, Device::cpu(), std::move(release));
+  return Tensor(std::move(buffer), dtype, shape, row_major_strides(shape), 0);
+}
+
+Tensor to_host(const Tensor& t) {
+  telemetry::Span span("to_host", [&] {
+    return std::vector<std::pair<std::string, std::string>>{
+        {"shape", to_string(t.shape())}, {"dtype", std::string(name(t.dtype()))},
+        {"device", to_string(t.device())}};
+  });
+  span.set_bytes(static_cast<std::int64_t>(t.nbytes()));
+  Tensor h = t.device().type == Device::Type::cpu ? t : to_device(t, Device::cpu());
+  return contiguous(h);
+}
+
+Tensor to_device(const Tensor& t, Device device) {
+  if (t.device() == device) return t;
+  EMILY_THROW(DeviceError, "to_device", "cannot move a tensor from ", to_string(t.device()), " to ",
+              to_string(device), " in this build");
+}
+
+void to_blob(const Tensor& t, void* dst, std::size_t dst_bytes) {
+  if (dst_bytes < t.nbytes()) {
+    EMILY_THROW(ValueError, "to_blob", "destination holds ", dst_bytes, " bytes, tensor needs ", t.nbytes());
+  }
+  if (!t.nbytes()) return;
+  if (!dst) EMILY_THROW(ValueError, "to_blob", "null destination");
+  Tensor h = to_host(t);
+  std::memcpy(dst, h.raw_data(), h.nbytes());
+}
+
+void eval(const Tensor& t) {
+  if (t.defined()) synchronize(Stream{t.device(), current_stream().index});
+}
+
+}  // namespace emily

@@ -1,0 +1,131 @@
+#include "ops/dispatch.h"
+
+#include <cmath>
+#include <iostream>
+#include <mutex>
+#include <set>
+
+#include "core/convert.h"
+#include "emily/config.h"
+#include "emily/stream.h"
+#include "emily/telemetry.h"
+
+namespace emily::detail {
+
+void require_defined(const char* op, const Tensor& t) {
+  if (!t.defined()) EMILY_THROW(ValueError, op, "input tensor is undefined");
+}
+
+Device common_device(const char* op, const std::vector<Tensor>& inputs) {
+  if (inputs.empty()) return current_stream().device;
+  for (const auto& t : inputs) require_defined(op, t);
+  Device d = inputs.front().device();
+  for (const auto& t : inputs) {
+    if (t.device() != d) {
+      EMILY_THROW(DeviceError, op, "inputs live on ", to_string(d), " and ", to_string(t.device()),
+                  "; move them to one device first");
+    }
+  }
+  return d;
+}
+
+namespace {
+
+using Meta = std::vector<std::pair<std::string, std::string>>;
+
+Meta describe(Primitive p, const std::vector<Tensor>& inputs, Device d) {
+  Meta m{{"op", std::string(name(p))}, {"device", to_string(d)}};
+  std::string shapes, dtypes;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    shapes += (i ? " " : "") + to_string(inputs[i].shape());
+    dtypes += (i ? " " : "") + std::string(name(inputs[i].dtype()));
+  }
+  m.emplace_back("shapes", shapes);
+  m.emplace_back("dtypes", dtypes);
+  return m;
+}
+
+#ifdef EMILY_DEBUG_NAN_INF
+// Producing ops whose results are scanned in a NaN/Inf-detecting build.
+bool scanned_for_nan(Primitive p) { return p == Primitive::matmul; }
+
+void check_finite(Primitive p, const Tensor& out) {
+  bool bad = false;
+  visit_dtype(out.dtype(), [&]<class T>() {
+    if constexpr (is_float_like_v<T>) {
+      const T* v = out.data<T>();
+      for (std::int64_t i = 0; i < out.size() && !bad; ++i)
+        bad = !std::isfinite(static_cast<compute_t<T>>(v[i]));
+    }
+  });
+  if (bad) EMILY_THROW(ValueError, std::string(name(p)).c_str(), "produced NaN or Inf (debug check)");
+}
+#endif
+
+void warn_once(Primitive p, Device d) {
+  static std::mutex m;
+  static std::set<std::pair<int, int>> seen;
+  std::lock_guard lock(m);
+  if (seen.insert({static_cast<int>(p), d.index}).second) {
+    std::cerr << "emily: [" << name(p) << "] has no kernel on " << to_string(d)
+              << "; running on the CPU (EMILY_FALLBACK=warn)\n";
+  }
+}
+
+}  // namespace
+
+std::vector<Tensor> dispatch(Primitive p, const std::vector<Tensor>& inputs,
+                             const std::vector<OutSpec>& outputs, const Attr& attr) {
+  const std::string op_name(name(p));
+  Device device = common_device(op_name.c_str(), inputs);
+  Kernel kernel = kernels(device.type).get(p);
+
+  if (!kernel) {
+    Kernel cpu_kernel = kernels(Device::Type::cpu).get(p);
+    if (device.type == Device::Type::cpu || !cpu_kernel) {
+      EMILY_THROW(Unsupported, op_name.c_str(), "no kernel on ", to_string(device));
+    }
+    auto policy = config::settings().fallback;
+    if (policy == config::FallbackPolicy::raise) {
+      EMILY_THROW(Unsupported, op_name.c_str(), "no kernel on ", to_string(device),
+                  " and EMILY_FALLBACK=raise");
+    }
+    if (policy == config::FallbackPolicy::warn) warn_once(p, device);
+    telemetry::Span span("fallback", [&] { return describe(p, inputs, device); });
+    std::vector<Tensor> host_inputs;
+    for (const auto& t : inputs) host_inputs.push_back(to_host(t));
+    std::vector<Tensor> host_out;
+    {
+      StreamGuard guard(default_stream(Device::cpu()));
+      host_out = dispatch(p, host_inputs, outputs, attr);
+    }
+    for (auto& t : host_out) t = to_device(t, device);
+    return host_out;
+  }
+
+  std::vector<Tensor> out;
+  out.reserve(outputs.size());
+  bool any_elements = false;
+  for (const auto& spec : outputs) {
+    out.push_back(Tensor::empty(spec.shape, spec.dtype, device));
+    any_elements = any_elements || numel(spec.shape) != 0;
+  }
+  if (!any_elements) return out;
+
+  telemetry::Span span("eval", [&] { return describe(p, inputs, device); });
+  Stream stream = current_stream();
+  if (stream.device != device) stream = default_stream(device);
+  kernel(inputs, out, attr, stream);
+#ifdef EMILY_DEBUG_NAN_INF
+  if (scanned_for_nan(p))
+    for (const auto& t : out) check_finite(p, t);
+#endif
+  return out;
+}
+
+Tensor dispatch(Primitive p, const std::vector<Tensor>& inputs, const Shape& shape, DType dtype,
+                const Attr& attr) {
+  return std::move(dispatch(p, inputs, {OutSpec{shape, dtype}}, attr).front());
+}
+
+}  // namespace emily::detail

@@ -1,0 +1,29 @@
+// The op layer's single road to a kernel: device choice, output allocation,
+// telemetry, CPU fallback and debug checks all happen here, once, for every primitive.
+// (The compiler issue hooks tracing in here too.)
+#pragma once
+
+#include <vector>
+
+#include "emily/backend.h"
+#include "emily/tensor.h"
+
+namespace emily::detail {
+
+struct OutSpec {
+  Shape shape;
+  DType dtype;
+};
+
+std::vector<Tensor> dispatch(Primitive p, const std::vector<Tensor>& inputs,
+                             const std::vector<OutSpec>& outputs, const Attr& attr = NoAttr{});
+Tensor dispatch(Primitive p, const std::vector<Tensor>& inputs, const Shape& shape, DType dtype,
+                const Attr& attr = NoAttr{});
+
+// The device all inputs live on (the current stream's device when there are none);
+// DeviceError naming `op` when they disagree.
+Device common_device(const char* op, const std::vector<Tensor>& inputs);
+// Raises Error naming `op` when `t` is undefined.
+void require_defined(const char* op, const Tensor& t);
+
+}  // namespace emily::detail

@@ -1,0 +1,110 @@
+#include "emily/device.h"
+
+#include <atomic>
+#include <mutex>
+#include <optional>
+
+#include "emily/config.h"
+#include "emily/error.h"
+#include "emily/stream.h"
+
+#ifdef EMILY_HAS_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace emily {
+
+std::string to_string(Device d) {
+  if (d.type == Device::Type::cpu) return "cpu";
+  return "cuda:" + std::to_string(d.index);
+}
+
+Device parse_device(const std::string& text) {
+  if (text == "cpu") return Device::cpu();
+  if (text == "cuda" || text == "gpu") return Device::cuda(0);
+  if (text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() < 10) {
+    int index = 0;
+    for (char c : text.substr(5)) {
+      if (c < '0' || c > '9') EMILY_THROW(DeviceError, "device", "cannot parse '", text, "'");
+      index = index * 10 + (c - '0');
+    }
+    return Device::cuda(index);
+  }
+  EMILY_THROW(DeviceError, "device", "cannot parse '", text, "' (expected cpu, cuda or cuda:N)");
+}
+
+int cuda_device_count() {
+#ifdef EMILY_HAS_CUDA
+  static const int n = [] {
+    int count = 0;
+    return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
+  }();
+  return n;
+#else
+  return 0;
+#endif
+}
+
+bool is_available(Device d) {
+  if (d.type == Device::Type::cpu) return d.index == 0;
+  return d.index >= 0 && d.index < cuda_device_count();
+}
+
+namespace {
+std::mutex g_default_mutex;
+std::optional<Device> g_default;
+}  // namespace
+
+Device default_device() {
+  std::lock_guard lock(g_default_mutex);
+  if (!g_default) {
+    const auto& wanted = config::settings().device;
+    if (!wanted.empty()) {
+      Device d = parse_device(wanted);
+      if (!is_available(d)) {
+        EMILY_THROW(DeviceError, "EMILY_DEVICE", to_string(d), " is not available in this build/machine");
+      }
+      g_default = d;
+    } else {
+      // The CUDA backend's kernels arrive with the CUDA issue; until then the default
+      // stays on the CPU even when a GPU is present.
+      g_default = Device::cpu();
+    }
+  }
+  return *g_default;
+}
+
+void set_default_device(Device d) {
+  if (!is_available(d)) EMILY_THROW(DeviceError, "set_default_device", to_string(d), " is not available");
+  std::lock_guard lock(g_default_mutex);
+  g_default = d;
+}
+
+// ---- streams -------------------------------------------------------------------------
+
+namespace {
+std::atomic<int> g_next_stream{1};
+thread_local std::optional<Stream> t_current;
+}  // namespace
+
+Stream default_stream(Device d) { return Stream{d, 0}; }
+
+Stream new_stream(Device d) {
+  if (!is_available(d)) EMILY_THROW(DeviceError, "new_stream", to_string(d), " is not available");
+  return Stream{d, g_next_stream.fetch_add(1)};
+}
+
+Stream current_stream() {
+  if (!t_current) t_current = default_stream(default_device());
+  return *t_current;
+}
+
+void set_current_stream(Stream s) { t_current = s; }
+
+void synchronize(Stream) {
+  // CPU streams run kernels on the calling thread: nothing is ever pending.
+}
+
+void synchronize() { synchronize(current_stream()); }
+
+}  // namespace emily

@@ -1,0 +1,36 @@
+// Test helpers: fixtures, tolerance checks and error-path assertions.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "emily/emily.h"
+
+namespace emily::testing {
+
+// Loads tests/fixtures/<relative> (a .npy file written by scripts/fixtures/).
+Tensor fixture(const std::string& relative);
+
+// Elementwise |a - b| <= atol + rtol |b| (NaNs must match, infinities must be equal);
+// shapes must match. Reports the first mismatch with its flat index.
+::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double rtol,
+                                     double atol);
+// Bitwise-equal values, shapes and dtypes.
+::testing::AssertionResult all_equal(const Tensor& actual, const Tensor& expected);
+
+}  // namespace emily::testing
+
+// Asserts that `stmt` throws `Kind` and that its message starts with "[op]".
+#define EXPECT_EMILY_ERROR(stmt, Kind, op)                                              \
+  do {                                                                                  \
+    try {                                                                               \
+      (void)(stmt);                                                                     \
+      ADD_FAILURE() << "expected " #Kind " from " #stmt;                                \
+    } catch (const ::emily::Kind& e) {                                                  \
+      EXPECT_EQ(std::string(e.what()).rfind(std::string("[") + (op) + "]", 0), 0u)      \
+          << "message: " << e.what();                                                   \
+    } catch (const std::exception& e) {                                                 \
+      ADD_FAILURE() << "expected " #Kind " from " #stmt ", got: " << e.what();          \
+    }                                                                                   \
+  } while (0)
