@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "emily/ops.h"
+#include "core/convert.h"
 #include "ops/dispatch.h"
 
 namespace emily {
@@ -47,9 +48,10 @@ Tensor full(const Shape& shape, const Tensor& value) {
 
 Tensor full(const Shape& shape, double value, DType dtype) {
   check_shape("full", shape);
-  // The 0-d value is built on the host and converted exactly once, by astype's rules.
-  Tensor v = from_blob(&value, {}, DType::f64);
-  if (dtype != DType::f64) v = astype(v, dtype);
+  // The 0-d value is converted on the host by astype's rules (detail::convert): no
+  // kernel launch for a scalar.
+  Tensor v = Tensor::empty({}, dtype, Device::cpu());
+  visit_dtype(dtype, [&]<class T>() { *v.data<T>() = detail::convert<T>(value); });
   if (shape.empty()) return v;
   return full(shape, v);
 }
