@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 namespace emily::config {
@@ -13,7 +14,9 @@ struct Settings {
   std::string device;            // EMILY_DEVICE: "", "cpu", "cuda", "cuda:N"
   FallbackPolicy fallback = FallbackPolicy::silent;  // EMILY_FALLBACK
   int num_threads = 0;           // EMILY_NUM_THREADS: 0 = OpenMP's default
-  std::size_t cache_limit = 0;   // EMILY_CACHE_LIMIT bytes (suffix K/M/G); 0 = unlimited
+  // EMILY_CACHE_LIMIT bytes (suffix K/M/G/T); unset = a quarter of physical memory,
+  // 0 = keep no freed blocks.
+  std::optional<std::size_t> cache_limit;
   std::size_t memory_limit = 0;  // EMILY_MEMORY_LIMIT bytes; 0 = unlimited
 };
 

@@ -3,6 +3,7 @@
 // does too, so the two agree bit for bit.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -20,6 +21,16 @@ inline float bits_float(std::uint32_t u) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+// Rounds d to float with round-to-odd. Going double -> float -> 16 bits with two
+// round-to-nearest steps can round twice the wrong way (1 + 2^-11 + 2^-40 would give 1 in
+// f16); round-to-odd in a format with at least two more bits than the target keeps the
+// final round-to-nearest correct.
+inline float round_to_odd_float(double d) {
+  float f = static_cast<float>(d);
+  if (static_cast<double>(f) == d || d != d) return f;
+  if (std::fabs(static_cast<double>(f)) > std::fabs(d)) f = std::nextafter(f, 0.0f);
+  return bits_float(float_bits(f) | 1u);
+}
 }  // namespace detail
 
 struct bf16 {
@@ -34,10 +45,10 @@ struct bf16 {
       bits = static_cast<std::uint16_t>(u >> 16);
     }
   }
-  bf16(double d) : bf16(static_cast<float>(d)) {}
+  bf16(double d) : bf16(detail::round_to_odd_float(d)) {}
   template <class I>
     requires std::is_integral_v<I>
-  bf16(I i) : bf16(static_cast<float>(i)) {}
+  bf16(I i) : bf16(static_cast<double>(i)) {}
   operator float() const { return detail::bits_float(std::uint32_t(bits) << 16); }
   static bf16 from_bits(std::uint16_t b) {
     bf16 h;
@@ -50,10 +61,10 @@ struct f16 {
   std::uint16_t bits = 0;
   f16() = default;
   f16(float f) { bits = from_float(f); }  // NOLINT
-  f16(double d) : f16(static_cast<float>(d)) {}
+  f16(double d) : f16(detail::round_to_odd_float(d)) {}
   template <class I>
     requires std::is_integral_v<I>
-  f16(I i) : f16(static_cast<float>(i)) {}
+  f16(I i) : f16(static_cast<double>(i)) {}
   operator float() const { return to_float(bits); }
   static f16 from_bits(std::uint16_t b) {
     f16 h;

@@ -90,8 +90,10 @@ Tensor logical_and(const Tensor& a, const Tensor& b);
 Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor logical_xor(const Tensor& a, const Tensor& b);
 
-// Arithmetic operators. A C++ scalar takes the tensor's dtype (a float scalar with an
-// integer tensor gives f32), so `x * 0.5` keeps a bf16 tensor bf16.
+// Arithmetic operators. A C++ scalar takes the tensor's dtype, so `x * 0.5` keeps a bf16
+// tensor bf16; a fraction, inf or NaN with an integer or bool tensor gives f32, a whole
+// number with a bool tensor gives s32, and a whole number outside an integer tensor's
+// range raises ValueError (NumPy 2's rule).
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);

@@ -38,7 +38,9 @@ inline To convert(From v) {
   } else if constexpr (is_complex_v<To>) {
     return c64(static_cast<float>(v), 0.0f);
   } else if constexpr (is_half_v<To>) {
-    if constexpr (std::is_same_v<From, double>) return To(v);  // one rounding from double
+    // One rounding from double and from integers (via round-to-odd, see half.h); from
+    // float it is the plain round-to-nearest.
+    if constexpr (std::is_same_v<From, double> || std::is_integral_v<From>) return To(v);
     else return To(static_cast<float>(v));
   } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From>) {
     if (std::isnan(v)) return To(0);

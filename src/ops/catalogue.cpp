@@ -19,26 +19,31 @@ const std::vector<Composite>& composites() {
       {"scalar_tensor", {"full"}},
       {"clip", {"maximum", "minimum"}},
       {"isclose", {"abs", "subtract", "multiply", "add", "less_equal", "equal", "is_nan",
-                   "logical_and", "logical_or", "where"}},
+                   "is_infinity", "logical_and", "logical_or", "logical_not", "astype"}},
       {"allclose", {"abs", "subtract", "multiply", "add", "less_equal", "equal", "is_nan",
-                    "logical_and", "logical_or", "where", "all"}},
+                    "is_infinity", "logical_and", "logical_or", "logical_not", "astype", "all"}},
       {"squeeze", {"reshape"}},
       {"stack", {"reshape", "concatenate"}},
       {"tensordot", {"transpose", "reshape", "copy", "matmul"}},
       {"einsum", {"transpose", "reshape", "copy", "matmul", "sum", "as_strided"}},
-      {"mean", {"sum", "divide"}},
+      {"mean", {"sum", "divide", "astype"}},
       {"softmax", {"max", "subtract", "exp", "sum", "divide"}},
       {"log_softmax", {"max", "subtract", "exp", "sum", "log"}},
-      {"logsumexp", {"max", "subtract", "exp", "sum", "log", "add"}},
+      {"logsumexp", {"max", "subtract", "exp", "sum", "log", "add", "where", "is_infinity", "is_nan",
+                     "logical_or", "astype", "full"}},
       {"gelu", {"multiply", "erf", "add"}},
       {"gelu_tanh", {"multiply", "tanh", "add"}},
       {"silu", {"multiply", "sigmoid"}},
       {"random_key", {"full"}},
-      {"random_split", {"random_bits"}},
-      {"random_uniform", {"random_bits", "right_shift", "bitwise_or", "view", "subtract"}},
-      {"random_normal", {"random_bits", "right_shift", "bitwise_or", "view", "erf_inv"}},
-      {"random_bernoulli", {"random_bits", "less"}},
-      {"random_categorical", {"random_bits", "log", "add", "argmax"}},
+      {"random_split", {"random_bits", "view", "reshape", "slice", "copy"}},
+      {"random_uniform", {"random_bits", "right_shift", "bitwise_or", "bitwise_and", "view",
+                          "subtract", "astype", "multiply", "add"}},
+      {"random_normal", {"random_bits", "right_shift", "bitwise_or", "bitwise_and", "view",
+                         "subtract", "astype", "multiply", "add", "erf_inv"}},
+      {"random_bernoulli", {"random_bits", "right_shift", "bitwise_or", "bitwise_and", "view",
+                            "subtract", "astype", "multiply", "add", "less"}},
+      {"random_categorical", {"random_bits", "right_shift", "bitwise_or", "bitwise_and", "view",
+                              "subtract", "astype", "multiply", "add", "log", "negate", "argmax"}},
   };
   return table;
 }
@@ -99,6 +104,12 @@ const std::vector<CatalogueEntry>& catalogue() {
     return out;
   }();
   return entries;
+}
+
+const std::vector<std::string_view>* composite_parts(std::string_view n) {
+  for (const auto& c : composites())
+    if (c.name == n) return &c.parts;
+  return nullptr;
 }
 
 KernelStatus status(std::string_view n, Device::Type backend) {

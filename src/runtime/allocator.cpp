@@ -39,7 +39,7 @@ class CpuAllocator {
   CpuAllocator() {
     const auto& s = config::settings();
     memory_limit_ = s.memory_limit;
-    cache_limit_ = s.cache_limit ? s.cache_limit : physical_memory() / 4;
+    cache_limit_ = s.cache_limit.value_or(physical_memory() / 4);
   }
   ~CpuAllocator() { clear_cache(); }
 

@@ -76,5 +76,27 @@ TEST(Half, ConversionsRoundToNearestEven) {
   for (int i = -2048; i <= 2048; ++i) EXPECT_EQ(static_cast<float>(f16(static_cast<float>(i))), i);
 }
 
+TEST(Half, ConversionsFromDoubleAndIntegersRoundOnce) {
+  // Hand-derived: each value lies just above a tie of the 16-bit format, so the correctly
+  // rounded result is the upper neighbour; rounding through float first lands on the
+  // tie and then rounds to even (down). NumPy agrees: np.float16(1 + 2**-11 + 2**-40).
+  const double just_above_f16_tie = 1.0 + 0x1p-11 + 0x1p-40;
+  EXPECT_EQ(f16(just_above_f16_tie).bits, 0x3c01);
+  EXPECT_EQ(bf16(1.0 + 0x1p-8 + 0x1p-40).bits, 0x3f81);
+  EXPECT_EQ(f16(-just_above_f16_tie).bits, 0xbc01);
+  // 2^24 + 2^16 + 1: float rounds it to 2^24 + 2^16, a bf16 tie that goes to even.
+  EXPECT_EQ(static_cast<float>(bf16(std::int32_t{(1 << 24) + (1 << 16) + 1})), 0x1p24f + 0x1p17f);
+  Tensor ints = tensor<std::int32_t>({(1 << 24) + (1 << 16) + 1});
+  EXPECT_EQ(static_cast<float>(astype(ints, DType::bf16).item<bf16>()), 0x1p24f + 0x1p17f);
+  Tensor doubles = tensor<double>({just_above_f16_tie, 1e300, -1e-300, 65519.999});
+  auto h = astype(doubles, DType::f16).to_vector<f16>();
+  EXPECT_EQ(h[0].bits, 0x3c01);
+  EXPECT_EQ(h[1].bits, 0x7c00);  // overflow to inf
+  EXPECT_EQ(h[2].bits, 0x8000);  // underflow to -0
+  EXPECT_EQ(h[3].bits, 0x7bff);  // below the rounding boundary 65520
+  EXPECT_EQ(f16(0.1).bits, f16(0.1f).bits);  // exact ties aside, both paths agree
+}
+
+
 }  // namespace
 }  // namespace emily

@@ -1,8 +1,12 @@
 // Oracle: docs/catalogue.md, the op list the seed system's users call.
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
+#include "emily/random.h"
+#include "emily/telemetry.h"
 #include "ops/catalogue.h"
 #include "support/testing.h"
 
@@ -57,6 +61,53 @@ TEST(Catalogue, LinesHaveTheDocumentedForm) {
 #ifndef EMILY_HAS_CUDA
     EXPECT_EQ(cuda, "cuda=missing") << line;
 #endif
+  }
+}
+
+// The status `emily ops` reports for a composite is derived from its declared parts, so
+// the declaration must cover every primitive the composite really dispatches. Oracle: the
+// emily.eval telemetry events observed while running each composite once.
+TEST(Catalogue, CompositePartsCoverWhatTheyDispatch) {
+  Tensor m = tensor<float>({1, -2, 3, 4, 5, -6}, {2, 3});
+  Tensor key = random::key(7);
+  const std::vector<std::pair<std::string, std::function<void()>>> calls = {
+      {"ones", [] { ones({2}); }},
+      {"zeros", [] { zeros({2}); }},
+      {"scalar_tensor", [] { scalar_tensor(1.5); }},
+      {"clip", [&] { clip(m, -1.0, 1.0); }},
+      {"isclose", [&] { isclose(m, m); }},
+      {"allclose", [&] { allclose(m, m); }},
+      {"squeeze", [&] { squeeze(reshape(m, {1, 6})); }},
+      {"stack", [&] { stack({m, m}); }},
+      {"tensordot", [&] { tensordot(m, transpose(m), 1); }},
+      {"einsum", [&] { einsum("ij,kj->ik", {m, m}); }},
+      {"mean", [&] { mean(m, 1); }},
+      {"softmax", [&] { softmax(m); }},
+      {"log_softmax", [&] { log_softmax(m); }},
+      {"logsumexp", [&] { logsumexp(m, 1); }},
+      {"gelu", [&] { gelu(m); }},
+      {"gelu_tanh", [&] { gelu_tanh(m); }},
+      {"silu", [&] { silu(m); }},
+      {"random_key", [] { random::key(3); }},
+      {"random_split", [&] { random::split(key, 3); }},
+      {"random_uniform", [&] { random::uniform(key, {4}); }},
+      {"random_normal", [&] { random::normal(key, {4}); }},
+      {"random_bernoulli", [&] { random::bernoulli(key, 0.5, {4}); }},
+      {"random_categorical", [&] { random::categorical(key, m); }},
+  };
+  for (const auto& [name, call] : calls) {
+    const auto* parts = composite_parts(name);
+    ASSERT_NE(parts, nullptr) << name << " is not declared as a composite";
+    std::set<std::string> seen;
+    auto id = telemetry::attach("emily.eval.start", [&](const telemetry::Event& e) {
+      if (const std::string* op = e.find("op")) seen.insert(*op);
+    });
+    call();
+    telemetry::detach(id);
+    // Some composites build on the host or only make views, and dispatch nothing.
+    for (const auto& op : seen)
+      EXPECT_TRUE(std::find(parts->begin(), parts->end(), op) != parts->end())
+          << name << " dispatches " << op << " but does not declare it";
   }
 }
 

@@ -21,7 +21,8 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 TEST(ScalarLike, TakesTheTensorsDtype) {
   // Oracle: the rule of ops.h (a fraction, inf or NaN with an integer/bool tensor gives
-  // f32; otherwise the tensor's dtype).
+  // f32; a whole number with a bool tensor gives s32; otherwise the tensor's dtype, and a
+  // whole number outside an integer dtype's range is refused, as in NumPy 2).
   Tensor s32 = tensor<std::int32_t>({1});
   Tensor b = tensor<bf16>({bf16(1.0f)});
   Tensor bl = tensor<bool>({true});
@@ -32,7 +33,13 @@ TEST(ScalarLike, TakesTheTensorsDtype) {
   EXPECT_EQ(scalar_like(s32, 2.5).item<float>(), 2.5f);
   EXPECT_EQ(scalar_like(s32, INFINITY).dtype(), DType::f32);
   EXPECT_EQ(scalar_like(s32, NAN).dtype(), DType::f32);
-  EXPECT_EQ(scalar_like(bl, 1.0).dtype(), DType::bool_);
+  EXPECT_EQ(scalar_like(bl, 1.0).dtype(), DType::s32);
+  EXPECT_EQ((bl + 1.0).item<std::int32_t>(), 2);      // NumPy: True + 1 == 2
+  EXPECT_FLOAT_EQ((bl / 2.0).item<float>(), 0.5f);   // NumPy: True / 2 == 0.5
+  EXPECT_EMILY_ERROR(scalar_like(s32, 1e10), ValueError, "scalar_like");
+  EXPECT_EMILY_ERROR(scalar_like(tensor<std::uint8_t>({1}), -1.0), ValueError, "scalar_like");
+  EXPECT_EMILY_ERROR(scalar_like(tensor<std::int64_t>({1}), 0x1p63), ValueError, "scalar_like");
+  EXPECT_EQ(scalar_like(tensor<std::uint8_t>({1}), 255.0).item<std::uint8_t>(), 255);
   EXPECT_EQ(scalar_like(bl, 0.5).dtype(), DType::f32);
   EXPECT_EQ(scalar_like(tensor<c64>({c64(1, 1)}), -3.5).item<c64>(), c64(-3.5f, 0));
   EXPECT_EQ(scalar_like(s32, 1.0).ndim(), 0);

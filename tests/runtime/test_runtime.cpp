@@ -1,4 +1,5 @@
 // Devices, streams, configuration parsing and the error hierarchy.
+#include <cstdlib>
 #include <thread>
 
 #include "support/testing.h"
@@ -64,6 +65,27 @@ TEST(Config, ParsesByteSizes) {
   EXPECT_EMILY_ERROR(config::parse_bytes("EMILY_CACHE_LIMIT", "-3"), ValueError, "EMILY_CACHE_LIMIT");
   EXPECT_EQ(config::parse_fallback("raise"), config::FallbackPolicy::raise);
   EXPECT_EMILY_ERROR(config::parse_fallback("loud"), ValueError, "EMILY_FALLBACK");
+}
+
+// ctest runs this test a second and third time with the environment set (see
+// tests/CMakeLists.txt, runtime.ConfigFromEnvironment.*); in a plain run it is skipped.
+// Oracle: the values ctest put in the environment.
+TEST(ConfigFromEnvironment, IsApplied) {
+  const char* mode = std::getenv("EMILY_TEST_CONFIG");
+  if (!mode) GTEST_SKIP() << "needs the environment set by ctest";
+  if (std::string(mode) == "applied") {
+    const auto& s = config::settings();
+    EXPECT_EQ(s.fallback, config::FallbackPolicy::raise);
+    EXPECT_EQ(s.num_threads, 1);
+    auto info = memory_info();
+    EXPECT_EQ(info.cache_limit, 0u);  // EMILY_CACHE_LIMIT=0 keeps no freed blocks
+    EXPECT_EQ(info.limit, 64u << 20);
+    { Tensor t = zeros({1024}); }
+    EXPECT_EQ(memory_info().cache, 0u);
+    EXPECT_EMILY_ERROR(zeros({32 << 20}), OutOfMemory, "allocator");
+  } else {
+    EXPECT_EMILY_ERROR(config::settings(), ValueError, "EMILY_FALLBACK");
+  }
 }
 
 TEST(Errors, HierarchyAndPrefix) {

@@ -11,7 +11,7 @@ DType dtype_from_descr(const std::string& d, const std::string& what) {
       {"|b1", DType::bool_}, {"|u1", DType::u8},  {"<u2", DType::u16}, {"<u4", DType::u32},
       {"<u8", DType::u64},   {"|i1", DType::s8},  {"<i2", DType::s16}, {"<i4", DType::s32},
       {"<i8", DType::s64},   {"<f2", DType::f16}, {"<f4", DType::f32}, {"<f8", DType::f64},
-      {"<c8", DType::c64},   {"<V2", DType::bf16}};  // bf16 fixtures are stored as raw 2-byte
+      {"<c8", DType::c64},   {"<V2", DType::bf16}, {"|V2", DType::bf16}};  // bf16 fixtures are stored as raw 2-byte
   for (const auto& [k, v] : table)
     if (d == k) return v;
   EMILY_THROW(FormatError, what.c_str(), "unsupported dtype descr '", d, "'");

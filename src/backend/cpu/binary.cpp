@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "backend/cpu/threads.h"
 #include "backend/cpu/elementwise_ops.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
@@ -99,7 +100,7 @@ void binary_loop(const Tensor& a, const Tensor& b, Tensor& y, const Runs& r) {
       flat(pa, pb, po, n, sa, sb);
       return;
     }
-#pragma omp parallel
+#pragma omp parallel num_threads(::emily::cpu::threads())
     {
       const std::int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
       // Slices are multiples of 64 elements so threads never share a cache line.

@@ -1,5 +1,6 @@
 #include <cstring>
 
+#include "backend/cpu/threads.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "core/convert.h"
@@ -36,7 +37,7 @@ void full_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&,
     const T v = *in[0].data<T>();
     T* o = out[0].data<T>();
     const std::int64_t n = out[0].size();
-#pragma omp parallel for if (n >= 4 * kParallelGrain)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) if (n >= 4 * kParallelGrain)
     for (std::int64_t i = 0; i < n; ++i) o[i] = v;
   });
 }

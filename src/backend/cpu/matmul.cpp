@@ -15,6 +15,7 @@
 #include <memory>
 #include <type_traits>
 
+#include "backend/cpu/threads.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "core/convert.h"
@@ -158,7 +159,7 @@ void blas_matmul(const Tensor& a, const Tensor& b, Tensor& y, const Dims& d) {
   const bool small =
       static_cast<double>(d.M) * static_cast<double>(d.N) * static_cast<double>(d.K) <= kSmallGemm;
   if (small && d.count > 1) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) schedule(static)
     for (std::int64_t i = 0; i < d.count; ++i) one(i);
   } else {
     for (std::int64_t i = 0; i < d.count; ++i) one(i);
@@ -166,7 +167,7 @@ void blas_matmul(const Tensor& a, const Tensor& b, Tensor& y, const Dims& d) {
   if constexpr (!std::is_same_v<C, T>) {
     T* py = y.data<T>();
     const std::int64_t n = y.size();
-#pragma omp parallel for if (n >= 4 * kParallelGrain)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) if (n >= 4 * kParallelGrain)
     for (std::int64_t i = 0; i < n; ++i) py[i] = detail::convert<T>(out[i]);
   }
 }
@@ -235,7 +236,7 @@ void loop_matmul(const Tensor& a, const Tensor& b, Tensor& y, const Dims& d) {
   constexpr std::int64_t rb = 64;  // rows per task
   const std::int64_t per = (d.M + rb - 1) / rb, tasks = d.count * per;
   const double work = static_cast<double>(d.M) * d.N * d.K * d.count;
-#pragma omp parallel if (tasks > 1 && work >= 1e6)
+#pragma omp parallel num_threads(::emily::cpu::threads()) if (tasks > 1 && work >= 1e6)
   {
     std::vector<typename LoopAcc<T>::type> acc;
 #pragma omp for schedule(static)
@@ -250,6 +251,7 @@ void loop_matmul(const Tensor& a, const Tensor& b, Tensor& y, const Dims& d) {
 void matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&, Stream) {
   const Tensor &a = in[0], &b = in[1];
   Tensor& y = out[0];
+  (void)threads();  // hands EMILY_NUM_THREADS to OpenBLAS before its first call
   const int nd = y.ndim();
   Dims d{y.shape()[nd - 2], y.shape()[nd - 1], a.shape()[nd - 1],
          Shape(y.shape().begin(), y.shape().end() - 2), 0};

@@ -23,6 +23,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cpu/threads.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "core/convert.h"
@@ -357,7 +358,7 @@ void reduce_range(const Geometry& g, const T* x, std::int64_t lo, std::int64_t h
       }
     };
     if (parallel && tasks > 1 && M * N >= 2 * kParallelGrain) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) schedule(static)
       for (std::int64_t t = 0; t < tasks; ++t) task(t);
     } else {
       for (std::int64_t t = 0; t < tasks; ++t) task(t);
@@ -391,7 +392,7 @@ void reduce_range(const Geometry& g, const T* x, std::int64_t lo, std::int64_t h
     for (std::int64_t j = 0; j < len; ++j) sink(out.yoff + (j0 + j) * vec.ys, acc[j]);
   };
   if (parallel && tasks > 1 && M * N >= 2 * kParallelGrain) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) schedule(static)
     for (std::int64_t t = 0; t < tasks; ++t) task(t);
   } else {
     for (std::int64_t t = 0; t < tasks; ++t) task(t);
@@ -423,7 +424,7 @@ void reduce_kernel(const Tensor& xt, Tensor& yt, const std::vector<int>& axes) {
   // Few outputs, many elements: each part reduces a slice of the reduced range.
   // (Not std::vector: A may be bool.)
   std::unique_ptr<A[]> partial(new A[static_cast<std::size_t>(parts * M)]);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) schedule(static)
   for (std::int64_t p = 0; p < parts; ++p) {
     std::int64_t lo = N * p / parts, hi = N * (p + 1) / parts;
     A* buf = partial.get() + p * M;
@@ -601,7 +602,7 @@ void arg_kernel_typed(const Tensor& xt, Tensor& yt, int axis) {
       }
     };
     if (tasks > 1 && M * n >= 2 * kParallelGrain) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) schedule(static)
       for (std::int64_t t = 0; t < tasks; ++t) task(t);
     } else {
       for (std::int64_t t = 0; t < tasks; ++t) task(t);
@@ -613,7 +614,7 @@ void arg_kernel_typed(const Tensor& xt, Tensor& yt, int axis) {
   if (M < kFewTasks && parts >= 2) {
     // Few long scans (argmax over a vocabulary): split each scan, then merge in order.
     std::vector<A> partial(static_cast<std::size_t>(parts * M));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) schedule(static)
     for (std::int64_t p = 0; p < parts; ++p) {
       Odometer out(kept, 0);
       for (std::int64_t m = 0; m < M; ++m, out.next())
@@ -640,7 +641,7 @@ void arg_kernel_typed(const Tensor& xt, Tensor& yt, int axis) {
       y[out.yoff] = scan<T, IsMax>(x + out.xoff, 0, n, s).index;
   };
   if (tasks > 1 && M * n >= 2 * kParallelGrain) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) schedule(static)
     for (std::int64_t t = 0; t < tasks; ++t) task(t);
   } else {
     for (std::int64_t t = 0; t < tasks; ++t) task(t);

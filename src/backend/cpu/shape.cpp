@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/threads.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 
@@ -60,7 +61,7 @@ void fill(Tensor& out, const void* value) {
     std::memcpy(&v, value, W);
     T* o = static_cast<T*>(out.raw_data());
     const std::int64_t n = out.size();
-#pragma omp parallel for if (n >= 4 * kParallelGrain)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) if (n >= 4 * kParallelGrain)
     for (std::int64_t i = 0; i < n; ++i) o[i] = v;
   });
 }

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 
+#include "backend/cpu/threads.h"
 #include "emily/shape.h"
 
 namespace emily::cpu {
@@ -76,7 +77,7 @@ void for_each_run(const Shape& shape, const std::array<const Strides*, K>& strid
     fn(off, std::min(chunk, inner - start), inner_strides);
   };
   if (tasks > 1 && numel(L.shape) >= 2 * kParallelGrain) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) schedule(static)
     for (std::int64_t t = 0; t < tasks; ++t) run_task(t);
   } else {
     for (std::int64_t t = 0; t < tasks; ++t) run_task(t);
