@@ -6,6 +6,10 @@ namespace emily {
 
 namespace detail {
 std::vector<Tensor> broadcast_all(const char* op, const std::vector<Tensor>& inputs) {
+  for (const auto& t : inputs) require_defined(op, t);
+  bool same = true;
+  for (const auto& t : inputs) same = same && t.shape() == inputs.front().shape();
+  if (same) return inputs;
   Shape shape;
   for (const auto& t : inputs) {
     require_defined(op, t);

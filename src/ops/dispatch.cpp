@@ -4,6 +4,7 @@
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <span>
 
 #include "core/convert.h"
 #include "emily/config.h"
@@ -74,13 +75,23 @@ void warn_once(Primitive p, Device d) {
 
 }  // namespace
 
-std::vector<Tensor> dispatch(Primitive p, const std::vector<Tensor>& inputs,
-                             const std::vector<OutSpec>& outputs, const Attr& attr) {
-  const std::string op_name(name(p));
-  Device device = common_device(op_name.c_str(), inputs);
+namespace {
+
+// Outputs described without copying their shapes: the single-output form below is on
+// every eager op's path, where each heap allocation shows in the dispatch overhead.
+struct OutRef {
+  const Shape* shape;
+  DType dtype;
+};
+
+void run(Primitive p, const std::vector<Tensor>& inputs, std::span<const OutRef> outputs,
+         std::span<Tensor> out, const Attr& attr) {
+  // Primitive names are string literals, so data() is null-terminated.
+  Device device = common_device(name(p).data(), inputs);
   Kernel kernel = kernels(device.type).get(p);
 
   if (!kernel) {
+    const std::string op_name(name(p));
     Kernel cpu_kernel = kernels(Device::Type::cpu).get(p);
     if (device.type == Device::Type::cpu || !cpu_kernel) {
       EMILY_THROW(Unsupported, op_name.c_str(), "no kernel on ", to_string(device));
@@ -94,23 +105,20 @@ std::vector<Tensor> dispatch(Primitive p, const std::vector<Tensor>& inputs,
     telemetry::Span span("fallback", [&] { return describe(p, inputs, device); });
     std::vector<Tensor> host_inputs;
     for (const auto& t : inputs) host_inputs.push_back(to_host(t));
-    std::vector<Tensor> host_out;
     {
       StreamGuard guard(default_stream(Device::cpu()));
-      host_out = dispatch(p, host_inputs, outputs, attr);
+      run(p, host_inputs, outputs, out, attr);
     }
-    for (auto& t : host_out) t = to_device(t, device);
-    return host_out;
+    for (auto& t : out) t = to_device(t, device);
+    return;
   }
 
-  std::vector<Tensor> out;
-  out.reserve(outputs.size());
   bool any_elements = false;
-  for (const auto& spec : outputs) {
-    out.push_back(Tensor::empty(spec.shape, spec.dtype, device));
-    any_elements = any_elements || numel(spec.shape) != 0;
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    out[i] = Tensor::empty(*outputs[i].shape, outputs[i].dtype, device);
+    any_elements = any_elements || numel(*outputs[i].shape) != 0;
   }
-  if (!any_elements) return out;
+  if (!any_elements) return;
 
   telemetry::Span span("eval", [&] { return describe(p, inputs, device); });
   Stream stream = current_stream();
@@ -120,12 +128,26 @@ std::vector<Tensor> dispatch(Primitive p, const std::vector<Tensor>& inputs,
   if (scanned_for_nan(p))
     for (const auto& t : out) check_finite(p, t);
 #endif
+}
+
+}  // namespace
+
+std::vector<Tensor> dispatch(Primitive p, const std::vector<Tensor>& inputs,
+                             const std::vector<OutSpec>& outputs, const Attr& attr) {
+  std::vector<OutRef> refs;
+  refs.reserve(outputs.size());
+  for (const auto& o : outputs) refs.push_back({&o.shape, o.dtype});
+  std::vector<Tensor> out(outputs.size());
+  run(p, inputs, refs, out, attr);
   return out;
 }
 
 Tensor dispatch(Primitive p, const std::vector<Tensor>& inputs, const Shape& shape, DType dtype,
                 const Attr& attr) {
-  return std::move(dispatch(p, inputs, {OutSpec{shape, dtype}}, attr).front());
+  const OutRef ref{&shape, dtype};
+  Tensor out;
+  run(p, inputs, {&ref, 1}, {&out, 1}, attr);
+  return out;
 }
 
 }  // namespace emily::detail
