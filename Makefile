@@ -24,11 +24,13 @@ demo: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# The whole suite once more under AddressSanitizer + UndefinedBehaviorSanitizer.
-# -O1 keeps the build short on small CI machines; benchmarks are left out.
+# The whole suite once more under AddressSanitizer + UndefinedBehaviorSanitizer, with
+# the debug checks (index bounds, NaN/Inf) on so their paths are tested too. -O1 keeps
+# the build short on small CI machines; benchmarks are left out.
 test-sanitize: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="-O1" \
-	  -DEMILY_SANITIZE=ON -DEMILY_BUILD_BENCH=OFF -DEMILY_CUDA=OFF $(CMAKE_FLAGS)
+	  -DEMILY_SANITIZE=ON -DEMILY_BUILD_BENCH=OFF -DEMILY_CUDA=OFF \
+	  -DEMILY_DEBUG_BOUNDS_CHECK=ON -DEMILY_DEBUG_NAN_INF=ON $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)

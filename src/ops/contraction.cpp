@@ -330,7 +330,7 @@ Tensor einsum(const std::string& subscripts, const std::vector<Tensor>& operands
       const std::int64_t n = operands[k].shape()[i];
       ++count[id];
       if (size[id] < 0 || size[id] == 1) {
-        size[id] = std::max(size[id], n);
+        size[id] = n;  // a size-1 axis broadcasts against any size, 0 included
       } else if (n != size[id] && n != 1) {
         EMILY_THROW(ShapeError, "einsum", "label '", label_name(id), "' has size ", n,
                     " in operand ", k, " but ", size[id], " elsewhere");

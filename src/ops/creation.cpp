@@ -62,8 +62,9 @@ Tensor zeros_like(const Tensor& x) { return zeros(x.shape(), x.dtype()); }
 Tensor ones_like(const Tensor& x) { return ones(x.shape(), x.dtype()); }
 
 Tensor eye(std::int64_t n, std::int64_t m, std::int64_t k, DType dtype) {
-  if (m < 0) m = n;
   if (n < 0) EMILY_THROW(ShapeError, "eye", "negative row count ", n);
+  if (m == -1) m = n;  // the default: square
+  if (m < 0) EMILY_THROW(ShapeError, "eye", "negative column count ", m);
   return dispatch(Primitive::eye, {}, {n, m}, dtype, EyeAttr{k});
 }
 

@@ -220,8 +220,13 @@ Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides, s
       lo = hi = 0;
       break;
     }
-    std::int64_t span = (shape[i] - 1) * strides[i];
-    (span < 0 ? lo : hi) += span;
+    // Checked arithmetic: a wrapped reach could land back inside the buffer.
+    std::int64_t span = 0;
+    if (__builtin_mul_overflow(shape[i] - 1, strides[i], &span) ||
+        __builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi)) {
+      EMILY_THROW(ValueError, "as_strided", "shape ", to_string(shape),
+                  " with these strides reaches past the int64 range");
+    }
   }
   std::int64_t capacity = static_cast<std::int64_t>(x.buffer()->bytes() / x.itemsize());
   if (numel(shape) > 0 && (lo < 0 || hi >= capacity)) {
@@ -233,6 +238,12 @@ Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides, s
 
 Tensor view(const Tensor& x, DType dtype) {
   require_defined("view", x);
+  // A bool must hold 0 or 1; other bytes read as bool are undefined behaviour in the
+  // kernels, and checking them would need the values. Make bools with not_equal/astype.
+  if (dtype == DType::bool_ && x.dtype() != DType::bool_) {
+    EMILY_THROW(DTypeError, "view", "cannot view ", name(x.dtype()),
+                " bytes as bool; use astype or not_equal");
+  }
   std::size_t from = x.itemsize(), to = size_of(dtype);
   if (from == to) {
     return x.with_layout(dtype, x.shape(), x.strides(), x.offset());

@@ -100,6 +100,9 @@ TEST(Tensor, CreationOps) {
   EXPECT_EQ(arange(3, 0, 1, DType::f32).size(), 0);
   EXPECT_EMILY_ERROR(arange(0, 1, 0), ValueError, "arange");
   EXPECT_EQ(eye(2, 3, 1, DType::s32).to_vector<int>(), (std::vector<int>{0, 1, 0, 0, 0, 1}));
+  EXPECT_EQ(eye(2).shape(), (Shape{2, 2}));
+  EXPECT_EMILY_ERROR(eye(3, -5), ShapeError, "eye");
+  EXPECT_EMILY_ERROR(eye(-1), ShapeError, "eye");
   EXPECT_EQ(full({2}, 7.9, DType::s8).to_vector<int>(), (std::vector<int>{7, 7}));
   EXPECT_EQ(full({2}, 1e9, DType::s8).to_vector<int>(), (std::vector<int>{127, 127}));  // saturates
   EXPECT_EQ(scalar_tensor(2.5).ndim(), 0);

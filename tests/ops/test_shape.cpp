@@ -331,6 +331,18 @@ TEST(Views, AsStrided) {
   EXPECT_EMILY_ERROR(as_strided(x, {-1}, {1}, 0), ShapeError, "as_strided");
   EXPECT_EMILY_ERROR(as_strided(x, {3}, {2}, 2), ValueError, "as_strided");  // reaches 6
   EXPECT_EMILY_ERROR(as_strided(x, {}, {}, 6), ValueError, "as_strided");
+  // (2^62 + 1) * 4 wraps to 4 in int64 and would pass a naive bounds check.
+  const std::int64_t huge = (std::int64_t{1} << 62) + 2;
+  EXPECT_EMILY_ERROR(as_strided(x, {huge}, {4}, 0), ValueError, "as_strided");
+  EXPECT_EMILY_ERROR(as_strided(x, {2, huge}, {1, -4}, 5), ValueError, "as_strided");
+}
+
+TEST(Views, ViewAsBoolOnlyFromBool) {
+  // Bytes other than 0/1 are not bools; the bitcast refuses rather than make them.
+  EXPECT_EMILY_ERROR(view(tensor<std::uint8_t>({0, 2}), DType::bool_), DTypeError, "view");
+  EXPECT_EQ(view(tensor<bool>({true, false}), DType::u8).to_vector<std::uint8_t>(),
+            (std::vector<std::uint8_t>{1, 0}));
+  EXPECT_EQ(view(tensor<bool>({true}), DType::bool_).item<bool>(), true);
 }
 
 }  // namespace
