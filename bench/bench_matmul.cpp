@@ -12,8 +12,8 @@ namespace {
 using namespace emily;
 
 void set_flops(benchmark::State& state, std::int64_t n) {
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      2.0 * n * n * n * state.iterations() * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n * state.iterations() * 1e-9, benchmark::Counter::kIsRate);
 }
 
 void BM_cblas_sgemm(benchmark::State& state) {
@@ -22,8 +22,8 @@ void BM_cblas_sgemm(benchmark::State& state) {
   auto b = random::uniform(random::key(2), {n, n}).to_vector<float>();
   std::vector<float> c(n * n);
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n,
-                b.data(), n, 0.0f, c.data(), n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
+                0.0f, c.data(), n);
     benchmark::DoNotOptimize(c.data());
   }
   set_flops(state, n);

@@ -38,8 +38,8 @@ int main() {
 
     // Telemetry: a handler sees every eager primitive with its duration and metadata.
     auto id = telemetry::attach("emily.eval.stop", [](const telemetry::Event& e) {
-      std::cout << "  eval " << *e.find("op") << " " << *e.find("shapes") << " "
-                << e.duration_ns << " ns\n";
+      std::cout << "  eval " << *e.find("op") << " " << *e.find("shapes") << " " << e.duration_ns
+                << " ns\n";
     });
     std::cout << "\ntelemetry for silu(x):\n";
     silu(x);

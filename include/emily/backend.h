@@ -13,8 +13,8 @@
 
 namespace emily {
 
-using Kernel = void (*)(std::span<const Tensor> inputs, std::span<Tensor> outputs,
-                        const Attr& attr, Stream stream);
+using Kernel = void (*)(std::span<const Tensor> inputs, std::span<Tensor> outputs, const Attr& attr,
+                        Stream stream);
 
 class KernelTable {
  public:

@@ -11,9 +11,9 @@ namespace emily::config {
 enum class FallbackPolicy { silent, warn, raise };
 
 struct Settings {
-  std::string device;            // EMILY_DEVICE: "", "cpu", "cuda", "cuda:N"
+  std::string device;                                // EMILY_DEVICE: "", "cpu", "cuda", "cuda:N"
   FallbackPolicy fallback = FallbackPolicy::silent;  // EMILY_FALLBACK
-  int num_threads = 0;           // EMILY_NUM_THREADS: 0 = OpenMP's default
+  int num_threads = 0;                               // EMILY_NUM_THREADS: 0 = OpenMP's default
   // EMILY_CACHE_LIMIT bytes (suffix K/M/G/T); unset = a quarter of physical memory,
   // 0 = keep no freed blocks.
   std::optional<std::size_t> cache_limit;

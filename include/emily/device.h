@@ -15,7 +15,7 @@ struct Device {
   bool operator==(const Device&) const = default;
 };
 
-std::string to_string(Device d);       // "cpu", "cuda:0"
+std::string to_string(Device d);               // "cpu", "cuda:0"
 Device parse_device(const std::string& text);  // "cpu", "cuda", "cuda:1"; DeviceError otherwise
 bool is_available(Device d);
 int cuda_device_count();  // 0 in a build without CUDA

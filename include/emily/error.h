@@ -12,14 +12,28 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-class ShapeError : public Error { using Error::Error; };
-class DTypeError : public Error { using Error::Error; };
-class DeviceError : public Error { using Error::Error; };
-class OutOfMemory : public Error { using Error::Error; };
-class FormatError : public Error { using Error::Error; };
-class Unsupported : public Error { using Error::Error; };
+class ShapeError : public Error {
+  using Error::Error;
+};
+class DTypeError : public Error {
+  using Error::Error;
+};
+class DeviceError : public Error {
+  using Error::Error;
+};
+class OutOfMemory : public Error {
+  using Error::Error;
+};
+class FormatError : public Error {
+  using Error::Error;
+};
+class Unsupported : public Error {
+  using Error::Error;
+};
 // A value outside what the op accepts (a negative count, an index out of range).
-class ValueError : public Error { using Error::Error; };
+class ValueError : public Error {
+  using Error::Error;
+};
 
 namespace detail {
 template <class E, class... Args>
@@ -42,7 +56,7 @@ template <class E, class... Args>
 
 // EMILY_THROW(ShapeError, "matmul", "inner dimensions ", k1, " and ", k2, " differ")
 #define EMILY_THROW(Kind, op, ...) ::emily::detail::raise<::emily::Kind>(op, __VA_ARGS__)
-#define EMILY_CHECK(cond, Kind, op, ...) \
-  do {                                   \
+#define EMILY_CHECK(cond, Kind, op, ...)             \
+  do {                                               \
     if (!(cond)) EMILY_THROW(Kind, op, __VA_ARGS__); \
   } while (0)

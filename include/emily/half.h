@@ -47,8 +47,7 @@ struct bf16 {
   }
   bf16(double d) : bf16(detail::round_to_odd_float(d)) {}
   template <class I>
-    requires std::is_integral_v<I>
-  bf16(I i) : bf16(static_cast<double>(i)) {}
+  requires std::is_integral_v<I> bf16(I i) : bf16(static_cast<double>(i)) {}
   operator float() const { return detail::bits_float(std::uint32_t(bits) << 16); }
   static bf16 from_bits(std::uint16_t b) {
     bf16 h;
@@ -63,8 +62,7 @@ struct f16 {
   f16(float f) { bits = from_float(f); }  // NOLINT
   f16(double d) : f16(detail::round_to_odd_float(d)) {}
   template <class I>
-    requires std::is_integral_v<I>
-  f16(I i) : f16(static_cast<double>(i)) {}
+  requires std::is_integral_v<I> f16(I i) : f16(static_cast<double>(i)) {}
   operator float() const { return to_float(bits); }
   static f16 from_bits(std::uint16_t b) {
     f16 h;
@@ -76,7 +74,7 @@ struct f16 {
     std::uint32_t x = detail::float_bits(f);
     std::uint32_t sign = (x >> 16) & 0x8000u;
     std::uint32_t absx = x & 0x7fffffffu;
-    if (absx > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);  // NaN
+    if (absx > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);   // NaN
     if (absx >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // overflow→inf
     if (absx < 0x38800000u) {
       // Subnormal or zero in f16: add a magic number so the FPU rounds for us.

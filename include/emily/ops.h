@@ -169,8 +169,8 @@ Tensor stack(const std::vector<Tensor>& xs, int axis = 0);
 // from the end, step may be negative (never 0). Omitted trailing axes are whole.
 Tensor slice(const Tensor& x, const Shape& start, const Shape& stop, const Shape& step = {});
 // x with the region slice(x, start, stop, step) replaced by `update` (broadcast to it).
-Tensor slice_update(const Tensor& x, const Tensor& update, const Shape& start,
-                    const Shape& stop, const Shape& step = {});
+Tensor slice_update(const Tensor& x, const Tensor& update, const Shape& start, const Shape& stop,
+                    const Shape& step = {});
 struct PadWidth {
   std::int64_t low = 0, high = 0, interior = 0;
 };
@@ -179,8 +179,7 @@ Tensor pad(const Tensor& x, const std::vector<PadWidth>& widths, double value = 
 Tensor pad(const Tensor& x, const std::vector<PadWidth>& widths, const Tensor& value);
 // A view with explicit shape, strides and offset (in elements, relative to x's buffer
 // start); every reachable element must lie inside the buffer.
-Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides,
-                  std::int64_t offset);
+Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides, std::int64_t offset);
 // A contiguous copy (the tensor itself when already contiguous).
 Tensor contiguous(const Tensor& x);
 

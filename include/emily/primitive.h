@@ -68,96 +68,106 @@ std::string to_string(const Attr& a);  // "axes=[0, 2]"; "" for NoAttr
 // Families group primitives that share a kernel template and validation rules.
 //   view: metadata only; no kernel, native on every backend.
 enum class Family : std::uint8_t {
-  creation, unary, binary, ternary, conversion, reduction, index_reduction, view, shape,
-  indexing, contraction, random,
+  creation,
+  unary,
+  binary,
+  ternary,
+  conversion,
+  reduction,
+  index_reduction,
+  view,
+  shape,
+  indexing,
+  contraction,
+  random,
 };
 
 // X(name, family, arity, attr); arity -1 means variadic.
-#define EMILY_PRIMITIVES(X)                                  \
-  X(arange, creation, 0, ArangeAttr)                         \
-  X(eye, creation, 0, EyeAttr)                               \
-  X(full, creation, 1, NoAttr)                               \
-  X(abs, unary, 1, NoAttr)                                   \
-  X(acos, unary, 1, NoAttr)                                  \
-  X(acosh, unary, 1, NoAttr)                                 \
-  X(asin, unary, 1, NoAttr)                                  \
-  X(asinh, unary, 1, NoAttr)                                 \
-  X(atan, unary, 1, NoAttr)                                  \
-  X(atanh, unary, 1, NoAttr)                                 \
-  X(bitwise_not, unary, 1, NoAttr)                           \
-  X(ceil, unary, 1, NoAttr)                                  \
-  X(conjugate, unary, 1, NoAttr)                             \
-  X(cos, unary, 1, NoAttr)                                   \
-  X(cosh, unary, 1, NoAttr)                                  \
-  X(erf, unary, 1, NoAttr)                                   \
-  X(erf_inv, unary, 1, NoAttr)                               \
-  X(exp, unary, 1, NoAttr)                                   \
-  X(expm1, unary, 1, NoAttr)                                 \
-  X(floor, unary, 1, NoAttr)                                 \
-  X(imag, unary, 1, NoAttr)                                  \
-  X(is_infinity, unary, 1, NoAttr)                           \
-  X(is_nan, unary, 1, NoAttr)                                \
-  X(log, unary, 1, NoAttr)                                   \
-  X(log1p, unary, 1, NoAttr)                                 \
-  X(logical_not, unary, 1, NoAttr)                           \
-  X(negate, unary, 1, NoAttr)                                \
-  X(real, unary, 1, NoAttr)                                  \
-  X(round, unary, 1, NoAttr)                                 \
-  X(rsqrt, unary, 1, NoAttr)                                 \
-  X(sigmoid, unary, 1, NoAttr)                               \
-  X(sign, unary, 1, NoAttr)                                  \
-  X(sin, unary, 1, NoAttr)                                   \
-  X(sinh, unary, 1, NoAttr)                                  \
-  X(sqrt, unary, 1, NoAttr)                                  \
-  X(tan, unary, 1, NoAttr)                                   \
-  X(tanh, unary, 1, NoAttr)                                  \
-  X(add, binary, 2, NoAttr)                                  \
-  X(subtract, binary, 2, NoAttr)                             \
-  X(multiply, binary, 2, NoAttr)                             \
-  X(divide, binary, 2, NoAttr)                               \
-  X(pow, binary, 2, NoAttr)                                  \
-  X(atan2, binary, 2, NoAttr)                                \
-  X(remainder, binary, 2, NoAttr)                            \
-  X(quotient, binary, 2, NoAttr)                             \
-  X(maximum, binary, 2, NoAttr)                              \
-  X(minimum, binary, 2, NoAttr)                              \
-  X(bitwise_and, binary, 2, NoAttr)                          \
-  X(bitwise_or, binary, 2, NoAttr)                           \
-  X(bitwise_xor, binary, 2, NoAttr)                          \
-  X(left_shift, binary, 2, NoAttr)                           \
-  X(right_shift, binary, 2, NoAttr)                          \
-  X(equal, binary, 2, NoAttr)                                \
-  X(not_equal, binary, 2, NoAttr)                            \
-  X(greater, binary, 2, NoAttr)                              \
-  X(greater_equal, binary, 2, NoAttr)                        \
-  X(less, binary, 2, NoAttr)                                 \
-  X(less_equal, binary, 2, NoAttr)                           \
-  X(logical_and, binary, 2, NoAttr)                          \
-  X(logical_or, binary, 2, NoAttr)                           \
-  X(logical_xor, binary, 2, NoAttr)                          \
-  X(where, ternary, 3, NoAttr)                               \
-  X(astype, conversion, 1, NoAttr)                           \
-  X(copy, conversion, 1, NoAttr)                             \
-  X(sum, reduction, 1, AxesAttr)                             \
-  X(product, reduction, 1, AxesAttr)                         \
-  X(max, reduction, 1, AxesAttr)                             \
-  X(min, reduction, 1, AxesAttr)                             \
-  X(all, reduction, 1, AxesAttr)                             \
-  X(any, reduction, 1, AxesAttr)                             \
-  X(argmax, index_reduction, 1, AxisAttr)                    \
-  X(argmin, index_reduction, 1, AxisAttr)                    \
-  X(reshape, view, 1, ShapeAttr)                             \
-  X(transpose, view, 1, PermAttr)                            \
-  X(broadcast_to, view, 1, ShapeAttr)                        \
-  X(slice, view, 1, SliceAttr)                               \
-  X(as_strided, view, 1, StridedAttr)                        \
-  X(view, view, 1, NoAttr)                                   \
-  X(concatenate, shape, -1, AxisAttr)                        \
-  X(pad, shape, 2, PadAttr)                                  \
-  X(slice_update, shape, 2, SliceAttr)                       \
-  X(take, indexing, 2, AxisAttr)                             \
-  X(take_along_axis, indexing, 2, AxisAttr)                  \
-  X(matmul, contraction, 2, NoAttr)                          \
+#define EMILY_PRIMITIVES(X)                 \
+  X(arange, creation, 0, ArangeAttr)        \
+  X(eye, creation, 0, EyeAttr)              \
+  X(full, creation, 1, NoAttr)              \
+  X(abs, unary, 1, NoAttr)                  \
+  X(acos, unary, 1, NoAttr)                 \
+  X(acosh, unary, 1, NoAttr)                \
+  X(asin, unary, 1, NoAttr)                 \
+  X(asinh, unary, 1, NoAttr)                \
+  X(atan, unary, 1, NoAttr)                 \
+  X(atanh, unary, 1, NoAttr)                \
+  X(bitwise_not, unary, 1, NoAttr)          \
+  X(ceil, unary, 1, NoAttr)                 \
+  X(conjugate, unary, 1, NoAttr)            \
+  X(cos, unary, 1, NoAttr)                  \
+  X(cosh, unary, 1, NoAttr)                 \
+  X(erf, unary, 1, NoAttr)                  \
+  X(erf_inv, unary, 1, NoAttr)              \
+  X(exp, unary, 1, NoAttr)                  \
+  X(expm1, unary, 1, NoAttr)                \
+  X(floor, unary, 1, NoAttr)                \
+  X(imag, unary, 1, NoAttr)                 \
+  X(is_infinity, unary, 1, NoAttr)          \
+  X(is_nan, unary, 1, NoAttr)               \
+  X(log, unary, 1, NoAttr)                  \
+  X(log1p, unary, 1, NoAttr)                \
+  X(logical_not, unary, 1, NoAttr)          \
+  X(negate, unary, 1, NoAttr)               \
+  X(real, unary, 1, NoAttr)                 \
+  X(round, unary, 1, NoAttr)                \
+  X(rsqrt, unary, 1, NoAttr)                \
+  X(sigmoid, unary, 1, NoAttr)              \
+  X(sign, unary, 1, NoAttr)                 \
+  X(sin, unary, 1, NoAttr)                  \
+  X(sinh, unary, 1, NoAttr)                 \
+  X(sqrt, unary, 1, NoAttr)                 \
+  X(tan, unary, 1, NoAttr)                  \
+  X(tanh, unary, 1, NoAttr)                 \
+  X(add, binary, 2, NoAttr)                 \
+  X(subtract, binary, 2, NoAttr)            \
+  X(multiply, binary, 2, NoAttr)            \
+  X(divide, binary, 2, NoAttr)              \
+  X(pow, binary, 2, NoAttr)                 \
+  X(atan2, binary, 2, NoAttr)               \
+  X(remainder, binary, 2, NoAttr)           \
+  X(quotient, binary, 2, NoAttr)            \
+  X(maximum, binary, 2, NoAttr)             \
+  X(minimum, binary, 2, NoAttr)             \
+  X(bitwise_and, binary, 2, NoAttr)         \
+  X(bitwise_or, binary, 2, NoAttr)          \
+  X(bitwise_xor, binary, 2, NoAttr)         \
+  X(left_shift, binary, 2, NoAttr)          \
+  X(right_shift, binary, 2, NoAttr)         \
+  X(equal, binary, 2, NoAttr)               \
+  X(not_equal, binary, 2, NoAttr)           \
+  X(greater, binary, 2, NoAttr)             \
+  X(greater_equal, binary, 2, NoAttr)       \
+  X(less, binary, 2, NoAttr)                \
+  X(less_equal, binary, 2, NoAttr)          \
+  X(logical_and, binary, 2, NoAttr)         \
+  X(logical_or, binary, 2, NoAttr)          \
+  X(logical_xor, binary, 2, NoAttr)         \
+  X(where, ternary, 3, NoAttr)              \
+  X(astype, conversion, 1, NoAttr)          \
+  X(copy, conversion, 1, NoAttr)            \
+  X(sum, reduction, 1, AxesAttr)            \
+  X(product, reduction, 1, AxesAttr)        \
+  X(max, reduction, 1, AxesAttr)            \
+  X(min, reduction, 1, AxesAttr)            \
+  X(all, reduction, 1, AxesAttr)            \
+  X(any, reduction, 1, AxesAttr)            \
+  X(argmax, index_reduction, 1, AxisAttr)   \
+  X(argmin, index_reduction, 1, AxisAttr)   \
+  X(reshape, view, 1, ShapeAttr)            \
+  X(transpose, view, 1, PermAttr)           \
+  X(broadcast_to, view, 1, ShapeAttr)       \
+  X(slice, view, 1, SliceAttr)              \
+  X(as_strided, view, 1, StridedAttr)       \
+  X(view, view, 1, NoAttr)                  \
+  X(concatenate, shape, -1, AxisAttr)       \
+  X(pad, shape, 2, PadAttr)                 \
+  X(slice_update, shape, 2, SliceAttr)      \
+  X(take, indexing, 2, AxisAttr)            \
+  X(take_along_axis, indexing, 2, AxisAttr) \
+  X(matmul, contraction, 2, NoAttr)         \
   X(random_bits, random, 1, NoAttr)
 
 enum class Primitive : std::uint16_t {

@@ -15,10 +15,10 @@ Tensor split(const Tensor& key, int num = 2);
 // Uniform u32 bits of `shape`.
 Tensor bits(const Tensor& key, const Shape& shape);
 // Uniform on [low, high) in a floating dtype.
-Tensor uniform(const Tensor& key, const Shape& shape, DType dtype = DType::f32,
-               double low = 0.0, double high = 1.0);
-Tensor normal(const Tensor& key, const Shape& shape, DType dtype = DType::f32,
-              double mean = 0.0, double stddev = 1.0);
+Tensor uniform(const Tensor& key, const Shape& shape, DType dtype = DType::f32, double low = 0.0,
+               double high = 1.0);
+Tensor normal(const Tensor& key, const Shape& shape, DType dtype = DType::f32, double mean = 0.0,
+              double stddev = 1.0);
 // bool tensor, true with probability p (p broadcast to shape).
 Tensor bernoulli(const Tensor& key, const Tensor& p, const Shape& shape);
 Tensor bernoulli(const Tensor& key, double p, const Shape& shape);

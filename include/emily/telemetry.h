@@ -18,9 +18,9 @@
 namespace emily::telemetry {
 
 struct Event {
-  std::string name;                 // e.g. "emily.eval.stop"
-  std::int64_t duration_ns = 0;     // stop events only
-  std::int64_t bytes = 0;           // where it applies (to_host, memory)
+  std::string name;              // e.g. "emily.eval.stop"
+  std::int64_t duration_ns = 0;  // stop events only
+  std::int64_t bytes = 0;        // where it applies (to_host, memory)
   std::vector<std::pair<std::string, std::string>> metadata;
 
   const std::string* find(const std::string& key) const;

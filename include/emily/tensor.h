@@ -71,8 +71,7 @@ class Tensor {
 };
 
 // Copies `data` (row-major, shape and dtype as given) into a new tensor on `device`.
-Tensor from_blob(const void* data, const Shape& shape, DType dtype,
-                 Device device = Device::cpu());
+Tensor from_blob(const void* data, const Shape& shape, DType dtype, Device device = Device::cpu());
 // Wraps host memory without copying; `release` runs when the last view goes away.
 // The memory must stay valid and unchanged until then.
 Tensor from_blob_zero_copy(void* data, const Shape& shape, DType dtype, Buffer::Deleter release);
@@ -104,9 +103,15 @@ Tensor tensor(const std::vector<T>& values) {
 }
 
 // Runtime accessors named as in the seed's API.
-inline const Shape& shape(const Tensor& t) { return t.shape(); }
-inline const Strides& strides(const Tensor& t) { return t.strides(); }
-inline void* tensor_data_ptr(const Tensor& t) { return t.raw_data(); }
+inline const Shape& shape(const Tensor& t) {
+  return t.shape();
+}
+inline const Strides& strides(const Tensor& t) {
+  return t.strides();
+}
+inline void* tensor_data_ptr(const Tensor& t) {
+  return t.raw_data();
+}
 
 // NumPy-like text: "tensor([[1, 2],\n        [3, 4]], dtype=s32)". Long tensors are
 // summarised with "..." (more than 1000 elements: three at each edge of every axis).

@@ -17,10 +17,14 @@ const KernelTable& kernels(Device::Type type) {
 
 std::string_view to_string(KernelStatus s) {
   switch (s) {
-    case KernelStatus::native: return "native";
-    case KernelStatus::composite: return "composite";
-    case KernelStatus::fallback: return "fallback";
-    case KernelStatus::missing: return "missing";
+    case KernelStatus::native:
+      return "native";
+    case KernelStatus::composite:
+      return "composite";
+    case KernelStatus::fallback:
+      return "fallback";
+    case KernelStatus::missing:
+      return "missing";
   }
   return "missing";
 }

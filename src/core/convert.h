@@ -17,8 +17,7 @@ inline constexpr bool is_half_v = std::is_same_v<T, f16> || std::is_same_v<T, bf
 template <class T>
 inline constexpr bool is_complex_v = std::is_same_v<T, c64>;
 template <class T>
-inline constexpr bool is_float_like_v =
-    std::is_floating_point_v<T> || is_half_v<T>;
+inline constexpr bool is_float_like_v = std::is_floating_point_v<T> || is_half_v<T>;
 
 // The type arithmetic on T happens in: halves compute in float.
 template <class T>
@@ -29,8 +28,10 @@ inline To convert(From v) {
   if constexpr (std::is_same_v<To, From>) {
     return v;
   } else if constexpr (is_complex_v<From>) {
-    if constexpr (std::is_same_v<To, bool>) return v.real() != 0.0f || v.imag() != 0.0f;
-    else return convert<To>(v.real());
+    if constexpr (std::is_same_v<To, bool>)
+      return v.real() != 0.0f || v.imag() != 0.0f;
+    else
+      return convert<To>(v.real());
   } else if constexpr (is_half_v<From>) {
     return convert<To>(static_cast<float>(v));
   } else if constexpr (std::is_same_v<To, bool>) {
@@ -40,13 +41,17 @@ inline To convert(From v) {
   } else if constexpr (is_half_v<To>) {
     // One rounding from double and from integers (via round-to-odd, see half.h); from
     // float it is the plain round-to-nearest.
-    if constexpr (std::is_same_v<From, double> || std::is_integral_v<From>) return To(v);
-    else return To(static_cast<float>(v));
+    if constexpr (std::is_same_v<From, double> || std::is_integral_v<From>)
+      return To(v);
+    else
+      return To(static_cast<float>(v));
   } else if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From>) {
     if (std::isnan(v)) return To(0);
     // Compare in From: the limits of To round up in From, so >= catches them.
-    if (v >= static_cast<From>(std::numeric_limits<To>::max())) return std::numeric_limits<To>::max();
-    if (v <= static_cast<From>(std::numeric_limits<To>::lowest())) return std::numeric_limits<To>::lowest();
+    if (v >= static_cast<From>(std::numeric_limits<To>::max()))
+      return std::numeric_limits<To>::max();
+    if (v <= static_cast<From>(std::numeric_limits<To>::lowest()))
+      return std::numeric_limits<To>::lowest();
     return static_cast<To>(v);
   } else {
     return static_cast<To>(v);

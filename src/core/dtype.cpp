@@ -42,12 +42,20 @@ constexpr Traits kTraits[kNumDTypes] = {
     {"bf16", 2, DTypeKind::floating},    {"f32", 4, DTypeKind::floating},
     {"f64", 8, DTypeKind::floating},     {"c64", 8, DTypeKind::complex},
 };
-const Traits& traits(DType t) { return kTraits[static_cast<int>(t)]; }
+const Traits& traits(DType t) {
+  return kTraits[static_cast<int>(t)];
+}
 }  // namespace
 
-DTypeKind kind(DType t) { return traits(t).kind; }
-std::size_t size_of(DType t) { return traits(t).size; }
-std::string_view name(DType t) { return traits(t).name; }
+DTypeKind kind(DType t) {
+  return traits(t).kind;
+}
+std::size_t size_of(DType t) {
+  return traits(t).size;
+}
+std::string_view name(DType t) {
+  return traits(t).name;
+}
 
 DType dtype_from_name(std::string_view n) {
   for (DType t : kAllDTypes)
@@ -55,8 +63,12 @@ DType dtype_from_name(std::string_view n) {
   EMILY_THROW(DTypeError, "dtype", "unknown dtype '", std::string(n), "'");
 }
 
-DType promote(DType a, DType b) { return kPromotion[static_cast<int>(a)][static_cast<int>(b)]; }
+DType promote(DType a, DType b) {
+  return kPromotion[static_cast<int>(a)][static_cast<int>(b)];
+}
 
-DType to_inexact(DType t) { return is_inexact(t) ? t : DType::f32; }
+DType to_inexact(DType t) {
+  return is_inexact(t) ? t : DType::f32;
+}
 
 }  // namespace emily

@@ -12,7 +12,8 @@ constexpr std::size_t attr_index() {
 }
 
 constexpr std::array<PrimitiveInfo, kNumPrimitives> kInfo = {{
-#define EMILY_PRIMITIVE_INFO(n, family, arity, attr) {#n, Family::family, arity, attr_index<attr>()},
+#define EMILY_PRIMITIVE_INFO(n, family, arity, attr) \
+  {#n, Family::family, arity, attr_index<attr>()},
     EMILY_PRIMITIVES(EMILY_PRIMITIVE_INFO)
 #undef EMILY_PRIMITIVE_INFO
 }};
@@ -25,8 +26,12 @@ void print_list(std::ostream& os, const char* key, const std::vector<T>& v) {
 }
 }  // namespace
 
-const PrimitiveInfo& info(Primitive p) { return kInfo[static_cast<std::size_t>(p)]; }
-std::string_view name(Primitive p) { return info(p).name; }
+const PrimitiveInfo& info(Primitive p) {
+  return kInfo[static_cast<std::size_t>(p)];
+}
+std::string_view name(Primitive p) {
+  return info(p).name;
+}
 
 bool find_primitive(std::string_view n, Primitive& out) {
   for (std::size_t i = 0; i < kNumPrimitives; ++i) {

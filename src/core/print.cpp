@@ -42,8 +42,8 @@ struct Printer {
         return std::to_string(v);
       } else if constexpr (detail::is_complex_v<T>) {
         std::ostringstream os;
-        os << std::setprecision(6) << v.real() << (v.imag() < 0 || std::signbit(v.imag()) ? "-" : "+")
-           << std::fabs(v.imag()) << "j";
+        os << std::setprecision(6) << v.real()
+           << (v.imag() < 0 || std::signbit(v.imag()) ? "-" : "+") << std::fabs(v.imag()) << "j";
         return os.str();
       } else {
         return format_real(static_cast<double>(static_cast<detail::compute_t<T>>(v)), integral_);
@@ -90,8 +90,9 @@ struct Printer {
     std::int64_t stride = t.strides()[axis];
     os << "[";
     bool last_axis = axis + 1 == t.ndim();
-    std::string sep = last_axis ? ", " : "," + std::string(t.ndim() - axis - 1, '\n') +
-                                             std::string(indent + 1, ' ');
+    std::string sep =
+        last_axis ? ", "
+                  : "," + std::string(t.ndim() - axis - 1, '\n') + std::string(indent + 1, ' ');
     for (std::int64_t i = 0; i < n; ++i) {
       if (i) os << sep;
       if (summarize && n > 2 * kEdgeItems && i == kEdgeItems) {
@@ -126,6 +127,8 @@ std::string to_string(const Tensor& t) {
   return os.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << to_string(t); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << to_string(t);
+}
 
 }  // namespace emily

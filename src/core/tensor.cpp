@@ -51,7 +51,8 @@ bool Tensor::is_contiguous() const {
 
 void* Tensor::raw_data() const {
   const auto& i = impl();
-  return static_cast<char*>(i.buffer->data()) + i.offset * static_cast<std::int64_t>(size_of(i.dtype));
+  return static_cast<char*>(i.buffer->data()) +
+         i.offset * static_cast<std::int64_t>(size_of(i.dtype));
 }
 
 Tensor Tensor::with_layout(DType dtype, Shape shape, Strides strides, std::int64_t offset) const {
@@ -78,8 +79,8 @@ std::vector<T> Tensor::to_vector() const {
   return out;
 }
 
-#define EMILY_INSTANTIATE_ACCESSORS(T)         \
-  template T Tensor::item<T>() const;          \
+#define EMILY_INSTANTIATE_ACCESSORS(T) \
+  template T Tensor::item<T>() const;  \
   template std::vector<T> Tensor::to_vector<T>() const;
 EMILY_INSTANTIATE_ACCESSORS(bool)
 EMILY_INSTANTIATE_ACCESSORS(std::uint8_t)
@@ -108,7 +109,8 @@ Tensor from_blob(const void* data, const Shape& shape, DType dtype, Device devic
 
 Tensor from_blob_zero_copy(void* data, const Shape& shape, DType dtype, Buffer::Deleter release) {
   for (auto d : shape) {
-    if (d < 0) EMILY_THROW(ShapeError, "from_blob", "negative dimension in shape ", to_string(shape));
+    if (d < 0)
+      EMILY_THROW(ShapeError, "from_blob", "negative dimension in shape ", to_string(shape));
   }
   std::size_t bytes = static_cast<std::size_t>(numel(shape)) * size_of(dtype);
   if (!data && bytes) EMILY_THROW(ValueError, "from_blob", "null data for ", bytes, " bytes");
@@ -118,9 +120,9 @@ Tensor from_blob_zero_copy(void* data, const Shape& shape, DType dtype, Buffer::
 
 Tensor to_host(const Tensor& t) {
   telemetry::Span span("to_host", [&] {
-    return std::vector<std::pair<std::string, std::string>>{
-        {"shape", to_string(t.shape())}, {"dtype", std::string(name(t.dtype()))},
-        {"device", to_string(t.device())}};
+    return std::vector<std::pair<std::string, std::string>>{{"shape", to_string(t.shape())},
+                                                            {"dtype", std::string(name(t.dtype()))},
+                                                            {"device", to_string(t.device())}};
   });
   span.set_bytes(static_cast<std::int64_t>(t.nbytes()));
   Tensor h = t.device().type == Device::Type::cpu ? t : to_device(t, Device::cpu());
@@ -135,7 +137,8 @@ Tensor to_device(const Tensor& t, Device device) {
 
 void to_blob(const Tensor& t, void* dst, std::size_t dst_bytes) {
   if (dst_bytes < t.nbytes()) {
-    EMILY_THROW(ValueError, "to_blob", "destination holds ", dst_bytes, " bytes, tensor needs ", t.nbytes());
+    EMILY_THROW(ValueError, "to_blob", "destination holds ", dst_bytes, " bytes, tensor needs ",
+                t.nbytes());
   }
   if (!t.nbytes()) return;
   if (!dst) EMILY_THROW(ValueError, "to_blob", "null destination");

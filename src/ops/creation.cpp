@@ -1,7 +1,7 @@
 #include <cmath>
 
-#include "emily/ops.h"
 #include "core/convert.h"
+#include "emily/ops.h"
 #include "ops/dispatch.h"
 
 namespace emily {
@@ -15,7 +15,9 @@ void check_shape(const char* op, const Shape& shape) {
 }
 }  // namespace
 
-Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype); }
+Tensor scalar_tensor(double value, DType dtype) {
+  return full({}, value, dtype);
+}
 
 Tensor scalar_tensor(c64 value) {
   return from_blob(&value, {}, DType::c64);
@@ -28,7 +30,8 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   if (step == 0) EMILY_THROW(ValueError, "arange", "step must not be zero");
   if (dtype == DType::bool_) EMILY_THROW(DTypeError, "arange", "bool is not a numeric range type");
   double count = std::ceil((stop - start) / step);
-  if (count > 9.0e15) EMILY_THROW(ValueError, "arange", "range of ", count, " elements is too large");
+  if (count > 9.0e15)
+    EMILY_THROW(ValueError, "arange", "range of ", count, " elements is too large");
   std::int64_t n = count > 0 ? static_cast<std::int64_t>(count) : 0;
   return dispatch(Primitive::arange, {}, {n}, dtype, ArangeAttr{start, step});
 }
@@ -56,10 +59,18 @@ Tensor full(const Shape& shape, double value, DType dtype) {
   return full(shape, v);
 }
 
-Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
-Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
-Tensor zeros_like(const Tensor& x) { return zeros(x.shape(), x.dtype()); }
-Tensor ones_like(const Tensor& x) { return ones(x.shape(), x.dtype()); }
+Tensor zeros(const Shape& shape, DType dtype) {
+  return full(shape, 0.0, dtype);
+}
+Tensor ones(const Shape& shape, DType dtype) {
+  return full(shape, 1.0, dtype);
+}
+Tensor zeros_like(const Tensor& x) {
+  return zeros(x.shape(), x.dtype());
+}
+Tensor ones_like(const Tensor& x) {
+  return ones(x.shape(), x.dtype());
+}
 
 Tensor eye(std::int64_t n, std::int64_t m, std::int64_t k, DType dtype) {
   if (n < 0) EMILY_THROW(ShapeError, "eye", "negative row count ", n);

@@ -48,7 +48,9 @@ Meta describe(Primitive p, const std::vector<Tensor>& inputs, Device d) {
 
 #ifdef EMILY_DEBUG_NAN_INF
 // Producing ops whose results are scanned in a NaN/Inf-detecting build.
-bool scanned_for_nan(Primitive p) { return p == Primitive::matmul; }
+bool scanned_for_nan(Primitive p) {
+  return p == Primitive::matmul;
+}
 
 void check_finite(Primitive p, const Tensor& out) {
   bool bad = false;
@@ -59,7 +61,8 @@ void check_finite(Primitive p, const Tensor& out) {
         bad = !std::isfinite(static_cast<compute_t<T>>(v[i]));
     }
   });
-  if (bad) EMILY_THROW(ValueError, std::string(name(p)).c_str(), "produced NaN or Inf (debug check)");
+  if (bad)
+    EMILY_THROW(ValueError, std::string(name(p)).c_str(), "produced NaN or Inf (debug check)");
 }
 #endif
 

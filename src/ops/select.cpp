@@ -20,8 +20,10 @@ Tensor scalar_like(const Tensor& like, double value) {
   if (is_inexact(t)) return to_device(scalar_tensor(value, t), like.device());
   // A fraction (or inf/NaN) would be truncated away by an integer dtype; arithmetic on
   // bool tensors counts (true + 1 == 2), as in NumPy.
-  if (!integral) t = DType::f32;
-  else if (t == DType::bool_) t = DType::s32;
+  if (!integral)
+    t = DType::f32;
+  else if (t == DType::bool_)
+    t = DType::s32;
   else {
     // Saturating an out-of-range scalar would compute with a different number than the
     // caller wrote; refuse instead, as NumPy 2 does.
@@ -29,15 +31,15 @@ Tensor scalar_like(const Tensor& like, double value) {
       if constexpr (std::is_integral_v<T>) {
         return value >= static_cast<double>(std::numeric_limits<T>::lowest()) &&
                value <= static_cast<double>(std::numeric_limits<T>::max()) &&
-               !(sizeof(T) == 8 && value >= 0x1p63 && std::is_signed_v<T>) &&
-               !(sizeof(T) == 8 && value >= 0x1p64);
+               !(sizeof(T) == 8 && value >= 0x1p63 && std::is_signed_v<T>)&&!(sizeof(T) == 8 &&
+                                                                              value >= 0x1p64);
       } else {
         return true;
       }
     });
     if (!fits) {
-      EMILY_THROW(ValueError, "scalar_like", "the scalar ", value, " does not fit in ",
-                  name(t), "; convert the tensor first (astype)");
+      EMILY_THROW(ValueError, "scalar_like", "the scalar ", value, " does not fit in ", name(t),
+                  "; convert the tensor first (astype)");
     }
   }
   return to_device(scalar_tensor(value, t), like.device());

@@ -47,7 +47,9 @@ Tensor reshape(const Tensor& x, Shape shape) {
   return base.with_layout(base.dtype(), shape, row_major_strides(shape), base.offset());
 }
 
-Tensor flatten(const Tensor& x) { return reshape(x, {-1}); }
+Tensor flatten(const Tensor& x) {
+  return reshape(x, {-1});
+}
 
 Tensor squeeze(const Tensor& x) {
   require_defined("squeeze", x);
@@ -105,7 +107,8 @@ Tensor transpose(const Tensor& x) {
 Tensor transpose(const Tensor& x, const std::vector<int>& perm) {
   require_defined("transpose", x);
   if (static_cast<int>(perm.size()) != x.ndim()) {
-    EMILY_THROW(ShapeError, "transpose", "permutation has ", perm.size(), " axes, tensor has ", x.ndim());
+    EMILY_THROW(ShapeError, "transpose", "permutation has ", perm.size(), " axes, tensor has ",
+                x.ndim());
   }
   auto p = normalize_axes("transpose", perm, x.ndim());
   Shape shape(p.size());
@@ -136,7 +139,8 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   std::size_t lead = shape.size() - x.shape().size();
   Strides strides(shape.size(), 0);
   for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] < 0) EMILY_THROW(ShapeError, "broadcast_to", "negative dimension in ", to_string(shape));
+    if (shape[i] < 0)
+      EMILY_THROW(ShapeError, "broadcast_to", "negative dimension in ", to_string(shape));
     if (i < lead) continue;
     std::int64_t d = x.shape()[i - lead];
     if (d == shape[i]) {
@@ -151,7 +155,8 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
 
 namespace {
 // Resolves NumPy slice bounds for one axis; returns the element count.
-std::int64_t resolve_slice(std::int64_t n, std::int64_t& start, std::int64_t stop, std::int64_t step) {
+std::int64_t resolve_slice(std::int64_t n, std::int64_t& start, std::int64_t stop,
+                           std::int64_t step) {
   auto clamp = [&](std::int64_t v, std::int64_t lo, std::int64_t hi) {
     if (v < 0) v += n;
     return std::clamp(v, lo, hi);
@@ -208,14 +213,17 @@ Tensor slice(const Tensor& x, const Shape& start, const Shape& stop, const Shape
   return x.with_layout(x.dtype(), counts, strides, offset);
 }
 
-Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides, std::int64_t offset) {
+Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides,
+                  std::int64_t offset) {
   require_defined("as_strided", x);
   if (shape.size() != strides.size()) {
-    EMILY_THROW(ShapeError, "as_strided", "shape has ", shape.size(), " axes, strides ", strides.size());
+    EMILY_THROW(ShapeError, "as_strided", "shape has ", shape.size(), " axes, strides ",
+                strides.size());
   }
   std::int64_t lo = offset, hi = offset;
   for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] < 0) EMILY_THROW(ShapeError, "as_strided", "negative dimension in ", to_string(shape));
+    if (shape[i] < 0)
+      EMILY_THROW(ShapeError, "as_strided", "negative dimension in ", to_string(shape));
     if (shape[i] == 0) {
       lo = hi = 0;
       break;
@@ -260,7 +268,8 @@ Tensor view(const Tensor& x, DType dtype) {
                 name(dtype), " elements");
   }
   shape.back() = bytes_last / static_cast<std::int64_t>(to);
-  std::int64_t offset = c.offset() * static_cast<std::int64_t>(from) / static_cast<std::int64_t>(to);
+  std::int64_t offset =
+      c.offset() * static_cast<std::int64_t>(from) / static_cast<std::int64_t>(to);
   return c.with_layout(dtype, shape, row_major_strides(shape), offset);
 }
 

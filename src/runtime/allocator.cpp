@@ -31,7 +31,8 @@ std::size_t size_class(std::size_t bytes) {
 std::size_t physical_memory() {
   long pages = sysconf(_SC_PHYS_PAGES);
   long page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) : 0;
+  return pages > 0 && page > 0 ? static_cast<std::size_t>(pages) * static_cast<std::size_t>(page)
+                               : 0;
 }
 
 class CpuAllocator {
@@ -48,8 +49,9 @@ class CpuAllocator {
     {
       std::lock_guard lock(mutex_);
       if (memory_limit_ && active_ + bytes > memory_limit_) {
-        EMILY_THROW(OutOfMemory, "allocator", "allocating ", bytes, " bytes on cpu would exceed the memory limit of ",
-                    memory_limit_, " bytes (", active_, " active)");
+        EMILY_THROW(OutOfMemory, "allocator", "allocating ", bytes,
+                    " bytes on cpu would exceed the memory limit of ", memory_limit_, " bytes (",
+                    active_, " active)");
       }
       auto it = free_.find(cls);
       if (it != free_.end() && !it->second.empty()) {

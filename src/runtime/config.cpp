@@ -25,7 +25,8 @@ Settings load() {
     }
     s.num_threads = static_cast<int>(v);
   }
-  if (auto c = env("EMILY_CACHE_LIMIT"); !c.empty()) s.cache_limit = parse_bytes("EMILY_CACHE_LIMIT", c);
+  if (auto c = env("EMILY_CACHE_LIMIT"); !c.empty())
+    s.cache_limit = parse_bytes("EMILY_CACHE_LIMIT", c);
   if (auto m = env("EMILY_MEMORY_LIMIT"); !m.empty()) {
     s.memory_limit = parse_bytes("EMILY_MEMORY_LIMIT", m);
   }
@@ -48,15 +49,22 @@ std::size_t parse_bytes(const std::string& variable, const std::string& text) {
   std::string suffix(end);
   if (!suffix.empty()) {
     char c = static_cast<char>(std::toupper(static_cast<unsigned char>(suffix[0])));
-    bool ok_tail = suffix.size() == 1 || (suffix.size() == 2 && (suffix[1] == 'B' || suffix[1] == 'b')) ||
+    bool ok_tail = suffix.size() == 1 ||
+                   (suffix.size() == 2 && (suffix[1] == 'B' || suffix[1] == 'b')) ||
                    (suffix.size() == 3 && (suffix.substr(1) == "iB"));
-    if (c == 'K') scale = 1024.0;
-    else if (c == 'M') scale = 1024.0 * 1024;
-    else if (c == 'G') scale = 1024.0 * 1024 * 1024;
-    else if (c == 'T') scale = 1024.0 * 1024 * 1024 * 1024;
-    else ok_tail = false;
+    if (c == 'K')
+      scale = 1024.0;
+    else if (c == 'M')
+      scale = 1024.0 * 1024;
+    else if (c == 'G')
+      scale = 1024.0 * 1024 * 1024;
+    else if (c == 'T')
+      scale = 1024.0 * 1024 * 1024 * 1024;
+    else
+      ok_tail = false;
     if (!ok_tail) {
-      EMILY_THROW(ValueError, variable.c_str(), "unknown size suffix in '", text, "' (use K, M, G or T)");
+      EMILY_THROW(ValueError, variable.c_str(), "unknown size suffix in '", text,
+                  "' (use K, M, G or T)");
     }
   }
   double bytes = v * scale;

@@ -62,7 +62,8 @@ Device default_device() {
     if (!wanted.empty()) {
       Device d = parse_device(wanted);
       if (!is_available(d)) {
-        EMILY_THROW(DeviceError, "EMILY_DEVICE", to_string(d), " is not available in this build/machine");
+        EMILY_THROW(DeviceError, "EMILY_DEVICE", to_string(d),
+                    " is not available in this build/machine");
       }
       g_default = d;
     } else {
@@ -75,7 +76,8 @@ Device default_device() {
 }
 
 void set_default_device(Device d) {
-  if (!is_available(d)) EMILY_THROW(DeviceError, "set_default_device", to_string(d), " is not available");
+  if (!is_available(d))
+    EMILY_THROW(DeviceError, "set_default_device", to_string(d), " is not available");
   std::lock_guard lock(g_default_mutex);
   g_default = d;
 }
@@ -87,7 +89,9 @@ std::atomic<int> g_next_stream{1};
 thread_local std::optional<Stream> t_current;
 }  // namespace
 
-Stream default_stream(Device d) { return Stream{d, 0}; }
+Stream default_stream(Device d) {
+  return Stream{d, 0};
+}
 
 Stream new_stream(Device d) {
   if (!is_available(d)) EMILY_THROW(DeviceError, "new_stream", to_string(d), " is not available");
@@ -99,12 +103,16 @@ Stream current_stream() {
   return *t_current;
 }
 
-void set_current_stream(Stream s) { t_current = s; }
+void set_current_stream(Stream s) {
+  t_current = s;
+}
 
 void synchronize(Stream) {
   // CPU streams run kernels on the calling thread: nothing is ever pending.
 }
 
-void synchronize() { synchronize(current_stream()); }
+void synchronize() {
+  synchronize(current_stream());
+}
 
 }  // namespace emily

@@ -58,7 +58,9 @@ void detach_all() {
   g_count.store(0, std::memory_order_release);
 }
 
-bool active() { return g_count.load(std::memory_order_relaxed) != 0; }
+bool active() {
+  return g_count.load(std::memory_order_relaxed) != 0;
+}
 
 void emit(const Event& e) {
   std::shared_ptr<const std::vector<Entry>> snapshot;

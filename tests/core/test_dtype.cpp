@@ -63,10 +63,10 @@ TEST(Half, ConversionsRoundToNearestEven) {
   EXPECT_EQ(f16(1.0f).bits, 0x3c00);
   EXPECT_EQ(f16(-2.0f).bits, 0xc000);
   EXPECT_EQ(f16(65504.0f).bits, 0x7bff);
-  EXPECT_EQ(f16(65520.0f).bits, 0x7c00);  // rounds to inf
+  EXPECT_EQ(f16(65520.0f).bits, 0x7c00);                 // rounds to inf
   EXPECT_EQ(f16(5.9604644775390625e-08f).bits, 0x0001);  // smallest subnormal
-  EXPECT_EQ(f16(1.0f + 1.0f / 2048).bits, 0x3c00);     // tie to even (down)
-  EXPECT_EQ(f16(1.0f + 3.0f / 2048).bits, 0x3c02);     // tie to even (up)
+  EXPECT_EQ(f16(1.0f + 1.0f / 2048).bits, 0x3c00);       // tie to even (down)
+  EXPECT_EQ(f16(1.0f + 3.0f / 2048).bits, 0x3c02);       // tie to even (up)
   EXPECT_TRUE(std::isnan(static_cast<float>(f16(std::nanf("")))));
   EXPECT_EQ(static_cast<float>(f16::from_bits(0x0001)), 5.9604644775390625e-08f);
   EXPECT_EQ(bf16(1.0f).bits, 0x3f80);
@@ -91,12 +91,11 @@ TEST(Half, ConversionsFromDoubleAndIntegersRoundOnce) {
   Tensor doubles = tensor<double>({just_above_f16_tie, 1e300, -1e-300, 65519.999});
   auto h = astype(doubles, DType::f16).to_vector<f16>();
   EXPECT_EQ(h[0].bits, 0x3c01);
-  EXPECT_EQ(h[1].bits, 0x7c00);  // overflow to inf
-  EXPECT_EQ(h[2].bits, 0x8000);  // underflow to -0
-  EXPECT_EQ(h[3].bits, 0x7bff);  // below the rounding boundary 65520
+  EXPECT_EQ(h[1].bits, 0x7c00);              // overflow to inf
+  EXPECT_EQ(h[2].bits, 0x8000);              // underflow to -0
+  EXPECT_EQ(h[3].bits, 0x7bff);              // below the rounding boundary 65520
   EXPECT_EQ(f16(0.1).bits, f16(0.1f).bits);  // exact ties aside, both paths agree
 }
-
 
 }  // namespace
 }  // namespace emily

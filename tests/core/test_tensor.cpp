@@ -94,7 +94,8 @@ TEST(Tensor, PrintsLikeNumPy) {
 }
 
 TEST(Tensor, CreationOps) {
-  EXPECT_EQ(arange(0, 1, 0.25, DType::f32).to_vector<float>(), (std::vector<float>{0, 0.25, 0.5, 0.75}));
+  EXPECT_EQ(arange(0, 1, 0.25, DType::f32).to_vector<float>(),
+            (std::vector<float>{0, 0.25, 0.5, 0.75}));
   EXPECT_EQ(arange(3).dtype(), DType::s64);
   EXPECT_EQ(arange(5, 0, -2, DType::s32).to_vector<int>(), (std::vector<int>{5, 3, 1}));
   EXPECT_EQ(arange(3, 0, 1, DType::f32).size(), 0);

@@ -77,10 +77,19 @@ TEST(Catalogue, CompositePartsCoverWhatTheyDispatch) {
       {"clip", [&] { clip(m, -1.0, 1.0); }},
       {"isclose", [&] { isclose(m, m); }},
       {"allclose", [&] { allclose(m, m); }},
-      {"squeeze", [&] { squeeze(reshape(m, {1, 6})); }},
-      {"stack", [&] { stack({m, m}); }},
+      {"squeeze",
+       [&] {
+         squeeze(reshape(m, {1, 6}));
+       }},
+      {"stack",
+       [&] {
+         stack({m, m});
+       }},
       {"tensordot", [&] { tensordot(m, transpose(m), 1); }},
-      {"einsum", [&] { einsum("ij,kj->ik", {m, m}); }},
+      {"einsum",
+       [&] {
+         einsum("ij,kj->ik", {m, m});
+       }},
       {"mean", [&] { mean(m, 1); }},
       {"softmax", [&] { softmax(m); }},
       {"log_softmax", [&] { log_softmax(m); }},

@@ -34,8 +34,8 @@ TEST(ScalarLike, TakesTheTensorsDtype) {
   EXPECT_EQ(scalar_like(s32, INFINITY).dtype(), DType::f32);
   EXPECT_EQ(scalar_like(s32, NAN).dtype(), DType::f32);
   EXPECT_EQ(scalar_like(bl, 1.0).dtype(), DType::s32);
-  EXPECT_EQ((bl + 1.0).item<std::int32_t>(), 2);      // NumPy: True + 1 == 2
-  EXPECT_FLOAT_EQ((bl / 2.0).item<float>(), 0.5f);   // NumPy: True / 2 == 0.5
+  EXPECT_EQ((bl + 1.0).item<std::int32_t>(), 2);    // NumPy: True + 1 == 2
+  EXPECT_FLOAT_EQ((bl / 2.0).item<float>(), 0.5f);  // NumPy: True / 2 == 0.5
   EXPECT_EMILY_ERROR(scalar_like(s32, 1e10), ValueError, "scalar_like");
   EXPECT_EMILY_ERROR(scalar_like(tensor<std::uint8_t>({1}), -1.0), ValueError, "scalar_like");
   EXPECT_EMILY_ERROR(scalar_like(tensor<std::int64_t>({1}), 0x1p63), ValueError, "scalar_like");

@@ -72,7 +72,7 @@ TEST_F(Memory, OverLimitAllocationRaisesOutOfMemory) {
   auto a = allocate(1 << 19, Device::cpu());
   EXPECT_EMILY_ERROR(allocate(1 << 20, Device::cpu()), OutOfMemory, "allocator");
   EXPECT_EMILY_ERROR(zeros({1 << 18}), OutOfMemory, "allocator");  // through an op
-  auto b = allocate(1 << 18, Device::cpu());  // still fits
+  auto b = allocate(1 << 18, Device::cpu());                       // still fits
   EXPECT_EQ(memory_info().active, base + (1 << 19) + (1 << 18));
 }
 
@@ -91,7 +91,8 @@ TEST_F(Memory, ConcurrentAllocationsBalance) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([] {
-      for (int i = 0; i < 1000; ++i) auto b = allocate(static_cast<std::size_t>(64 * (i % 37 + 1)), Device::cpu());
+      for (int i = 0; i < 1000; ++i)
+        auto b = allocate(static_cast<std::size_t>(64 * (i % 37 + 1)), Device::cpu());
     });
   }
   for (auto& th : threads) th.join();

@@ -60,9 +60,12 @@ TEST(Config, ParsesByteSizes) {
   EXPECT_EQ(config::parse_bytes("X", "64K"), 65536u);
   EXPECT_EQ(config::parse_bytes("X", "1.5G"), std::size_t(1.5 * 1024 * 1024 * 1024));
   EXPECT_EQ(config::parse_bytes("X", "2MiB"), 2u * 1024 * 1024);
-  EXPECT_EMILY_ERROR(config::parse_bytes("EMILY_CACHE_LIMIT", "lots"), ValueError, "EMILY_CACHE_LIMIT");
-  EXPECT_EMILY_ERROR(config::parse_bytes("EMILY_CACHE_LIMIT", "12Q"), ValueError, "EMILY_CACHE_LIMIT");
-  EXPECT_EMILY_ERROR(config::parse_bytes("EMILY_CACHE_LIMIT", "-3"), ValueError, "EMILY_CACHE_LIMIT");
+  EXPECT_EMILY_ERROR(config::parse_bytes("EMILY_CACHE_LIMIT", "lots"), ValueError,
+                     "EMILY_CACHE_LIMIT");
+  EXPECT_EMILY_ERROR(config::parse_bytes("EMILY_CACHE_LIMIT", "12Q"), ValueError,
+                     "EMILY_CACHE_LIMIT");
+  EXPECT_EMILY_ERROR(config::parse_bytes("EMILY_CACHE_LIMIT", "-3"), ValueError,
+                     "EMILY_CACHE_LIMIT");
   EXPECT_EQ(config::parse_fallback("raise"), config::FallbackPolicy::raise);
   EXPECT_EMILY_ERROR(config::parse_fallback("loud"), ValueError, "EMILY_FALLBACK");
 }

@@ -30,7 +30,8 @@ TEST(Telemetry, EvalSpanCarriesOpShapesAndDuration) {
 
 TEST(Telemetry, PrefixFiltersAndDetachStops) {
   std::vector<std::string> names;
-  auto id = telemetry::attach("emily.to_host", [&](const telemetry::Event& e) { names.push_back(e.name); });
+  auto id = telemetry::attach("emily.to_host",
+                              [&](const telemetry::Event& e) { names.push_back(e.name); });
   Tensor x = arange(4);
   EXPECT_TRUE(names.empty());  // eval events do not match the prefix
   (void)x.to_vector<std::int64_t>();

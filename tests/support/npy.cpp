@@ -8,10 +8,11 @@ namespace emily::testing {
 namespace {
 DType dtype_from_descr(const std::string& d, const std::string& what) {
   static const std::pair<const char*, DType> table[] = {
-      {"|b1", DType::bool_}, {"|u1", DType::u8},  {"<u2", DType::u16}, {"<u4", DType::u32},
-      {"<u8", DType::u64},   {"|i1", DType::s8},  {"<i2", DType::s16}, {"<i4", DType::s32},
-      {"<i8", DType::s64},   {"<f2", DType::f16}, {"<f4", DType::f32}, {"<f8", DType::f64},
-      {"<c8", DType::c64},   {"<V2", DType::bf16}, {"|V2", DType::bf16}};  // bf16 fixtures are stored as raw 2-byte
+      {"|b1", DType::bool_}, {"|u1", DType::u8},   {"<u2", DType::u16}, {"<u4", DType::u32},
+      {"<u8", DType::u64},   {"|i1", DType::s8},   {"<i2", DType::s16}, {"<i4", DType::s32},
+      {"<i8", DType::s64},   {"<f2", DType::f16},  {"<f4", DType::f32}, {"<f8", DType::f64},
+      {"<c8", DType::c64},   {"<V2", DType::bf16}, {"|V2", DType::bf16}};  // bf16 fixtures are
+                                                                           // stored as raw 2-byte
   for (const auto& [k, v] : table)
     if (d == k) return v;
   EMILY_THROW(FormatError, what.c_str(), "unsupported dtype descr '", d, "'");
@@ -38,7 +39,8 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) EMILY_THROW(FormatError, what.c_str(), "truncated header");
     header_len = 0;
-    for (int i = 3; i >= 0; --i) header_len = header_len << 8 | static_cast<unsigned char>(bytes[8 + i]);
+    for (int i = 3; i >= 0; --i)
+      header_len = header_len << 8 | static_cast<unsigned char>(bytes[8 + i]);
     start = 12;
   } else {
     EMILY_THROW(FormatError, what.c_str(), "unsupported .npy version ", major);
@@ -48,7 +50,8 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
   std::string descr = field(header, "descr", what);
   auto q1 = descr.find('\'');
   auto q2 = descr.find('\'', q1 + 1);
-  if (q1 == std::string::npos || q2 == std::string::npos) EMILY_THROW(FormatError, what.c_str(), "bad descr");
+  if (q1 == std::string::npos || q2 == std::string::npos)
+    EMILY_THROW(FormatError, what.c_str(), "bad descr");
   DType dtype = dtype_from_descr(descr.substr(q1 + 1, q2 - q1 - 1), what);
   if (field(header, "fortran_order", what).find("False") != 0 &&
       field(header, "fortran_order", what).find(" False") != 0) {

@@ -34,8 +34,10 @@ Tensor fixture(const std::string& relative) {
                    : close(ar[i], br[i]);
     if (!ok) {
       auto f = ::testing::AssertionFailure() << "element " << i << ": ";
-      if (cplx) f << a[i] << " vs expected " << b[i];
-      else f << std::setprecision(10) << ar[i] << " vs expected " << br[i];
+      if (cplx)
+        f << a[i] << " vs expected " << b[i];
+      else
+        f << std::setprecision(10) << ar[i] << " vs expected " << br[i];
       return f << " (rtol " << rtol << ", atol " << atol << ")";
     }
   }
@@ -44,8 +46,8 @@ Tensor fixture(const std::string& relative) {
 
 ::testing::AssertionResult all_equal(const Tensor& actual, const Tensor& expected) {
   if (actual.dtype() != expected.dtype()) {
-    return ::testing::AssertionFailure() << "dtype " << name(actual.dtype()) << " != expected "
-                                         << name(expected.dtype());
+    return ::testing::AssertionFailure()
+           << "dtype " << name(actual.dtype()) << " != expected " << name(expected.dtype());
   }
   if (actual.shape() != expected.shape()) {
     return ::testing::AssertionFailure() << "shape " << to_string(actual.shape()) << " != expected "

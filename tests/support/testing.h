@@ -22,15 +22,15 @@ Tensor fixture(const std::string& relative);
 }  // namespace emily::testing
 
 // Asserts that `stmt` throws `Kind` and that its message starts with "[op]".
-#define EXPECT_EMILY_ERROR(stmt, Kind, op)                                              \
-  do {                                                                                  \
-    try {                                                                               \
-      (void)(stmt);                                                                     \
-      ADD_FAILURE() << "expected " #Kind " from " #stmt;                                \
-    } catch (const ::emily::Kind& e) {                                                  \
-      EXPECT_EQ(std::string(e.what()).rfind(std::string("[") + (op) + "]", 0), 0u)      \
-          << "message: " << e.what();                                                   \
-    } catch (const std::exception& e) {                                                 \
-      ADD_FAILURE() << "expected " #Kind " from " #stmt ", got: " << e.what();          \
-    }                                                                                   \
+#define EXPECT_EMILY_ERROR(stmt, Kind, op)                                         \
+  do {                                                                             \
+    try {                                                                          \
+      (void)(stmt);                                                                \
+      ADD_FAILURE() << "expected " #Kind " from " #stmt;                           \
+    } catch (const ::emily::Kind& e) {                                             \
+      EXPECT_EQ(std::string(e.what()).rfind(std::string("[") + (op) + "]", 0), 0u) \
+          << "message: " << e.what();                                              \
+    } catch (const std::exception& e) {                                            \
+      ADD_FAILURE() << "expected " #Kind " from " #stmt ", got: " << e.what();     \
+    }                                                                              \
   } while (0)

@@ -44,8 +44,8 @@ std::string cpu_features() {
   std::string out;
   __builtin_cpu_init();
   const std::pair<const char*, bool> features[] = {
-      {"sse4.2", __builtin_cpu_supports("sse4.2")}, {"avx", __builtin_cpu_supports("avx")},
-      {"avx2", __builtin_cpu_supports("avx2")},     {"fma", __builtin_cpu_supports("fma")},
+      {"sse4.2", __builtin_cpu_supports("sse4.2")},   {"avx", __builtin_cpu_supports("avx")},
+      {"avx2", __builtin_cpu_supports("avx2")},       {"fma", __builtin_cpu_supports("fma")},
       {"avx512f", __builtin_cpu_supports("avx512f")},
   };
   for (const auto& [n, on] : features)
@@ -74,9 +74,10 @@ int doctor() {
   uname(&u);
   std::cout << "emily " << kVersion << "\n";
   std::cout << "platform:   " << u.sysname << " " << u.release << " " << u.machine << "\n";
-  std::cout << "cpu:        " << cpu_features() << ", " << omp_get_max_threads() << " OpenMP threads\n";
-  std::cout << "blas:       OpenBLAS " << openblas_get_config() << " (" << openblas_get_num_threads()
-            << " threads)\n";
+  std::cout << "cpu:        " << cpu_features() << ", " << omp_get_max_threads()
+            << " OpenMP threads\n";
+  std::cout << "blas:       OpenBLAS " << openblas_get_config() << " ("
+            << openblas_get_num_threads() << " threads)\n";
 #ifdef EMILY_HAS_CUDA
   int drv = cuda::driver_version(), rt = cuda::runtime_version();
   std::cout << "cuda:       driver " << drv / 1000 << "." << (drv % 1000) / 10 << ", runtime "
@@ -84,11 +85,12 @@ int doctor() {
   auto devs = cuda::devices();
   if (devs.empty()) std::cout << "cuda:       no devices visible\n";
   for (std::size_t i = 0; i < devs.size(); ++i) {
-    std::cout << "cuda:" << i << "     " << devs[i].name << ", sm_" << devs[i].major << devs[i].minor << ", "
-              << devs[i].memory_bytes / (1024 * 1024) << " MiB\n";
+    std::cout << "cuda:" << i << "     " << devs[i].name << ", sm_" << devs[i].major
+              << devs[i].minor << ", " << devs[i].memory_bytes / (1024 * 1024) << " MiB\n";
   }
 #else
-  std::cout << "cuda:       not built (configure with a CUDA toolkit present, EMILY_CUDA=AUTO|ON)\n";
+  std::cout
+      << "cuda:       not built (configure with a CUDA toolkit present, EMILY_CUDA=AUTO|ON)\n";
 #endif
   try {
     std::cout << "device:     " << to_string(default_device()) << " (default)\n";
@@ -109,8 +111,8 @@ int doctor() {
     ok = false;
   }
   auto mem = memory_info();
-  std::cout << "memory:     active " << mem.active << " B, peak " << mem.peak << " B, cache " << mem.cache
-            << " B\n";
+  std::cout << "memory:     active " << mem.active << " B, peak " << mem.peak << " B, cache "
+            << mem.cache << " B\n";
   std::cout << (ok ? "doctor: all checks passed\n" : "doctor: some checks FAILED\n");
   return ok ? 0 : 1;
 }

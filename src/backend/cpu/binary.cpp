@@ -16,10 +16,10 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "backend/cpu/threads.h"
 #include "backend/cpu/elementwise_ops.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
+#include "backend/cpu/threads.h"
 
 namespace emily::cpu {
 

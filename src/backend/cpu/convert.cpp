@@ -47,15 +47,24 @@ void copy_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&,
                       if (st[1] == 1) {
                         std::memcpy(dst + off[0], src + off[1], static_cast<std::size_t>(n) * W);
                       } else {
-                        for (std::int64_t i = 0; i < n; ++i) dst[off[0] + i] = src[off[1] + i * st[1]];
+                        for (std::int64_t i = 0; i < n; ++i)
+                          dst[off[0] + i] = src[off[1] + i * st[1]];
                       }
                     });
   };
   switch (size) {
-    case 1: run.template operator()<1>(); break;
-    case 2: run.template operator()<2>(); break;
-    case 4: run.template operator()<4>(); break;
-    default: run.template operator()<8>(); break;
+    case 1:
+      run.template operator()<1>();
+      break;
+    case 2:
+      run.template operator()<2>();
+      break;
+    case 4:
+      run.template operator()<4>();
+      break;
+    default:
+      run.template operator()<8>();
+      break;
   }
 }
 

@@ -1,8 +1,8 @@
 #include <cstring>
 
-#include "backend/cpu/threads.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
+#include "backend/cpu/threads.h"
 #include "core/convert.h"
 
 namespace emily::cpu {

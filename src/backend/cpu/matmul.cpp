@@ -15,9 +15,9 @@
 #include <memory>
 #include <type_traits>
 
-#include "backend/cpu/threads.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
+#include "backend/cpu/threads.h"
 #include "core/convert.h"
 
 namespace emily::cpu {

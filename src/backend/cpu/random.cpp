@@ -13,9 +13,9 @@
 #include <array>
 #include <cstdint>
 
-#include "backend/cpu/threads.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
+#include "backend/cpu/threads.h"
 
 namespace emily::cpu {
 
@@ -65,7 +65,8 @@ inline void block(std::uint32_t k0, std::uint32_t k1, std::uint32_t& x0, std::ui
 
 template <class Out>
 void fill(std::uint32_t k0, std::uint32_t k1, Out* out, std::int64_t n) {
-#pragma omp parallel for num_threads(::emily::cpu::threads()) schedule(static) if (n >= 2 * kParallelGrain)
+#pragma omp parallel for num_threads(::emily::cpu::threads()) \
+    schedule(static) if (n >= 2 * kParallelGrain)
   for (std::int64_t i = 0; i < n; ++i) {
     const auto u = static_cast<std::uint64_t>(i);
     std::uint32_t x0 = static_cast<std::uint32_t>(u >> 32), x1 = static_cast<std::uint32_t>(u);

@@ -23,9 +23,9 @@
 #include <memory>
 #include <vector>
 
-#include "backend/cpu/threads.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
+#include "backend/cpu/threads.h"
 #include "core/convert.h"
 
 namespace emily::cpu {

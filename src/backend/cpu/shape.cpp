@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "backend/cpu/threads.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
+#include "backend/cpu/threads.h"
 
 namespace emily::cpu {
 

@@ -16,7 +16,7 @@ namespace emily::cpu {
 
 template <std::size_t K>
 struct Layout {
-  Shape shape;                   // collapsed; never empty (a 0-d loop is shape {1})
+  Shape shape;  // collapsed; never empty (a 0-d loop is shape {1})
   std::array<Strides, K> strides;
 };
 
@@ -60,7 +60,8 @@ void for_each_run(const Shape& shape, const std::array<const Strides*, K>& strid
   for (std::size_t k = 0; k < K; ++k) inner_strides[k] = L.strides[k].back();
   const std::int64_t rows = numel(L.shape) / inner;
   // Long rows are cut into chunks so one dense tensor still spreads over threads.
-  const std::int64_t chunk = std::min<std::int64_t>(inner, std::max<std::int64_t>(kParallelGrain, 1));
+  const std::int64_t chunk =
+      std::min<std::int64_t>(inner, std::max<std::int64_t>(kParallelGrain, 1));
   const std::int64_t chunks_per_row = (inner + chunk - 1) / chunk;
   const std::int64_t tasks = rows * chunks_per_row;
   auto run_task = [&](std::int64_t task) {
