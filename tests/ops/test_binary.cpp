@@ -16,7 +16,7 @@ using testing::all_close;
 using testing::all_equal;
 
 Tensor golden(const std::string& name) {
-  return testing::fixture("ops/elementwise/" + name + ".npy");
+  return testing::op_fixture("elementwise", name);
 }
 
 using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);

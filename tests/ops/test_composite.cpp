@@ -17,13 +17,12 @@ namespace {
 
 using testing::all_close;
 using testing::all_equal;
-using testing::fixture;
 
 Tensor fx(const std::string& name) {
-  return fixture("ops/reduction/" + name + ".npy");
+  return testing::op_fixture("reduction", name);
 }
 Tensor fx_bf16(const std::string& name) {
-  return view(fx(name), DType::bf16);
+  return testing::op_fixture_bf16("reduction", name);
 }
 
 TEST(Composite, SoftmaxMatchesFloat64) {

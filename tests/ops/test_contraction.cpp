@@ -16,13 +16,10 @@ namespace {
 
 using testing::all_close;
 using testing::all_equal;
-using testing::fixture;
+using testing::floats;
 
 Tensor fx(const std::string& name) {
-  return fixture("ops/shape/" + name + ".npy");
-}
-std::vector<float> vf(const Tensor& t) {
-  return t.to_vector<float>();
+  return testing::op_fixture("shape", name);
 }
 
 // A golden whose NumPy value is 0-d: common.py saves through np.ascontiguousarray, which
@@ -208,19 +205,19 @@ TEST(Matmul, NanInfAndEmpty) {
   Tensor a = tensor<float>({1, inf, inf, 1, NAN, 0}, {3, 2});
   Tensor b = tensor<float>({1, 0}, {2, 1});
 #ifndef EMILY_DEBUG_NAN_INF
-  auto y = vf(matmul(a, b));
+  auto y = floats(matmul(a, b));
   EXPECT_TRUE(std::isnan(y[0]));
   EXPECT_EQ(y[1], inf);
   EXPECT_TRUE(std::isnan(y[2]));
 #else
   // Debug builds stop at the producing op instead (docs/CONFIGURATION.md).
   EXPECT_EMILY_ERROR(matmul(a, b), ValueError, "matmul");
-  EXPECT_EQ(vf(matmul(tensor<float>({1, 2}, {1, 2}), b)), std::vector<float>{1});
+  EXPECT_EQ(floats(matmul(tensor<float>({1, 2}, {1, 2}), b)), std::vector<float>{1});
 #endif
   // An empty K gives zeros (an empty sum), for BLAS and loop dtypes alike.
   Tensor z = matmul(zeros({2, 0}), zeros({0, 3}));
   EXPECT_EQ(z.shape(), (Shape{2, 3}));
-  EXPECT_EQ(vf(z), std::vector<float>(6, 0.0f));
+  EXPECT_EQ(floats(z), std::vector<float>(6, 0.0f));
   EXPECT_EQ(matmul(zeros({2, 0}, DType::s32), zeros({0, 2}, DType::s32)).to_vector<int>(),
             std::vector<int>(4, 0));
   EXPECT_EQ(matmul(zeros({0, 2}, DType::s32), zeros({2, 3}, DType::s32)).shape(), (Shape{0, 3}));
@@ -256,7 +253,7 @@ TEST(Tensordot, OuterProductAndFullContraction) {
   Tensor u = tensor<float>({1, 2}), v = tensor<float>({3, 4, 5});
   Tensor o = tensordot(u, v, 0);
   EXPECT_EQ(o.shape(), (Shape{2, 3}));
-  EXPECT_EQ(vf(o), (std::vector<float>{3, 4, 5, 6, 8, 10}));
+  EXPECT_EQ(floats(o), (std::vector<float>{3, 4, 5, 6, 8, 10}));
   Tensor m = tensor<std::int32_t>({1, 2, 3, 4}, {2, 2});
   Tensor full_sum = tensordot(m, tensor<double>({1, 1, 1, 2}, {2, 2}), 2);
   EXPECT_EQ(full_sum.ndim(), 0);
@@ -311,7 +308,7 @@ TEST(Einsum, ImplicitOutputAndSpaces) {
   // after the "..." axes.
   Tensor x = reshape(arange(6, DType::f32), {2, 3});  // [[0,1,2],[3,4,5]]
   EXPECT_EQ(einsum("ba", {x}).shape(), (Shape{3, 2}));
-  EXPECT_EQ(vf(einsum("ba", {x})), (std::vector<float>{0, 3, 1, 4, 2, 5}));
+  EXPECT_EQ(floats(einsum("ba", {x})), (std::vector<float>{0, 3, 1, 4, 2, 5}));
   EXPECT_EQ(einsum("bA", {x}).shape(), (Shape{3, 2}));
   EXPECT_EQ(einsum("ab", {x}).shape(), (Shape{2, 3}));
   EXPECT_EQ(einsum(" i j -> j ", {x}).to_vector<float>(), (std::vector<float>{3, 5, 7}));
@@ -325,7 +322,7 @@ TEST(Einsum, BroadcastingAndNonContiguous) {
   // Hand-computed / identity oracles. A size-1 label broadcasts as in NumPy (i of
   // sizes 3 and 1); as a contracted label the size-1 side multiplies the other's sum.
   Tensor v = tensor<float>({1, 2, 3}), one = tensor<float>({2});
-  EXPECT_EQ(vf(einsum("i,i->i", {v, one})), (std::vector<float>{2, 4, 6}));
+  EXPECT_EQ(floats(einsum("i,i->i", {v, one})), (std::vector<float>{2, 4, 6}));
   EXPECT_EQ(einsum("i,i", {v, one}).item<float>(), 12.0f);
   // Ellipsis axes broadcast: (2, 1, 2, 2) with (3, 2, 2) -> (2, 3, 2, 2).
   Tensor a = wave({2, 1, 2, 2}), b = wave({3, 2, 2}, 0.5);

@@ -8,17 +8,11 @@ namespace emily {
 namespace {
 
 using testing::all_equal;
-using testing::fixture;
+using testing::floats;
+using testing::iota;
 
 Tensor fx(const std::string& name) {
-  return fixture("ops/shape/" + name + ".npy");
-}
-std::vector<float> vf(const Tensor& t) {
-  return t.to_vector<float>();
-}
-
-Tensor iota(const Shape& shape, DType dtype = DType::f32) {
-  return reshape(arange(0, static_cast<double>(numel(shape)), 1, dtype), shape);
+  return testing::op_fixture("shape", name);
 }
 
 constexpr DType kIndexTypes[] = {DType::u8, DType::u16, DType::u32, DType::u64,
@@ -40,9 +34,9 @@ TEST(Take, OutOfRangeIndicesClamp) {
   EXPECT_TRUE(all_equal(take(fx("take_x"), fx("take_wild_idx"), 2), fx("take_wild_axis2")));
   // Hand-computed: a u64 index past INT64_MAX still clamps to n - 1.
   Tensor big = tensor<std::uint64_t>({std::numeric_limits<std::uint64_t>::max(), 1});
-  EXPECT_EQ(vf(take(iota({4}), big)), (std::vector<float>{3, 1}));
+  EXPECT_EQ(floats(take(iota({4}), big)), (std::vector<float>{3, 1}));
   Tensor low = tensor<std::int64_t>({std::numeric_limits<std::int64_t>::min()});
-  EXPECT_EQ(vf(take(iota({4}), low)), (std::vector<float>{0}));
+  EXPECT_EQ(floats(take(iota({4}), low)), (std::vector<float>{0}));
 }
 #else
 TEST(Take, OutOfRangeIndicesRaiseInBoundsCheckBuilds) {
@@ -66,7 +60,7 @@ TEST(Take, EveryValueAndIndexDtype) {
   }
   for (DType it : kIndexTypes) {
     Tensor y = take(iota({2, 4}), astype(tensor<float>({2, 0}), it), 1);
-    EXPECT_EQ(vf(y), (std::vector<float>{2, 0, 6, 4})) << name(it);
+    EXPECT_EQ(floats(y), (std::vector<float>{2, 0, 6, 4})) << name(it);
   }
 }
 
@@ -75,12 +69,12 @@ TEST(Take, NonContiguousOperands) {
   // broadcast view.
   Tensor x = transpose(iota({3, 4}));  // (4, 3): row r = [r, 4+r, 8+r]
   Tensor idx = slice(tensor<std::int32_t>({0, 1, 2, 3}), {2}, {-5}, {-2});  // [2, 0]
-  EXPECT_EQ(vf(take(x, idx, 0)), (std::vector<float>{2, 6, 10, 0, 4, 8}));
-  EXPECT_EQ(vf(take(x, idx, 1)), (std::vector<float>{8, 0, 9, 1, 10, 2, 11, 3}));
+  EXPECT_EQ(floats(take(x, idx, 0)), (std::vector<float>{2, 6, 10, 0, 4, 8}));
+  EXPECT_EQ(floats(take(x, idx, 1)), (std::vector<float>{8, 0, 9, 1, 10, 2, 11, 3}));
   Tensor bidx = broadcast_to(tensor<std::int32_t>({2}), {2, 2});
   Tensor y = take(x, bidx, 1);
   EXPECT_EQ(y.shape(), (Shape{4, 2, 2}));
-  EXPECT_EQ(vf(slice(y, {1}, {2})), (std::vector<float>{9, 9, 9, 9}));
+  EXPECT_EQ(floats(slice(y, {1}, {2})), (std::vector<float>{9, 9, 9, 9}));
 }
 
 TEST(Take, ShapesOfScalarAndEmptyIndices) {
@@ -88,7 +82,7 @@ TEST(Take, ShapesOfScalarAndEmptyIndices) {
   Tensor x = iota({3, 4, 5});
   Tensor s = take(x, scalar_tensor(2, DType::s32), 1);
   EXPECT_EQ(s.shape(), (Shape{3, 5}));
-  EXPECT_EQ(vf(s)[0], 10.0f);  // x[0, 2, 0]
+  EXPECT_EQ(floats(s)[0], 10.0f);  // x[0, 2, 0]
   EXPECT_EQ(take(x, zeros({0, 2}, DType::s32), 2).shape(), (Shape{3, 4, 0, 2}));
   EXPECT_EQ(take(zeros({2, 0}), zeros({0}, DType::s64), 1).shape(), (Shape{2, 0}));
   EXPECT_EQ(take(scalar_tensor(7), tensor<std::int32_t>({0, 0})).to_vector<float>(),
@@ -102,7 +96,7 @@ TEST(Take, LargeGatherRunsInParallel) {
   for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int32_t>((i * 7) % 1000);
   Tensor y = take(x, tensor(idx), 0);
   ASSERT_EQ(y.shape(), (Shape{2500, 64}));
-  auto v = vf(y);
+  auto v = floats(y);
   bool ok = true;
   for (std::size_t i = 0; i < idx.size() && ok; ++i)
     for (std::size_t j = 0; j < 64 && ok; ++j) ok = v[i * 64 + j] == 64.0f * idx[i] + j;
@@ -135,16 +129,16 @@ TEST(TakeAlongAxis, BroadcastsXAndClamps) {
   // Hand-computed. x of shape (1, 4) broadcasts against indices of shape (2, 2).
   Tensor x = tensor<float>({10, 11, 12, 13}, {1, 4});
   Tensor idx = tensor<std::int8_t>({0, -1, 2, 1}, {2, 2});
-  EXPECT_EQ(vf(take_along_axis(x, idx, 1)), (std::vector<float>{10, 13, 12, 11}));
+  EXPECT_EQ(floats(take_along_axis(x, idx, 1)), (std::vector<float>{10, 13, 12, 11}));
 #ifndef EMILY_DEBUG_BOUNDS_CHECK
   // Clamped: 9 -> 3, -9 -> -4 -> 0.
   Tensor wild = tensor<std::int64_t>({9, -9}, {1, 2});
-  EXPECT_EQ(vf(take_along_axis(x, wild, 1)), (std::vector<float>{13, 10}));
+  EXPECT_EQ(floats(take_along_axis(x, wild, 1)), (std::vector<float>{13, 10}));
 #endif
   // Non-contiguous x (transposed) and every value dtype.
   Tensor t = transpose(iota({3, 2}));  // [[0,2,4],[1,3,5]]
   Tensor i2 = tensor<std::uint16_t>({2, 0}, {2, 1});
-  EXPECT_EQ(vf(take_along_axis(t, i2, 1)), (std::vector<float>{4, 1}));
+  EXPECT_EQ(floats(take_along_axis(t, i2, 1)), (std::vector<float>{4, 1}));
   for (DType dt : kAllDTypes) {
     Tensor y = take_along_axis(astype(t, dt), i2, 1);
     EXPECT_TRUE(all_equal(y, astype(tensor<float>({4, 1}, {2, 1}), dt))) << name(dt);

@@ -20,13 +20,12 @@ namespace {
 
 using testing::all_close;
 using testing::all_equal;
-using testing::fixture;
 
 Tensor fx(const std::string& name) {
-  return fixture("ops/random/" + name + ".npy");
+  return testing::op_fixture("random", name);
 }
 Tensor fx_bf16(const std::string& name) {
-  return view(fx(name), DType::bf16);
+  return testing::op_fixture_bf16("random", name);
 }
 
 const char* kKeys[] = {"k0", "k1", "k2"};

@@ -15,14 +15,12 @@ namespace {
 
 using testing::all_close;
 using testing::all_equal;
-using testing::fixture;
 
 Tensor fx(const std::string& name) {
-  return fixture("ops/reduction/" + name + ".npy");
+  return testing::op_fixture("reduction", name);
 }
-// bf16 fixtures hold the raw bits as u16.
 Tensor fx_bf16(const std::string& name) {
-  return view(fx(name), DType::bf16);
+  return testing::op_fixture_bf16("reduction", name);
 }
 // 0-d goldens come back with shape (1,) (see the fixture script).
 Tensor fx0(const std::string& name) {

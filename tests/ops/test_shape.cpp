@@ -10,22 +10,15 @@ namespace emily {
 namespace {
 
 using testing::all_equal;
-using testing::fixture;
+using testing::floats;
+using testing::iota;
 
 Tensor fx(const std::string& name) {
-  return fixture("ops/shape/" + name + ".npy");
+  return testing::op_fixture("shape", name);
 }
 
-std::vector<float> vf(const Tensor& t) {
-  return t.to_vector<float>();
-}
 std::vector<std::int64_t> vi(const Tensor& t) {
   return t.to_vector<std::int64_t>();
-}
-
-// 0, 1, 2, ... in `shape` (row-major), f32.
-Tensor iota(const Shape& shape, DType dtype = DType::f32) {
-  return reshape(arange(0, static_cast<double>(numel(shape)), 1, dtype), shape);
 }
 
 // ---- concatenate ------------------------------------------------------------------------
@@ -55,9 +48,9 @@ TEST(Concatenate, NonContiguousInputs) {
   Tensor c = slice(tensor<float>({10, 11, 12, 13}, {2, 2}), {1, 1}, {-3, -3}, {-1, -1});
   Tensor y = concatenate({a, b, c}, 0);  // c = [[13,12],[11,10]]
   EXPECT_EQ(y.shape(), (Shape{7, 2}));
-  EXPECT_EQ(vf(y), (std::vector<float>{0, 3, 1, 4, 2, 5, 7, 8, 7, 8, 13, 12, 11, 10}));
+  EXPECT_EQ(floats(y), (std::vector<float>{0, 3, 1, 4, 2, 5, 7, 8, 7, 8, 13, 12, 11, 10}));
   Tensor z = concatenate({b, c}, 1);
-  EXPECT_EQ(vf(z), (std::vector<float>{7, 8, 13, 12, 7, 8, 11, 10}));
+  EXPECT_EQ(floats(z), (std::vector<float>{7, 8, 13, 12, 7, 8, 11, 10}));
 }
 
 TEST(Concatenate, EveryDtype) {
@@ -102,12 +95,12 @@ TEST(Stack, NewAxisAnywhere) {
   Tensor a = iota({2, 3}), b = iota({2, 3}) + 6.0;
   Tensor s0 = stack({a, b});
   EXPECT_EQ(s0.shape(), (Shape{2, 2, 3}));
-  EXPECT_EQ(vf(s0), (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+  EXPECT_EQ(floats(s0), (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
   Tensor s2 = stack({a, b}, -1);
   EXPECT_EQ(s2.shape(), (Shape{2, 3, 2}));
-  EXPECT_EQ(vf(s2), (std::vector<float>{0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11}));
+  EXPECT_EQ(floats(s2), (std::vector<float>{0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11}));
   Tensor s1 = stack({a, b}, 1);
-  EXPECT_EQ(vf(s1), (std::vector<float>{0, 1, 2, 6, 7, 8, 3, 4, 5, 9, 10, 11}));
+  EXPECT_EQ(floats(s1), (std::vector<float>{0, 1, 2, 6, 7, 8, 3, 4, 5, 9, 10, 11}));
   // 0-d inputs stack into a vector; dtypes promote (s32 with f64 gives f64).
   Tensor v = stack({scalar_tensor(1, DType::s32), scalar_tensor(2.5, DType::f64)});
   EXPECT_EQ(v.dtype(), DType::f64);
@@ -139,7 +132,7 @@ TEST(Pad, NonContiguousInput) {
   Tensor x = transpose(iota({2, 2}));
   Tensor y = pad(x, {{0, 0, 1}, {1, 1, 0}}, -1.0);
   EXPECT_EQ(y.shape(), (Shape{3, 4}));
-  EXPECT_EQ(vf(y), (std::vector<float>{-1, 0, 2, -1, -1, -1, -1, -1, -1, 1, 3, -1}));
+  EXPECT_EQ(floats(y), (std::vector<float>{-1, 0, 2, -1, -1, -1, -1, -1, -1, 1, 3, -1}));
 }
 
 TEST(Pad, ValueConvertsToTheTensorDtype) {
@@ -153,13 +146,13 @@ TEST(Pad, ValueConvertsToTheTensorDtype) {
   EXPECT_EQ(vi(b), (std::vector<std::int64_t>{0, 1, 0}));
   Tensor h = pad(astype(tensor<float>({1.5f}), DType::bf16), {{0, 1, 0}}, -2.0);
   EXPECT_EQ(h.dtype(), DType::bf16);
-  EXPECT_EQ(vf(h), (std::vector<float>{1.5f, -2.0f}));
+  EXPECT_EQ(floats(h), (std::vector<float>{1.5f, -2.0f}));
   Tensor c = pad(tensor<c64>({c64(1, 2)}), {{1, 0, 0}}, 3.0);
   EXPECT_EQ(c.to_vector<c64>(), (std::vector<c64>{c64(3, 0), c64(1, 2)}));
   // NaN and Inf pad values are values like any other.
   auto nan = pad(tensor<float>({1}), {{1, 0, 0}}, std::numeric_limits<double>::quiet_NaN());
-  EXPECT_TRUE(std::isnan(vf(nan)[0]));
-  EXPECT_EQ(vf(pad(tensor<float>({1}), {{0, 1, 0}}, -INFINITY))[1], -INFINITY);
+  EXPECT_TRUE(std::isnan(floats(nan)[0]));
+  EXPECT_EQ(floats(pad(tensor<float>({1}), {{0, 1, 0}}, -INFINITY))[1], -INFINITY);
 }
 
 TEST(Pad, ZeroDimAndEmpty) {
@@ -170,13 +163,13 @@ TEST(Pad, ZeroDimAndEmpty) {
   EXPECT_EQ(s.item<float>(), 4.0f);
   Tensor e = pad(zeros({0, 2}), {{1, 1, 5}, {0, 0, 0}}, 3.0);
   EXPECT_EQ(e.shape(), (Shape{2, 2}));
-  EXPECT_EQ(vf(e), (std::vector<float>{3, 3, 3, 3}));
+  EXPECT_EQ(floats(e), (std::vector<float>{3, 3, 3, 3}));
   Tensor gone = pad(iota({3}), {{-2, -1, 0}}, 0.0);
   EXPECT_EQ(gone.shape(), (Shape{0}));
   // A crop reaching past interior padding: with low -5 and interior 2, the elements of
   // [7, 8, 9] land at -5, -2 and 1 of an output of size 2, so only 9 survives.
   Tensor odd = pad(tensor<float>({7, 8, 9}), {{-5, 0, 2}}, 0.0);
-  EXPECT_EQ(vf(odd), (std::vector<float>{0, 9}));
+  EXPECT_EQ(floats(odd), (std::vector<float>{0, 9}));
 }
 
 TEST(Pad, Errors) {
@@ -206,14 +199,14 @@ TEST(SliceUpdate, ScalarBroadcastNonContiguousAndEmpty) {
   // Hand-computed. A 0-d update fills the region; x may be a transposed view.
   Tensor x = transpose(iota({2, 3}));  // [[0,3],[1,4],[2,5]]
   Tensor y = slice_update(x, scalar_tensor(-1), {1}, {3});
-  EXPECT_EQ(vf(y), (std::vector<float>{0, 3, -1, -1, -1, -1}));
+  EXPECT_EQ(floats(y), (std::vector<float>{0, 3, -1, -1, -1, -1}));
   // A non-contiguous (reversed) update into every other element.
   Tensor u = slice(tensor<float>({10, 20, 30}), {2}, {-4}, {-1});  // [30,20,10]
-  EXPECT_EQ(vf(slice_update(zeros({6}), u, {0}, {6}, {2})),
+  EXPECT_EQ(floats(slice_update(zeros({6}), u, {0}, {6}, {2})),
             (std::vector<float>{30, 0, 20, 0, 10, 0}));
   // An empty region (start past the end) gives a copy of x.
   Tensor e = slice_update(iota({3}), zeros({0}), {5}, {9});
-  EXPECT_EQ(vf(e), (std::vector<float>{0, 1, 2}));
+  EXPECT_EQ(floats(e), (std::vector<float>{0, 1, 2}));
   // 0-d x: the region is the whole tensor.
   EXPECT_EQ(slice_update(scalar_tensor(1), scalar_tensor(2), {}, {}).item<float>(), 2.0f);
   // Every dtype: the update lands in x's dtype.
@@ -244,7 +237,8 @@ TEST(Views, Reshape) {
   EXPECT_EQ(reshape(tensor<float>({5}), {}).ndim(), 0);
   EXPECT_EQ(reshape(zeros({0, 3}), {3, -1}).shape(), (Shape{3, 0}));
   EXPECT_EQ(reshape(x, {6}).buffer(), x.buffer());  // a view of dense data
-  EXPECT_EQ(vf(reshape(slice(x, {0, 0}, {2, 3}, {1, 2}), {4})), (std::vector<float>{0, 2, 3, 5}));
+  EXPECT_EQ(floats(reshape(slice(x, {0, 0}, {2, 3}, {1, 2}), {4})),
+            (std::vector<float>{0, 2, 3, 5}));
   EXPECT_EMILY_ERROR(reshape(x, {4, -1}), ShapeError, "reshape");
   EXPECT_EMILY_ERROR(reshape(x, {-1, -1}), ShapeError, "reshape");
   EXPECT_EMILY_ERROR(reshape(x, {-2, -3}), ShapeError, "reshape");
@@ -266,7 +260,7 @@ TEST(Views, SqueezeAndExpandDims) {
   EXPECT_EQ(expand_dims(zeros({3, 2}), {0, -1}).shape(), (Shape{1, 3, 2, 1}));
   EXPECT_EQ(expand_dims(zeros({3, 2}), {1, 3}).shape(), (Shape{3, 1, 2, 1}));
   EXPECT_EQ(expand_dims(scalar_tensor(2), {0}).shape(), (Shape{1}));
-  EXPECT_EQ(vf(expand_dims(transpose(iota({2, 2})), {1})), (std::vector<float>{0, 2, 1, 3}));
+  EXPECT_EQ(floats(expand_dims(transpose(iota({2, 2})), {1})), (std::vector<float>{0, 2, 1, 3}));
   EXPECT_EMILY_ERROR(expand_dims(zeros({3}), {2}), ShapeError, "expand_dims");
   EXPECT_EMILY_ERROR(expand_dims(zeros({3}), {0, 0}), ShapeError, "expand_dims");
 }
@@ -276,10 +270,10 @@ TEST(Views, TransposeAndSwapaxes) {
   Tensor x = iota({2, 1, 3});
   Tensor t = transpose(x, {2, 0, -2});
   EXPECT_EQ(t.shape(), (Shape{3, 2, 1}));
-  EXPECT_EQ(vf(t), (std::vector<float>{0, 3, 1, 4, 2, 5}));
+  EXPECT_EQ(floats(t), (std::vector<float>{0, 3, 1, 4, 2, 5}));
   EXPECT_EQ(transpose(x).shape(), (Shape{3, 1, 2}));
   EXPECT_EQ(transpose(scalar_tensor(1)).ndim(), 0);
-  EXPECT_EQ(vf(swapaxes(x, 0, -1)), (std::vector<float>{0, 3, 1, 4, 2, 5}));
+  EXPECT_EQ(floats(swapaxes(x, 0, -1)), (std::vector<float>{0, 3, 1, 4, 2, 5}));
   EXPECT_EQ(swapaxes(x, 1, 1).shape(), x.shape());
   EXPECT_EMILY_ERROR(transpose(x, {0, 1}), ShapeError, "transpose");
   EXPECT_EMILY_ERROR(transpose(x, {0, 1, 1}), ShapeError, "transpose");
@@ -291,7 +285,7 @@ TEST(Views, BroadcastTo) {
   // Hand-computed.
   Tensor b = broadcast_to(tensor<float>({1, 2, 3}, {3, 1}), {2, 3, 2});
   EXPECT_EQ(b.strides(), (Strides{0, 1, 0}));
-  EXPECT_EQ(vf(b), (std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3}));
+  EXPECT_EQ(floats(b), (std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3}));
   EXPECT_EQ(broadcast_to(scalar_tensor(7), {2}).to_vector<float>(), (std::vector<float>{7, 7}));
   EXPECT_EQ(broadcast_to(zeros({1, 3}), {0, 3}).shape(), (Shape{0, 3}));
   EXPECT_EMILY_ERROR(broadcast_to(zeros({2, 3}), {3}), ShapeError, "broadcast_to");
@@ -302,16 +296,17 @@ TEST(Views, BroadcastTo) {
 TEST(Views, Slice) {
   // Oracle: NumPy basic slicing, worked by hand for x = [0..9].
   Tensor x = iota({10});
-  EXPECT_EQ(vf(slice(x, {2}, {8}, {3})), (std::vector<float>{2, 5}));
-  EXPECT_EQ(vf(slice(x, {-3}, {100})), (std::vector<float>{7, 8, 9}));          // x[-3:100]
-  EXPECT_EQ(vf(slice(x, {8}, {2}, {-3})), (std::vector<float>{8, 5}));          // x[8:2:-3]
-  EXPECT_EQ(vf(slice(x, {100}, {-100}, {-4})), (std::vector<float>{9, 5, 1}));  // x[100:-100:-4]
-  EXPECT_EQ(slice(x, {5}, {2}).shape(), (Shape{0}));                            // x[5:2]
-  EXPECT_EQ(slice(x, {}, {}, {-1}).to_vector<float>()[0], 9.0f);                // x[::-1]
+  EXPECT_EQ(floats(slice(x, {2}, {8}, {3})), (std::vector<float>{2, 5}));
+  EXPECT_EQ(floats(slice(x, {-3}, {100})), (std::vector<float>{7, 8, 9}));  // x[-3:100]
+  EXPECT_EQ(floats(slice(x, {8}, {2}, {-3})), (std::vector<float>{8, 5}));  // x[8:2:-3]
+  EXPECT_EQ(floats(slice(x, {100}, {-100}, {-4})),
+            (std::vector<float>{9, 5, 1}));                       // x[100:-100:-4]
+  EXPECT_EQ(slice(x, {5}, {2}).shape(), (Shape{0}));              // x[5:2]
+  EXPECT_EQ(slice(x, {}, {}, {-1}).to_vector<float>()[0], 9.0f);  // x[::-1]
   // Omitted trailing axes are whole; a slice of a slice composes.
   Tensor m = iota({3, 4});
   Tensor s = slice(slice(m, {1}, {3}), {0, 3}, {2, 0}, {1, -2});
-  EXPECT_EQ(vf(s), (std::vector<float>{7, 5, 11, 9}));
+  EXPECT_EQ(floats(s), (std::vector<float>{7, 5, 11, 9}));
   EXPECT_EQ(slice(zeros({0, 2}), {0, 0}, {5, 1}).shape(), (Shape{0, 1}));
   EXPECT_EMILY_ERROR(slice(x, {0}, {5}, {0}), ValueError, "slice");
   EXPECT_EMILY_ERROR(slice(x, {0, 0}, {1, 1}), ShapeError, "slice");
@@ -322,9 +317,9 @@ TEST(Views, AsStrided) {
   // Hand-computed: overlapping windows, a stride-0 axis, negative strides inside the
   // buffer and an offset into a sliced tensor's buffer.
   Tensor x = iota({6});
-  EXPECT_EQ(vf(as_strided(x, {2, 3}, {2, 1}, 1)), (std::vector<float>{1, 2, 3, 3, 4, 5}));
-  EXPECT_EQ(vf(as_strided(x, {2, 2}, {0, 1}, 4)), (std::vector<float>{4, 5, 4, 5}));
-  EXPECT_EQ(vf(as_strided(x, {3}, {-2}, 5)), (std::vector<float>{5, 3, 1}));
+  EXPECT_EQ(floats(as_strided(x, {2, 3}, {2, 1}, 1)), (std::vector<float>{1, 2, 3, 3, 4, 5}));
+  EXPECT_EQ(floats(as_strided(x, {2, 2}, {0, 1}, 4)), (std::vector<float>{4, 5, 4, 5}));
+  EXPECT_EQ(floats(as_strided(x, {3}, {-2}, 5)), (std::vector<float>{5, 3, 1}));
   EXPECT_EQ(as_strided(x, {0, 4}, {100, 100}, 0).shape(), (Shape{0, 4}));  // empty: no reach
   EXPECT_EQ(as_strided(x, {}, {}, 5).item<float>(), 5.0f);
   EXPECT_EMILY_ERROR(as_strided(x, {2}, {1, 1}, 0), ShapeError, "as_strided");

@@ -12,6 +12,22 @@ Tensor fixture(const std::string& relative) {
   return load_npy(std::string(EMILY_FIXTURES_DIR) + "/" + relative);
 }
 
+Tensor op_fixture(const std::string& family, const std::string& name) {
+  return fixture("ops/" + family + "/" + name + ".npy");
+}
+
+Tensor op_fixture_bf16(const std::string& family, const std::string& name) {
+  return view(op_fixture(family, name), DType::bf16);
+}
+
+std::vector<float> floats(const Tensor& t) {
+  return t.to_vector<float>();
+}
+
+Tensor iota(const Shape& shape, DType dtype) {
+  return reshape(arange(0, static_cast<double>(numel(shape)), 1, dtype), shape);
+}
+
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double rtol,
                                      double atol) {
   if (actual.shape() != expected.shape()) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "emily/emily.h"
 
@@ -11,6 +12,14 @@ namespace emily::testing {
 
 // Loads tests/fixtures/<relative> (a .npy file written by scripts/fixtures/).
 Tensor fixture(const std::string& relative);
+// tests/fixtures/ops/<family>/<name>.npy, the goldens of one op family's script.
+Tensor op_fixture(const std::string& family, const std::string& name);
+// The same for bf16 goldens, which the scripts store as raw 16-bit words.
+Tensor op_fixture_bf16(const std::string& family, const std::string& name);
+// Values converted to float, to compare with hand-computed lists.
+std::vector<float> floats(const Tensor& t);
+// 0, 1, 2, ... laid out row-major in `shape`.
+Tensor iota(const Shape& shape, DType dtype = DType::f32);
 
 // Elementwise |a - b| <= atol + rtol |b| (NaNs must match, infinities must be equal);
 // shapes must match. Reports the first mismatch with its flat index.
