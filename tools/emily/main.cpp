@@ -80,8 +80,12 @@ int doctor() {
             << openblas_get_num_threads() << " threads)\n";
 #ifdef EMILY_HAS_CUDA
   int drv = cuda::driver_version(), rt = cuda::runtime_version();
-  std::cout << "cuda:       driver " << drv / 1000 << "." << (drv % 1000) / 10 << ", runtime "
-            << rt / 1000 << "." << (rt % 1000) / 10 << "\n";
+  auto version = [](int v) {
+    return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+  };
+  // cudaDriverGetVersion reports 0 when no driver is installed (a build machine).
+  std::cout << "cuda:       driver " << (drv > 0 ? version(drv) : std::string("not installed"))
+            << ", runtime " << version(rt) << "\n";
   auto devs = cuda::devices();
   if (devs.empty()) std::cout << "cuda:       no devices visible\n";
   for (std::size_t i = 0; i < devs.size(); ++i) {
