@@ -3,7 +3,9 @@
 // hand-computed values, and identities (erf(erf_inv(x)) = x; a strided view gives the
 // same values as its contiguous copy; f16/bf16 equal the f32 result rounded once).
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <span>
 
@@ -216,6 +218,42 @@ TEST(Unary, ComplexSpecialValues) {
   EXPECT_EQ(sign(c).to_vector<c64>()[3], c64(0, 0));
   EXPECT_EQ(conjugate(c).to_vector<c64>()[2], c64(1, -2));
   EXPECT_EQ(negate(c).to_vector<c64>()[2], c64(-1, -2));
+}
+
+TEST(Unary, ExpF32WithinOneUlpEverywhere) {
+  // Oracle: glibc's double exp rounded to float (the double result is within 1 ULP of
+  // double, so its rounding is the correctly rounded float but for rare near-ties).
+  // Sweeps every 997th float of [-104, 89], the whole range where exp(x) is neither 0
+  // nor inf, subnormal results included; the bound is 1 ULP.
+  std::vector<float> xs;
+  const std::int64_t top = std::bit_cast<std::uint32_t>(89.0f);
+  const std::int64_t bottom = std::bit_cast<std::uint32_t>(-104.0f);
+  for (std::int64_t b = top; b >= 0; b -= 997)
+    xs.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(b)));
+  for (std::int64_t b = 0x80000000LL; b <= bottom; b += 997)
+    xs.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(b)));
+  ASSERT_GT(xs.size(), 2'000'000u);
+  const auto ys = exp(tensor<float>(xs)).to_vector<float>();
+  std::int64_t worst = 0;
+  float worst_x = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const float want = static_cast<float>(std::exp(static_cast<double>(xs[i])));
+    const std::int64_t ulps =
+        std::abs(static_cast<std::int64_t>(std::bit_cast<std::uint32_t>(ys[i])) -
+                 static_cast<std::int64_t>(std::bit_cast<std::uint32_t>(want)));
+    if (ulps > worst) worst = ulps, worst_x = xs[i];
+  }
+  EXPECT_LE(worst, 1) << "at x = " << worst_x;
+  // Special values (IEEE): exp(0) = 1 exactly, overflow to inf, underflow to 0.
+  const float inf = std::numeric_limits<float>::infinity();
+  auto s = exp(tensor<float>({0.0f, -0.0f, inf, -inf, 88.8f, -110.0f, NAN})).to_vector<float>();
+  EXPECT_EQ(s[0], 1.0f);
+  EXPECT_EQ(s[1], 1.0f);
+  EXPECT_EQ(s[2], inf);
+  EXPECT_EQ(s[3], 0.0f);
+  EXPECT_EQ(s[4], inf);
+  EXPECT_EQ(s[5], 0.0f);
+  EXPECT_TRUE(std::isnan(s[6]));
 }
 
 TEST(Unary, ErfInvInvertsErf) {

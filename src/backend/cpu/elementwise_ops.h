@@ -5,6 +5,7 @@
 // as wide as int, so no signed overflow (and no int-promotion overflow) can happen.
 #pragma once
 
+#include <bit>
 #include <cmath>
 #include <complex>
 #include <cstdint>
@@ -73,6 +74,38 @@ inline double erf_inv(double x) {
   return std::copysign(y, x);
 }
 
+// ---- exp for float --------------------------------------------------------------------
+// libm's expf is a call per element, which no loop can vectorize; this form has no calls
+// and no branches, so `for (i) y[i] = exp_f32(x[i])` becomes SIMD code. Range reduction
+// x = k ln2 + r with |r| <= ln2/2 (ln2 split Cody-Waite style: k * kLn2Hi is exact for
+// |k| < 2^15), then the degree-7 Taylor polynomial of e^r (truncation below 6e-9
+// relative), then 2^k applied as two factors so that results in the subnormal range are
+// rounded once. Measured error: at most 1 ULP against double exp (tests/ops/test_unary.cpp).
+inline float exp_f32(float x) {
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kLn2Hi = 0.693359375f;  // 355/512: 9 significant bits
+  constexpr float kLn2Lo = -2.12194440054690583e-4f;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  // Past these bounds the result is inf or 0; clamping keeps k inside the scaling below.
+  const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+  const float k = (xc * kLog2e + kRound) - kRound;
+  const float r = (xc - k * kLn2Hi) - k * kLn2Lo;
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const auto ki = static_cast<std::int32_t>(k);  // in [-150, 129]
+  const std::int32_t k1 = ki / 2, k2 = ki - k1;  // each in [-75, 65]: normal scales
+  const float s1 = std::bit_cast<float>((k1 + 127) << 23);
+  const float s2 = std::bit_cast<float>((k2 + 127) << 23);
+  const float y = p * s1 * s2;
+  return x != x ? x : y;  // NaN stays NaN (the clamp would have replaced it)
+}
+
 // ---- unary functors -----------------------------------------------------------------
 // Result kinds: same dtype, bool, or (complex -> f32, real types unchanged).
 enum class Res { same, boolean, real };
@@ -101,7 +134,6 @@ EMILY_UNARY_FN(Atanh, kFloat | kComplex, atanh)
 EMILY_UNARY_FN(Cos, kFloat | kComplex, cos)
 EMILY_UNARY_FN(Cosh, kFloat | kComplex, cosh)
 EMILY_UNARY_FN(Erf, kFloat, erf)
-EMILY_UNARY_FN(Exp, kFloat | kComplex, exp)
 EMILY_UNARY_FN(Log, kFloat | kComplex, log)
 EMILY_UNARY_FN(Sin, kFloat | kComplex, sin)
 EMILY_UNARY_FN(Sinh, kFloat | kComplex, sinh)
@@ -112,6 +144,20 @@ EMILY_UNARY_FN(Ceil, kFloat, ceil)
 EMILY_UNARY_FN(Floor, kFloat, floor)
 EMILY_UNARY_FN(Round, kFloat, nearbyint)  // default rounding mode: half to even
 #undef EMILY_UNARY_FN
+
+struct Exp {
+  static constexpr unsigned classes = kFloat | kComplex;
+  static constexpr Res result = Res::same;
+  template <class C>
+  C operator()(C x) const {
+    if constexpr (std::is_same_v<C, float>) {
+      return exp_f32(x);
+    } else {
+      using std::exp;
+      return exp(x);
+    }
+  }
+};
 
 struct ErfInv {
   static constexpr unsigned classes = kFloat;
