@@ -256,6 +256,32 @@ TEST(Unary, ExpF32WithinOneUlpEverywhere) {
   EXPECT_TRUE(std::isnan(s[6]));
 }
 
+TEST(Unary, SigmoidF32WithinTwoUlps) {
+  // Oracle: 1 / (1 + exp(-x)) in double, rounded to float. Bound: exp's 1 ULP plus the
+  // rounding of one division and one product.
+  std::vector<float> xs;
+  for (std::int64_t b = std::bit_cast<std::uint32_t>(100.0f); b >= 0; b -= 4999)
+    xs.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(b)));
+  for (std::int64_t b = 0x80000000LL; b <= std::bit_cast<std::uint32_t>(-100.0f); b += 4999)
+    xs.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(b)));
+  const auto ys = sigmoid(tensor<float>(xs)).to_vector<float>();
+  std::int64_t worst = 0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double x = xs[i];
+    const float want = static_cast<float>(1.0 / (1.0 + std::exp(-x)));
+    worst =
+        std::max(worst, std::abs(static_cast<std::int64_t>(std::bit_cast<std::uint32_t>(ys[i])) -
+                                 static_cast<std::int64_t>(std::bit_cast<std::uint32_t>(want))));
+  }
+  EXPECT_LE(worst, 2);
+  const float inf = std::numeric_limits<float>::infinity();
+  auto s = sigmoid(tensor<float>({inf, -inf, 0.0f, NAN})).to_vector<float>();
+  EXPECT_EQ(s[0], 1.0f);
+  EXPECT_EQ(s[1], 0.0f);
+  EXPECT_EQ(s[2], 0.5f);
+  EXPECT_TRUE(std::isnan(s[3]));
+}
+
 TEST(Unary, ErfInvInvertsErf) {
   // Identity oracle: erf(erf_inv(x)) = x on a dense grid of (-1, 1). f64: erf's slope
   // is at most 2/sqrt(pi), so an error of e in y moves erf by < 1.13 e: rtol 1e-15.
