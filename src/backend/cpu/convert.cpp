@@ -2,6 +2,7 @@
 // output's shape (stride-0 views where an input was smaller).
 #include <cstring>
 
+#include "backend/cpu/bytes.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "core/convert.h"
@@ -28,11 +29,6 @@ void astype_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr
   });
 }
 
-template <std::size_t Size>
-struct Bytes {
-  unsigned char b[Size];
-};
-
 void copy_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&, Stream) {
   const Tensor& x = in[0];
   Tensor& y = out[0];
@@ -52,20 +48,7 @@ void copy_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&,
                       }
                     });
   };
-  switch (size) {
-    case 1:
-      run.template operator()<1>();
-      break;
-    case 2:
-      run.template operator()<2>();
-      break;
-    case 4:
-      run.template operator()<4>();
-      break;
-    default:
-      run.template operator()<8>();
-      break;
-  }
+  visit_width(size, run);
 }
 
 void where_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&, Stream) {

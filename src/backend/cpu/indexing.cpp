@@ -5,17 +5,13 @@
 #include <cstring>
 #include <type_traits>
 
+#include "backend/cpu/bytes.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 
 namespace emily::cpu {
 
 namespace {
-
-template <std::size_t Size>
-struct Bytes {
-  unsigned char b[Size];
-};
 
 // Indices outside [-n, n) clamp to the nearest end, then negatives count from the end
 // (docs/OPS.md); n >= 1 here (the op layer rejects gathering from an empty axis).
@@ -60,20 +56,7 @@ void gather(const Tensor& x, const Strides& xs, std::int64_t axis_stride, std::i
                           }
                         });
       };
-      switch (x.itemsize()) {
-        case 1:
-          run.template operator()<1>();
-          break;
-        case 2:
-          run.template operator()<2>();
-          break;
-        case 4:
-          run.template operator()<4>();
-          break;
-        default:
-          run.template operator()<8>();
-          break;
-      }
+      visit_width(x.itemsize(), run);
     }
   });
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "backend/cpu/bytes.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
@@ -10,30 +11,6 @@
 namespace emily::cpu {
 
 namespace {
-
-template <std::size_t Size>
-struct Bytes {
-  unsigned char b[Size];
-};
-
-// Calls fn.template operator()<W>() with W the element width in bytes.
-template <class Fn>
-void visit_width(std::size_t width, Fn&& fn) {
-  switch (width) {
-    case 1:
-      fn.template operator()<1>();
-      break;
-    case 2:
-      fn.template operator()<2>();
-      break;
-    case 4:
-      fn.template operator()<4>();
-      break;
-    default:
-      fn.template operator()<8>();
-      break;
-  }
-}
 
 // Copies `shape` elements from src (strides ss) to dst (strides ds); both pointers
 // address the first element of the region.
