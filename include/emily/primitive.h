@@ -61,8 +61,46 @@ struct StridedAttr {
   bool operator==(const StridedAttr&) const = default;
 };
 
+// Scans: inclusive sums include the element itself; reverse scans run from the end.
+struct ScanAttr {
+  int axis = 0;
+  bool reverse = false;
+  bool inclusive = true;
+  bool operator==(const ScanAttr&) const = default;
+};
+struct SortAttr {
+  int axis = 0;
+  bool descending = false;
+  bool operator==(const SortAttr&) const = default;
+};
+// Convolution in Nx/XLA layout: input (N, C, spatial...), kernel (O, C/groups, spatial...),
+// output (N, O, spatial...). All per-spatial-axis vectors have one entry per spatial axis.
+struct ConvAttr {
+  Shape strides, padding_low, padding_high, kernel_dilation, input_dilation;
+  std::int64_t feature_groups = 1, batch_groups = 1;
+  bool operator==(const ConvAttr&) const = default;
+};
+// Windows over every axis of the input: size, stride, edge padding and dilation per axis.
+struct WindowAttr {
+  Shape window, strides, padding_low, padding_high, dilation;
+  bool operator==(const WindowAttr&) const = default;
+};
+// FFTs over `axes`; the output shape gives the transform lengths (the op layer pads or
+// crops the input to them first).
+struct FftAttr {
+  std::vector<int> axes;
+  bool operator==(const FftAttr&) const = default;
+};
+// Linear algebra: which triangle a routine reads or writes, and whether svd returns U, V.
+struct LinalgAttr {
+  bool upper = false;
+  bool compute_uv = true;
+  bool operator==(const LinalgAttr&) const = default;
+};
+
 using Attr = std::variant<NoAttr, AxesAttr, AxisAttr, ArangeAttr, EyeAttr, PadAttr, SliceAttr,
-                          ShapeAttr, PermAttr, StridedAttr>;
+                          ShapeAttr, PermAttr, StridedAttr, ScanAttr, SortAttr, ConvAttr,
+                          WindowAttr, FftAttr, LinalgAttr>;
 std::string to_string(const Attr& a);  // "axes=[0, 2]"; "" for NoAttr
 
 // Families group primitives that share a kernel template and validation rules.
@@ -80,6 +118,12 @@ enum class Family : std::uint8_t {
   indexing,
   contraction,
   random,
+  scan,
+  ordering,
+  convolution,
+  window,
+  fft,
+  linalg,
 };
 
 // X(name, family, arity, attr); arity -1 means variadic.

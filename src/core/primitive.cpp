@@ -68,6 +68,31 @@ std::string to_string(const Attr& a) {
       print_list(os << ", ", "strides", x.strides);
       os << ", offset=" << x.offset;
     }
+    void operator()(const ScanAttr& x) {
+      os << "axis=" << x.axis << ", reverse=" << x.reverse << ", inclusive=" << x.inclusive;
+    }
+    void operator()(const SortAttr& x) {
+      os << "axis=" << x.axis << ", descending=" << x.descending;
+    }
+    void operator()(const ConvAttr& x) {
+      print_list(os, "strides", x.strides);
+      print_list(os << ", ", "padding_low", x.padding_low);
+      print_list(os << ", ", "padding_high", x.padding_high);
+      print_list(os << ", ", "kernel_dilation", x.kernel_dilation);
+      print_list(os << ", ", "input_dilation", x.input_dilation);
+      os << ", feature_groups=" << x.feature_groups << ", batch_groups=" << x.batch_groups;
+    }
+    void operator()(const WindowAttr& x) {
+      print_list(os, "window", x.window);
+      print_list(os << ", ", "strides", x.strides);
+      print_list(os << ", ", "padding_low", x.padding_low);
+      print_list(os << ", ", "padding_high", x.padding_high);
+      print_list(os << ", ", "dilation", x.dilation);
+    }
+    void operator()(const FftAttr& x) { print_list(os, "axes", x.axes); }
+    void operator()(const LinalgAttr& x) {
+      os << "upper=" << x.upper << ", compute_uv=" << x.compute_uv;
+    }
   };
   std::visit(Printer{os}, a);
   return os.str();

@@ -14,6 +14,13 @@ void register_shape(KernelTable& t);      // shape.cpp: concatenate pad slice_up
 void register_indexing(KernelTable& t);   // indexing.cpp: take take_along_axis
 void register_matmul(KernelTable& t);     // matmul.cpp
 void register_random(KernelTable& t);     // random.cpp: random_bits
+void register_scatter(KernelTable& t);    // scatter.cpp: gather scatter scatter_add/max/min
+void register_scan(KernelTable& t);       // scan.cpp: cumulative_*
+void register_sort(KernelTable& t);       // sort.cpp: sort argsort top_k
+void register_conv(KernelTable& t);       // conv.cpp: conv_general
+void register_window(KernelTable& t);     // window.cpp: window_* window_scatter_*
+void register_fft(KernelTable& t);        // fft.cpp: fft ifft rfft irfft (FFTW)
+void register_linalg(KernelTable& t);     // linalg.cpp: linalg_* tri_inv (LAPACK)
 
 inline void register_all(KernelTable& t) {
   register_creation(t);
@@ -25,6 +32,13 @@ inline void register_all(KernelTable& t) {
   register_indexing(t);
   register_matmul(t);
   register_random(t);
+  register_scatter(t);
+  register_scan(t);
+  register_sort(t);
+  register_conv(t);
+  register_window(t);
+  register_fft(t);
+  register_linalg(t);
 }
 
 }  // namespace emily::cpu
