@@ -190,6 +190,42 @@ Tensor take(const Tensor& x, const Tensor& indices, int axis);
 Tensor take(const Tensor& x, const Tensor& indices);  // over the flattened tensor
 Tensor take_along_axis(const Tensor& x, const Tensor& indices, int axis);
 
+// XLA-style gather: `indices` has shape (..., axes.size()); each row holds the starts of
+// one window on `axes` (other axes start at 0), and the result is
+// indices.shape[:-1] + slice_sizes. Starts are clamped so the window fits (or raise in a
+// EMILY_DEBUG_BOUNDS_CHECK build), as take's indices are.
+Tensor gather(const Tensor& x, const Tensor& indices, const std::vector<int>& axes,
+              const Shape& slice_sizes);
+// The inverse direction: a copy of x with windows of `updates` written at the same
+// starts. updates has shape indices.shape[:-1] + window, where the window has rank x.ndim
+// or x.ndim - axes.size() (the indexed axes then have size 1). Rows apply in index order:
+// with duplicate indices scatter keeps the last, the others combine all of them.
+Tensor scatter(const Tensor& x, const Tensor& indices, const Tensor& updates,
+               const std::vector<int>& axes);
+Tensor scatter_add(const Tensor& x, const Tensor& indices, const Tensor& updates,
+                   const std::vector<int>& axes);
+Tensor scatter_max(const Tensor& x, const Tensor& indices, const Tensor& updates,
+                   const std::vector<int>& axes);
+Tensor scatter_min(const Tensor& x, const Tensor& indices, const Tensor& updates,
+                   const std::vector<int>& axes);
+
+// ---- scans --------------------------------------------------------------------------
+// Running sum/product/max/min along `axis`; `reverse` runs from the end, an exclusive scan
+// starts from the identity and leaves the element itself out. Dtypes as the reductions.
+Tensor cumulative_sum(const Tensor& x, int axis = 0, bool reverse = false, bool inclusive = true);
+Tensor cumulative_product(const Tensor& x, int axis = 0, bool reverse = false,
+                          bool inclusive = true);
+Tensor cumulative_max(const Tensor& x, int axis = 0, bool reverse = false, bool inclusive = true);
+Tensor cumulative_min(const Tensor& x, int axis = 0, bool reverse = false, bool inclusive = true);
+
+// ---- ordering -----------------------------------------------------------------------
+// Stable; NaN counts as the largest value (last ascending, first descending).
+Tensor sort(const Tensor& x, int axis = -1, bool descending = false);
+Tensor argsort(const Tensor& x, int axis = -1, bool descending = false);  // s64
+// The k largest values along `axis`, largest first (equal values in index order), and
+// their s64 indices.
+std::pair<Tensor, Tensor> top_k(const Tensor& x, std::int64_t k, int axis = -1);
+
 // ---- contraction --------------------------------------------------------------------
 // NumPy matmul: 1-d operands are promoted and squeezed back; batch axes broadcast.
 // f16/bf16 accumulate in f32; integers wrap.

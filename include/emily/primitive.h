@@ -211,8 +211,20 @@ enum class Family : std::uint8_t {
   X(slice_update, shape, 2, SliceAttr)      \
   X(take, indexing, 2, AxisAttr)            \
   X(take_along_axis, indexing, 2, AxisAttr) \
+  X(gather, indexing, 2, AxesAttr)          \
+  X(scatter, indexing, 3, AxesAttr)         \
+  X(scatter_add, indexing, 3, AxesAttr)     \
+  X(scatter_max, indexing, 3, AxesAttr)     \
+  X(scatter_min, indexing, 3, AxesAttr)     \
   X(matmul, contraction, 2, NoAttr)         \
-  X(random_bits, random, 1, NoAttr)
+  X(random_bits, random, 1, NoAttr)         \
+  X(cumulative_sum, scan, 1, ScanAttr)      \
+  X(cumulative_product, scan, 1, ScanAttr)  \
+  X(cumulative_max, scan, 1, ScanAttr)      \
+  X(cumulative_min, scan, 1, ScanAttr)      \
+  X(sort, ordering, 1, SortAttr)            \
+  X(argsort, ordering, 1, SortAttr)         \
+  X(top_k, ordering, 1, AxisAttr)
 
 enum class Primitive : std::uint16_t {
 #define EMILY_PRIMITIVE_ENUM(name, family, arity, attr) name,

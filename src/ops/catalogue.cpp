@@ -81,7 +81,8 @@ constexpr std::string_view kSections[][2] = {
      "kv_cache_attention_masked kv_cache_sdpa_update quantize dequantize quantized_matmul"},
     {"extra",
      "copy mean softmax log_softmax logsumexp gelu gelu_tanh silu random_bits random_key "
-     "random_split random_uniform random_normal random_bernoulli random_categorical"},
+     "random_split random_uniform random_normal random_bernoulli random_categorical "
+     "scatter_max scatter_min top_k"},
 };
 
 KernelStatus primitive_status(Primitive p, Device::Type backend) {
