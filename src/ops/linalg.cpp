@@ -97,7 +97,13 @@ Tensor solve_op(Primitive p, const char* op, const Tensor& a, const Tensor& b, b
     EMILY_THROW(Unsupported, op, "b of shape ", to_string(b.shape()),
                 " is too large for LAPACK's 32-bit indices");
   }
-  const Shape batch = broadcast_shapes(op, batch_of(a), vector ? Shape{} : batch_of(B));
+  Shape batch;
+  try {
+    batch = broadcast_shapes(op, batch_of(a), vector ? Shape{} : batch_of(B));
+  } catch (const ShapeError&) {
+    EMILY_THROW(ShapeError, op, "the batch axes of a ", to_string(a.shape()), " and b ",
+                to_string(b.shape()), " do not broadcast");
+  }
   Tensor A = broadcast_to(astype(a, ty.compute), with(batch, {n, n}));
   B = broadcast_to(B, with(batch, {n, k}));
   Tensor x = dispatch(p, {A, B}, with(batch, {n, k}), ty.compute, LinalgAttr{upper, true});

@@ -388,6 +388,21 @@ TEST(Linalg, ManyMatricesInParallel) {
   EXPECT_TRUE(all_close(matmul(a, linalg::inv(a)), identity_like(a), 0, kId32));
 }
 
+TEST(Linalg, LargeMatricesOneAtATime) {
+  // Oracle: A·inv(A) = I, U·diag(S)·Vᵀ = A and L·Lᵀ = A for 96x96 matrices (above the
+  // batch-threading size, so OpenBLAS may thread inside); f64, atol 1e-10.
+  const std::int64_t n = 96;
+  Tensor wave = sin(reshape(arange(0, 2 * n * n, 1, DType::f64), {2, n, n}) * 0.37);
+  Tensor a = wave + identity_like(wave) * static_cast<double>(n);
+  EXPECT_TRUE(all_close(matmul(a, linalg::inv(a)), identity_like(a), 0, 1e-10));
+  auto [u, s, vt] = linalg::svd(slice(a, {0, 0, 0}, {2, n, 70}));
+  EXPECT_TRUE(
+      all_close(matmul(scale_columns(u, s), vt), slice(a, {0, 0, 0}, {2, n, 70}), 0, 1e-10));
+  Tensor spd = matmul(a, mT(a));
+  Tensor l = linalg::cholesky(spd);
+  EXPECT_TRUE(all_close(matmul(l, mT(l)), spd, 1e-12, 1e-9));
+}
+
 // ---- errors ---------------------------------------------------------------------------------
 
 TEST(Linalg, ErrorsNameTheOp) {
