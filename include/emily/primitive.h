@@ -212,7 +212,11 @@ enum class Family : std::uint8_t {
   X(take, indexing, 2, AxisAttr)            \
   X(take_along_axis, indexing, 2, AxisAttr) \
   X(matmul, contraction, 2, NoAttr)         \
-  X(random_bits, random, 1, NoAttr)
+  X(random_bits, random, 1, NoAttr)         \
+  X(fft, fft, 1, FftAttr)                   \
+  X(ifft, fft, 1, FftAttr)                  \
+  X(rfft, fft, 1, FftAttr)                  \
+  X(irfft, fft, 1, FftAttr)
 
 enum class Primitive : std::uint16_t {
 #define EMILY_PRIMITIVE_ENUM(name, family, arity, attr) name,
