@@ -312,6 +312,29 @@ TEST(Fft, ConcurrentCallsAgreeWithSerialOnes) {
     }
 }
 
+TEST(Fft, PlanCacheEvictionUnderConcurrentUse) {
+  // Oracle: naive_dft in double; spectrum_close. 2 x 300 lengths make more plans than the
+  // cache keeps (256), so it starts over while the other thread still runs its plans.
+  std::vector<Tensor> inputs, expected;
+  for (std::int64_t n = 1; n <= 300; ++n) {
+    inputs.push_back(cwave({n}, 0.1 * static_cast<double>(n)));
+    expected.push_back(naive_dft(inputs.back(), 0, false));
+  }
+  std::vector<Tensor> got[2];
+  std::thread up([&] {
+    for (const auto& x : inputs) got[0].push_back(fft(x));
+  });
+  std::thread down([&] {
+    for (auto it = inputs.rbegin(); it != inputs.rend(); ++it) got[1].push_back(fft(*it, -1, 0));
+  });
+  up.join();
+  down.join();
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    EXPECT_TRUE(spectrum_close(got[0][i], expected[i])) << i + 1;
+    EXPECT_TRUE(spectrum_close(got[1][inputs.size() - 1 - i], expected[i])) << i + 1;
+  }
+}
+
 // ---- errors -----------------------------------------------------------------------------
 
 TEST(Fft, Errors) {
