@@ -251,6 +251,10 @@ TEST(Fft, StridedInputsMatchContiguousCopies) {
   EXPECT_TRUE(spectrum_close(fft(reversed), fft(contiguous(reversed))));
   Tensor bcast = broadcast_to(cwave({1, 10}), {4, 10});  // stride 0 over the batch
   EXPECT_TRUE(spectrum_close(fft(bcast), fft(contiguous(bcast))));
+  Tensor flat = broadcast_to(cwave({4, 1}), {4, 10});  // stride 0 along the transform
+  EXPECT_TRUE(spectrum_close(fft(flat), fft(contiguous(flat))));
+  EXPECT_TRUE(spectrum_close(rfft(broadcast_to(wave({3, 1}), {3, 8})),
+                             rfft(contiguous(broadcast_to(wave({3, 1}), {3, 8})))));
 
   Tensor rbase = wave({6, 10});
   Tensor rt = transpose(rbase);
