@@ -6,6 +6,7 @@
 #include "emily/device.h"
 #include "emily/dtype.h"
 #include "emily/error.h"
+#include "emily/fft.h"
 #include "emily/linalg.h"
 #include "emily/memory.h"
 #include "emily/ops.h"

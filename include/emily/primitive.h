@@ -234,7 +234,11 @@ enum class Family : std::uint8_t {
   X(linalg_solve, linalg, 2, LinalgAttr)            \
   X(linalg_solve_triangular, linalg, 2, LinalgAttr) \
   X(linalg_svd, linalg, 1, LinalgAttr)              \
-  X(tri_inv, linalg, 1, LinalgAttr)
+  X(tri_inv, linalg, 1, LinalgAttr)                 \
+  X(fft, fft, 1, FftAttr)                           \
+  X(ifft, fft, 1, FftAttr)                          \
+  X(rfft, fft, 1, FftAttr)                          \
+  X(irfft, fft, 1, FftAttr)
 
 enum class Primitive : std::uint16_t {
 #define EMILY_PRIMITIVE_ENUM(name, family, arity, attr) name,

@@ -51,6 +51,10 @@ const std::vector<Composite>& composites() {
       {"random_categorical",
        {"random_bits", "right_shift", "bitwise_or", "bitwise_and", "view", "subtract", "astype",
         "multiply", "add", "log", "negate", "argmax"}},
+      // Inputs are cropped (a slice view), converted and zero-padded (pad, whose pad value
+      // is a `full`) before the one multi-axis transform.
+      {"fft2", {"fft", "astype", "slice", "pad", "full"}},
+      {"ifft2", {"ifft", "astype", "slice", "pad", "full"}},
   };
   return table;
 }
@@ -82,7 +86,7 @@ constexpr std::string_view kSections[][2] = {
     {"extra",
      "copy mean softmax log_softmax logsumexp gelu gelu_tanh silu random_bits random_key "
      "random_split random_uniform random_normal random_bernoulli random_categorical "
-     "scatter_max scatter_min top_k"},
+     "scatter_max scatter_min top_k rfft irfft"},
 };
 
 KernelStatus primitive_status(Primitive p, Device::Type backend) {
