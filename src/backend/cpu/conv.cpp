@@ -123,13 +123,15 @@ void fill_row(const Geometry& g, const T* x, std::int64_t r, std::int64_t p0, st
       a = std::clamp(a, ol, ol + n);
       b = std::clamp(b, a, ol + n);
       std::fill(o, o + (a - ol), C(0));
-      const T* s = xr + (a * st + off) * sl;
-      const std::int64_t step = st * sl;
-      C* od = o + (a - ol);
-      if (step == 1) {
-        for (std::int64_t j = 0; j < b - a; ++j) od[j] = static_cast<C>(s[j]);
-      } else {
-        for (std::int64_t j = 0; j < b - a; ++j) od[j] = static_cast<C>(s[j * step]);
+      if (b > a) {
+        const T* s = xr + (a * st + off) * sl;
+        const std::int64_t step = st * sl;
+        C* od = o + (a - ol);
+        if (step == 1) {
+          for (std::int64_t j = 0; j < b - a; ++j) od[j] = static_cast<C>(s[j]);
+        } else {
+          for (std::int64_t j = 0; j < b - a; ++j) od[j] = static_cast<C>(s[j * step]);
+        }
       }
       std::fill(o + (b - ol), o + n, C(0));
     } else {
@@ -202,7 +204,7 @@ void conv(const Tensor& x, const Tensor& w, Tensor& y, const ConvAttr& attr) {
 
   // One (output batch item, group): all its chunks of output positions.
   auto run_task = [&](std::int64_t task, std::unique_ptr<C[]>& cols, std::unique_ptr<C[]>& tmp,
-                      bool fill_parallel) {
+                      bool parallel_fill) {
     const std::int64_t n = task / g.G, grp = task % g.G;
     const std::int64_t b = g.batch_grouped ? grp * g.Np + n : n;
     const std::int64_t c0 = g.batch_grouped ? 0 : grp * g.Cg;
@@ -226,7 +228,7 @@ void conv(const Tensor& x, const Tensor& w, Tensor& y, const ConvAttr& attr) {
       const std::int64_t len = std::min(chunk, g.P - p0);
       C* cb = cols.get();
 #pragma omp parallel for num_threads(::emily::cpu::threads()) \
-    schedule(static) if (fill_parallel && g.Kg * len >= 2 * kParallelGrain)
+    schedule(static) if (parallel_fill && g.Kg * len >= 2 * kParallelGrain)
       for (std::int64_t r = 0; r < g.Kg; ++r) fill_row<C, T>(g, xb, r, p0, len, cb + r * len);
       const auto ln = static_cast<blasint>(len);
       if constexpr (std::is_same_v<C, T>) {
