@@ -23,6 +23,7 @@
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
 #include "core/convert.h"
+#include "emily/memory.h"
 
 namespace emily::cpu {
 
@@ -154,6 +155,17 @@ void gemm(blasint m, blasint n, blasint k, const double* a, blasint lda, const d
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
 }
 
+// Scratch memory from the caching allocator: the column buffer of a large convolution is
+// megabytes, which malloc would map fresh (and fault in page by page) on every call.
+template <class C>
+struct Scratch {
+  std::shared_ptr<Buffer> buffer;
+  C* get() const { return buffer ? static_cast<C*>(buffer->data()) : nullptr; }
+  void reserve(std::int64_t n) {
+    if (!buffer) buffer = allocate(static_cast<std::size_t>(n) * sizeof(C), Device::cpu());
+  }
+};
+
 // C is the GEMM type (float, double), T the tensors' element type.
 template <class C, class T>
 void conv(const Tensor& x, const Tensor& w, Tensor& y, const ConvAttr& attr) {
@@ -167,15 +179,15 @@ void conv(const Tensor& x, const Tensor& w, Tensor& y, const ConvAttr& attr) {
     EMILY_THROW(Unsupported, "conv_general", "matrices above INT_MAX rows or columns");
   }
   // The weights as C: the kernel tensor itself, or an f32 copy of a half-precision one.
-  std::unique_ptr<C[]> wcopy;
+  Scratch<C> wcopy;
   const C* wc;
   if constexpr (std::is_same_v<C, T>) {
     wc = w.data<T>();
   } else {
     const std::int64_t n = w.size();
-    wcopy = std::make_unique<C[]>(static_cast<std::size_t>(n));
+    wcopy.reserve(n);
     const T* pw = w.data<T>();
-    for (std::int64_t i = 0; i < n; ++i) wcopy[i] = static_cast<C>(pw[i]);
+    for (std::int64_t i = 0; i < n; ++i) wcopy.get()[i] = static_cast<C>(pw[i]);
     wc = wcopy.get();
   }
   const T* px = x.data<T>();
@@ -203,8 +215,7 @@ void conv(const Tensor& x, const Tensor& w, Tensor& y, const ConvAttr& attr) {
   const bool fill_parallel = g.Og < 32;
 
   // One (output batch item, group): all its chunks of output positions.
-  auto run_task = [&](std::int64_t task, std::unique_ptr<C[]>& cols, std::unique_ptr<C[]>& tmp,
-                      bool parallel_fill) {
+  auto run_task = [&](std::int64_t task, Scratch<C>& cols, Scratch<C>& tmp, bool parallel_fill) {
     const std::int64_t n = task / g.G, grp = task % g.G;
     const std::int64_t b = g.batch_grouped ? grp * g.Np + n : n;
     const std::int64_t c0 = g.batch_grouped ? 0 : grp * g.Cg;
@@ -220,9 +231,9 @@ void conv(const Tensor& x, const Tensor& w, Tensor& y, const ConvAttr& attr) {
         return;
       }
     }
-    if (!cols) cols = std::make_unique<C[]>(static_cast<std::size_t>(g.Kg * chunk));
+    cols.reserve(g.Kg * chunk);
     if constexpr (!std::is_same_v<C, T>) {
-      if (!tmp) tmp = std::make_unique<C[]>(static_cast<std::size_t>(g.Og * chunk));
+      tmp.reserve(g.Og * chunk);
     }
     for (std::int64_t p0 = 0; p0 < g.P; p0 += chunk) {
       const std::int64_t len = std::min(chunk, g.P - p0);
@@ -237,7 +248,7 @@ void conv(const Tensor& x, const Tensor& w, Tensor& y, const ConvAttr& attr) {
         gemm(Og, ln, Kg, wg, Kg, cb, ln, tmp.get(), ln);
         for (std::int64_t o = 0; o < g.Og; ++o)
           for (std::int64_t j = 0; j < len; ++j)
-            yb[o * g.P + p0 + j] = detail::convert<T>(tmp[o * len + j]);
+            yb[o * g.P + p0 + j] = detail::convert<T>(tmp.get()[o * len + j]);
       }
     }
   };
@@ -245,12 +256,12 @@ void conv(const Tensor& x, const Tensor& w, Tensor& y, const ConvAttr& attr) {
   if (task_parallel) {
 #pragma omp parallel num_threads(::emily::cpu::threads())
     {
-      std::unique_ptr<C[]> cols, tmp;
+      Scratch<C> cols, tmp;
 #pragma omp for schedule(static)
       for (std::int64_t t = 0; t < tasks; ++t) run_task(t, cols, tmp, false);
     }
   } else {
-    std::unique_ptr<C[]> cols, tmp;
+    Scratch<C> cols, tmp;
     for (std::int64_t t = 0; t < tasks; ++t) run_task(t, cols, tmp, fill_parallel);
   }
 }
