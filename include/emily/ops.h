@@ -237,6 +237,45 @@ Tensor tensordot(const Tensor& a, const Tensor& b, const std::vector<int>& axes_
 // when "->" is absent.
 Tensor einsum(const std::string& subscripts, const std::vector<Tensor>& operands);
 
+// ---- convolution and windows ---------------------------------------------------------
+// Per spatial axis options of conv_general; an empty vector means the default for every
+// spatial axis (strides, dilations 1; padding 0). Negative padding crops.
+struct ConvOptions {
+  Shape strides, padding_low, padding_high, kernel_dilation, input_dilation;
+  std::int64_t feature_groups = 1, batch_groups = 1;
+};
+// XLA's general convolution (cross-correlation: the kernel is not flipped) in Nx/PyTorch
+// layout: input (N, C, spatial...), kernel (O, C / feature_groups, spatial...), output
+// (N / batch_groups, O, out_spatial...), out = floor((padded dilated input - dilated
+// kernel) / stride) + 1 per axis (0 when the kernel does not fit). feature_groups splits
+// channels into groups (depthwise: groups = C); batch_groups splits the batch, output
+// channel o using batch group o / (O / batch_groups). Floating dtypes only (promoted
+// together; f16/bf16 accumulate in f32); integer, bool and complex raise DTypeError.
+Tensor conv_general(const Tensor& input, const Tensor& kernel, const ConvOptions& options = {});
+
+// Windowed reductions over every axis of x (`window` has one size per axis). Empty
+// vectors mean strides 1 (as Nx's default, not the window size), padding 0, dilation 1.
+// Padding holds the reduction's identity (0, 1, -inf or the lowest value, +inf or the
+// highest), so it never wins. Sums and products keep x's dtype (integers wrap; f16/bf16
+// accumulate in f32); max/min propagate NaN as emily::max does.
+struct WindowOptions {
+  Shape strides, padding_low, padding_high, dilation;
+};
+Tensor window_sum(const Tensor& x, const Shape& window, const WindowOptions& options = {});
+Tensor window_product(const Tensor& x, const Shape& window, const WindowOptions& options = {});
+Tensor window_max(const Tensor& x, const Shape& window, const WindowOptions& options = {});
+Tensor window_min(const Tensor& x, const Shape& window, const WindowOptions& options = {});
+// XLA's SelectAndScatter (Nx.window_scatter_max/min, the gradient of max pooling): a
+// tensor of x's shape filled with init_value (0-d) to which, for every window position,
+// the matching element of `source` (shaped as window_max's output) is added at the
+// window's max (min) of x. Ties go to the first position in row-major window order; NaN
+// counts as the max and the min; padding never wins (an all-padding window drops its
+// value). The result dtype is promote(source, init_value).
+Tensor window_scatter_max(const Tensor& x, const Tensor& source, const Tensor& init_value,
+                          const Shape& window, const WindowOptions& options = {});
+Tensor window_scatter_min(const Tensor& x, const Tensor& source, const Tensor& init_value,
+                          const Shape& window, const WindowOptions& options = {});
+
 // ---- composites used by transformers --------------------------------------------------
 Tensor softmax(const Tensor& x, int axis = -1);
 Tensor softmax(const Tensor& x, const std::vector<int>& axes);

@@ -238,7 +238,14 @@ enum class Family : std::uint8_t {
   X(fft, fft, 1, FftAttr)                           \
   X(ifft, fft, 1, FftAttr)                          \
   X(rfft, fft, 1, FftAttr)                          \
-  X(irfft, fft, 1, FftAttr)
+  X(irfft, fft, 1, FftAttr)                         \
+  X(conv_general, convolution, 2, ConvAttr)         \
+  X(window_sum, window, 1, WindowAttr)              \
+  X(window_product, window, 1, WindowAttr)          \
+  X(window_max, window, 1, WindowAttr)              \
+  X(window_min, window, 1, WindowAttr)              \
+  X(window_scatter_max, window, 3, WindowAttr)      \
+  X(window_scatter_min, window, 3, WindowAttr)
 
 enum class Primitive : std::uint16_t {
 #define EMILY_PRIMITIVE_ENUM(name, family, arity, attr) name,
