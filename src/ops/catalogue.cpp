@@ -86,7 +86,7 @@ constexpr std::string_view kSections[][2] = {
     {"extra",
      "copy mean softmax log_softmax logsumexp gelu gelu_tanh silu random_bits random_key "
      "random_split random_uniform random_normal random_bernoulli random_categorical "
-     "scatter_max scatter_min top_k rfft irfft"},
+     "scatter_max scatter_min top_k rfft irfft window_sum window_product window_max window_min"},
 };
 
 KernelStatus primitive_status(Primitive p, Device::Type backend) {

@@ -48,6 +48,16 @@ TEST(Catalogue, FoundationRunsOnCpu) {
   }
 }
 
+// The CPU backend is complete: it is the reference and the fallback of every other one.
+TEST(Catalogue, RestRunsOnCpu) {
+  auto names = catalogue_names("The rest", "");
+  ASSERT_GT(names.size(), 25u);
+  for (const auto& n : names) {
+    auto s = status(n, Device::Type::cpu);
+    EXPECT_TRUE(s == KernelStatus::native || s == KernelStatus::composite) << catalogue_line(n);
+  }
+}
+
 TEST(Catalogue, LinesHaveTheDocumentedForm) {
   for (const auto& e : catalogue()) {
     std::string line = catalogue_line(e.name);

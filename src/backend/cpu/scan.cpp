@@ -108,9 +108,10 @@ template <class Op>
 void scan_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
   const auto& a = std::get<ScanAttr>(attr);
   visit_dtype(in[0].dtype(), [&]<class T>() {
-    // The op layer rejects complex max/min; the guard keeps them from instantiating.
-    if constexpr (std::is_same_v<Op, Sum> || std::is_same_v<Op, Product> ||
-                  !detail::is_complex_v<T>)
+    // The op layer turns bool sums/products into s64 and rejects complex max/min; the
+    // guard keeps those combinations from instantiating.
+    constexpr bool arithmetic = std::is_same_v<Op, Sum> || std::is_same_v<Op, Product>;
+    if constexpr (arithmetic ? !std::is_same_v<T, bool> : !detail::is_complex_v<T>)
       scan_typed<Op, T>(in[0], out[0], a);
   });
 }
