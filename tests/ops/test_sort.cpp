@@ -3,6 +3,8 @@
 // descending order and top_k from Python's stable `sorted` with NaN the largest), and the
 // properties every sort must have: the result is a permutation of the input and ordered.
 // Sorting moves values, so every comparison is exact.
+#include <algorithm>
+#include <cmath>
 #include <limits>
 #include <set>
 
@@ -51,6 +53,48 @@ TEST(Sort, IsAnOrderedPermutation) {
       std::set<float> seen(iv.begin() + line * 100, iv.begin() + line * 100 + 100);
       ASSERT_EQ(seen.size(), 100u);
       ASSERT_EQ(*seen.rbegin(), 99.0f);
+    }
+  }
+}
+
+// Long lines take the radix path. Oracle: std::stable_sort of the indices in this test,
+// comparing the values as doubles with NaN the largest and -0.0 == 0.0 (the documented
+// order); the results must agree exactly, ties included.
+std::vector<std::int64_t> reference_order(const std::vector<double>& v, bool desc) {
+  std::vector<std::int64_t> idx(v.size());
+  for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
+  auto before = [&](std::int64_t a, std::int64_t b) {
+    double x = v[a], y = v[b];
+    if (desc) std::swap(x, y);
+    return x < y || (std::isnan(y) && !std::isnan(x));
+  };
+  std::stable_sort(idx.begin(), idx.end(), before);
+  return idx;
+}
+
+TEST(Sort, LongLinesMatchAStableComparisonSort) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<float> base = floats(random::normal(random::key(11), {3000}) * 20.0);
+  for (std::size_t i = 0; i < base.size(); i += 97) base[i] = static_cast<float>(nan);
+  for (std::size_t i = 5; i < base.size(); i += 131) base[i] = -0.0f;
+  for (std::size_t i = 7; i < base.size(); i += 173) base[i] = 0.0f;
+  base[1] = static_cast<float>(inf);
+  base[2] = static_cast<float>(-inf);
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::s8, DType::s64,
+                   DType::u16, DType::bool_}) {
+    Tensor x = astype(tensor<float>(base), dt);
+    std::vector<double> v;
+    for (float f : floats(x)) v.push_back(f);
+    for (bool desc : {false, true}) {
+      std::vector<std::int64_t> want = reference_order(v, desc);
+      Tensor got = argsort(x, 0, desc);
+      std::vector<float> g = floats(got);
+      bool same = true;
+      for (std::size_t i = 0; i < want.size() && same; ++i)
+        same = g[i] == static_cast<float>(want[i]);
+      EXPECT_TRUE(same) << name(dt) << (desc ? " descending" : " ascending");
+      EXPECT_TRUE(all_equal(sort(x, 0, desc), take(x, got, 0))) << name(dt);
     }
   }
 }

@@ -1,8 +1,8 @@
 // cumulative_sum/product/max/min. The input arrives contiguous in the output's dtype, seen
-// as (outer, n, inner) around the scanned axis. With inner == 1 each line is scanned on
-// its own; otherwise whole rows of `inner` accumulators advance together, so memory is
-// read front to back and the inner loop vectorizes (a scan over axis 0 of a matrix reads
-// it once, row by row, instead of column by column).
+// as (outer, n, inner) around the scanned axis. With inner == 1 each line is scanned in
+// a tight loop of its own; otherwise whole rows of `inner` accumulators advance together, so memory
+// is read front to back and the inner loop vectorizes (a scan over axis 0 of a matrix reads it
+// once, row by row, instead of column by column).
 #include <omp.h>
 
 #include <algorithm>
@@ -72,15 +72,33 @@ void scan_typed(const Tensor& x, Tensor& y, const ScanAttr& a) {
   T* py = y.data<T>();
   // Position k of the walk reads element rev ? n-1-k : k along the axis.
   auto at = [&](std::int64_t k) { return a.reverse ? n - 1 - k : k; };
-  const std::int64_t block = inner == 1 ? 1 : std::min<std::int64_t>(inner, 1024);
-  const std::int64_t blocks_per_line = (inner + block - 1) / block;
-  const std::int64_t tasks = outer * blocks_per_line;
+  // With inner > 1 a task advances a run of adjacent lines together, one accumulator each
+  // (one row of `inner` elements per step, read contiguously); with inner == 1 it scans
+  // one whole line in a tight loop.
+  const bool rows = inner > 1;
+  constexpr std::int64_t kMaxGroup = 1024;
+  const std::int64_t group = rows ? std::min(inner, kMaxGroup) : 1;
+  const std::int64_t groups_per_outer = (inner + group - 1) / group;
+  const std::int64_t tasks = outer * groups_per_outer;
   auto task = [&](std::int64_t t) {
-    const std::int64_t o = t / blocks_per_line, j0 = (t % blocks_per_line) * block;
-    const std::int64_t len = std::min(block, inner - j0);
-    A acc[1024];
+    if (!rows) {
+      const std::int64_t first = t * n + (a.reverse ? n - 1 : 0), dir = a.reverse ? -1 : 1;
+      const T* src = px + first;
+      T* dst = py + first;
+      A acc = Op::template identity<A>();
+      for (std::int64_t k = 0; k < n; ++k) {
+        const A v = static_cast<A>(src[k * dir]);
+        if (a.inclusive) acc = Op::step(acc, v);
+        dst[k * dir] = detail::convert<T>(acc);
+        if (!a.inclusive) acc = Op::step(acc, v);
+      }
+      return;
+    }
+    const std::int64_t j0 = (t % groups_per_outer) * group;
+    const std::int64_t base = (t / groups_per_outer) * n * inner + j0;
+    const std::int64_t len = std::min(group, inner - j0);
+    A acc[kMaxGroup];
     for (std::int64_t j = 0; j < len; ++j) acc[j] = Op::template identity<A>();
-    const std::int64_t base = o * n * inner + j0;
     for (std::int64_t k = 0; k < n; ++k) {
       const std::int64_t off = base + at(k) * inner;
       if (a.inclusive) {
