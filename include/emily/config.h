@@ -18,6 +18,7 @@ struct Settings {
   // 0 = keep no freed blocks.
   std::optional<std::size_t> cache_limit;
   std::size_t memory_limit = 0;  // EMILY_MEMORY_LIMIT bytes; 0 = unlimited
+  std::string compile;           // EMILY_COMPILE: "", "eager", "native" or "fuse"
 };
 
 const Settings& settings();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "emily/backend.h"
+#include "emily/compile.h"
 #include "emily/config.h"
 #include "emily/device.h"
 #include "emily/dtype.h"

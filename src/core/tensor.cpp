@@ -6,6 +6,7 @@
 #include "emily/ops.h"
 #include "emily/stream.h"
 #include "emily/telemetry.h"
+#include "ir/trace.h"
 
 namespace emily {
 
@@ -119,6 +120,8 @@ Tensor from_blob_zero_copy(void* data, const Shape& shape, DType dtype, Buffer::
 }
 
 Tensor to_host(const Tensor& t) {
+  // item, to_vector and to_blob come through here too.
+  if (auto* recorder = ir::Recorder::current()) recorder->note_host_read(t, "to_host");
   telemetry::Span span("to_host", [&] {
     return std::vector<std::pair<std::string, std::string>>{{"shape", to_string(t.shape())},
                                                             {"dtype", std::string(name(t.dtype()))},

@@ -10,6 +10,7 @@
 #include "emily/config.h"
 #include "emily/stream.h"
 #include "emily/telemetry.h"
+#include "ir/trace.h"
 
 namespace emily::detail {
 
@@ -142,6 +143,7 @@ std::vector<Tensor> dispatch(Primitive p, const std::vector<Tensor>& inputs,
   for (const auto& o : outputs) refs.push_back({&o.shape, o.dtype});
   std::vector<Tensor> out(outputs.size());
   run(p, inputs, refs, out, attr);
+  if (auto* recorder = ir::Recorder::current()) recorder->record(p, inputs, out, attr);
   return out;
 }
 
@@ -150,6 +152,7 @@ Tensor dispatch(Primitive p, const std::vector<Tensor>& inputs, const Shape& sha
   const OutRef ref{&shape, dtype};
   Tensor out;
   run(p, inputs, {&ref, 1}, {&out, 1}, attr);
+  if (auto* recorder = ir::Recorder::current()) recorder->record(p, inputs, {&out, 1}, attr);
   return out;
 }
 

@@ -16,6 +16,11 @@ std::string env(const char* name) {
 Settings load() {
   Settings s;
   s.device = env("EMILY_DEVICE");
+  s.compile = env("EMILY_COMPILE");
+  if (!s.compile.empty() && s.compile != "eager" && s.compile != "native" && s.compile != "fuse") {
+    EMILY_THROW(ValueError, "EMILY_COMPILE", "expected eager, native or fuse, got '", s.compile,
+                "'");
+  }
   if (auto f = env("EMILY_FALLBACK"); !f.empty()) s.fallback = parse_fallback(f);
   if (auto n = env("EMILY_NUM_THREADS"); !n.empty()) {
     char* end = nullptr;

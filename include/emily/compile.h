@@ -1,0 +1,55 @@
+// compile(): trace a function of tensors once per input signature and replay the
+// recorded plan on later calls, without the op layer's per-call validation, promotion
+// and shape work. Modes (CompileOptions::mode, else EMILY_COMPILE, else native):
+//   eager   no trace: every call runs the function.
+//   native  replay of the recorded primitives: results are bit-identical to eager.
+//   fuse    reserved for fused elementwise kernels; today it plans exactly as native.
+// A function that reads traced data on the host (item, to_host, to_vector, to_blob of an
+// input or of a value it computed) has data-dependent control flow and cannot be
+// replayed: by default it then runs eagerly on every call, with a telemetry event
+// naming the reason (native_fallback = eval), or the call raises (raise).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emily/tensor.h"
+
+namespace emily {
+
+enum class CompileMode { eager, native, fuse };
+enum class NativeFallback { eval, raise };
+
+// "eager", "native" or "fuse"; ValueError naming `what` otherwise.
+CompileMode parse_compile_mode(const std::string& text, const char* what = "compile");
+
+struct CompileOptions {
+  std::optional<CompileMode> mode;  // unset: EMILY_COMPILE, else native
+  NativeFallback native_fallback = NativeFallback::eval;
+  std::string name = "fn";  // names the function in telemetry and IR dumps
+};
+
+using TensorFunction = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+
+class CompiledFunction {
+ public:
+  std::vector<Tensor> operator()(const std::vector<Tensor>& inputs) const;
+  // The IR planned for the signature of `inputs`, as text (traces first if needed);
+  // empty in eager mode or when the signature fell back to eager.
+  std::string dump(const std::vector<Tensor>& inputs) const;
+  CompileMode mode() const;
+  std::size_t cached_signatures() const;
+
+  struct State;
+
+ private:
+  friend CompiledFunction compile(TensorFunction fn, CompileOptions options);
+  std::shared_ptr<State> state_;
+};
+
+CompiledFunction compile(TensorFunction fn, CompileOptions options = {});
+
+}  // namespace emily

@@ -1,0 +1,221 @@
+#include "ir/graph.h"
+
+#include <map>
+#include <sstream>
+#include <unordered_map>
+
+namespace emily::ir {
+
+namespace {
+
+std::string source_name(const Source& s) {
+  switch (s.kind) {
+    case Source::Kind::input:
+      return "in" + std::to_string(s.index);
+    case Source::Kind::capture:
+      return "c" + std::to_string(s.index);
+    default:
+      return "%" + std::to_string(s.index) + (s.output ? "." + std::to_string(s.output) : "");
+  }
+}
+
+std::string type_name(DType dtype, const Shape& shape) {
+  return std::string(name(dtype)) + to_string(shape);
+}
+
+bool is_dense(const Operand& o) {
+  return o.offset == 0 && o.strides == row_major_strides(o.shape);
+}
+
+// An operand prints as its value, plus the view when it is not the value itself.
+std::string operand_text(const Operand& o, const ValueType* whole) {
+  std::string s = source_name(o.source);
+  if (whole && whole->dtype == o.dtype && whole->shape == o.shape && is_dense(o)) return s;
+  std::ostringstream os;
+  os << s << "[" << name(o.dtype) << to_string(o.shape) << " strides" << to_string(o.strides);
+  if (o.offset) os << " +" << o.offset;
+  os << "]";
+  return os.str();
+}
+
+const ValueType* value_type(const Graph& g, const Source& s, std::vector<ValueType>& scratch) {
+  if (s.kind == Source::Kind::node) return &g.nodes[s.index].outputs[s.output];
+  if (s.kind == Source::Kind::input) {
+    const Operand& in = g.inputs[s.index];
+    if (!is_dense(in)) return nullptr;
+    scratch.assign(1, ValueType{in.dtype, in.shape});
+    return &scratch[0];
+  }
+  return nullptr;
+}
+
+// [lowest, highest] byte reached by the operand, relative to its buffer's start.
+std::pair<std::int64_t, std::int64_t> byte_extent(const Operand& o) {
+  const auto item = static_cast<std::int64_t>(size_of(o.dtype));
+  std::int64_t lo = o.offset, hi = o.offset;
+  for (std::size_t d = 0; d < o.shape.size(); ++d) {
+    if (o.shape[d] == 0) return {0, -1};
+    const std::int64_t reach = (o.shape[d] - 1) * o.strides[d];
+    (reach < 0 ? lo : hi) += reach;
+  }
+  return {lo * item, hi * item + item - 1};
+}
+
+// Rebuilds g keeping the nodes marked in `keep`; `replace[i]` (for dropped nodes that
+// duplicate another) names the kept node whose outputs stand in for node i's.
+void rebuild(Graph& g, const std::vector<bool>& keep, const std::vector<int>& replace) {
+  std::vector<int> renumber(g.nodes.size(), -1);
+  int next = 0;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    if (keep[i]) renumber[i] = next++;
+  auto remap = [&](Operand& o) {
+    if (o.source.kind != Source::Kind::node) return;
+    int i = o.source.index;
+    while (!keep[i]) i = replace[i];
+    o.source.index = renumber[i];
+  };
+  std::vector<Node> nodes;
+  nodes.reserve(static_cast<std::size_t>(next));
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!keep[i]) continue;
+    for (auto& o : g.nodes[i].inputs) remap(o);
+    nodes.push_back(std::move(g.nodes[i]));
+  }
+  for (auto& o : g.results) remap(o);
+  g.nodes = std::move(nodes);
+}
+
+}  // namespace
+
+std::string dump(const Graph& g) {
+  std::ostringstream os;
+  std::vector<ValueType> scratch;
+  os << "graph " << g.name << "(";
+  for (std::size_t i = 0; i < g.inputs.size(); ++i) {
+    const Operand& in = g.inputs[i];
+    os << (i ? ", " : "") << "in" << i << ": " << type_name(in.dtype, in.shape);
+    if (!is_dense(in)) os << " strides" << to_string(in.strides) << " +" << in.offset;
+  }
+  os << ")\n";
+  for (std::size_t i = 0; i < g.captures.size(); ++i)
+    os << "  c" << i << ": capture of " << g.captures[i]->bytes() << " bytes\n";
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    os << "  %" << i << " = " << name(n.op) << "(";
+    for (std::size_t k = 0; k < n.inputs.size(); ++k)
+      os << (k ? ", " : "")
+         << operand_text(n.inputs[k], value_type(g, n.inputs[k].source, scratch));
+    os << ")";
+    if (std::string a = to_string(n.attr); !a.empty()) os << " {" << a << "}";
+    os << " : ";
+    for (std::size_t k = 0; k < n.outputs.size(); ++k)
+      os << (k ? ", " : "") << type_name(n.outputs[k].dtype, n.outputs[k].shape);
+    os << "\n";
+  }
+  os << "  return ";
+  for (std::size_t k = 0; k < g.results.size(); ++k)
+    os << (k ? ", " : "")
+       << operand_text(g.results[k], value_type(g, g.results[k].source, scratch));
+  os << "\n";
+  return os.str();
+}
+
+void verify(const Graph& g) {
+  auto check = [&](const Operand& o, std::size_t node, const char* where) {
+    const Source& s = o.source;
+    std::int64_t bytes = -1;
+    if (o.shape.size() != o.strides.size()) {
+      EMILY_THROW(Error, "compile", where, " operand of node ", node, " has rank ", o.shape.size(),
+                  " but ", o.strides.size(), " strides");
+    }
+    switch (s.kind) {
+      case Source::Kind::input:
+        if (s.index < 0 || s.index >= static_cast<int>(g.inputs.size()))
+          EMILY_THROW(Error, "compile", where, " operand of node ", node, " names input ", s.index);
+        break;
+      case Source::Kind::capture:
+        if (s.index < 0 || s.index >= static_cast<int>(g.captures.size()))
+          EMILY_THROW(Error, "compile", where, " operand of node ", node, " names capture ",
+                      s.index);
+        bytes = static_cast<std::int64_t>(g.captures[s.index]->bytes());
+        break;
+      case Source::Kind::node: {
+        if (s.index < 0 || static_cast<std::size_t>(s.index) >= node)
+          EMILY_THROW(Error, "compile", where, " operand of node ", node, " names node ", s.index,
+                      ", which does not come before it");
+        const auto& outs = g.nodes[s.index].outputs;
+        if (s.output < 0 || s.output >= static_cast<int>(outs.size()))
+          EMILY_THROW(Error, "compile", "node ", s.index, " has no output ", s.output);
+        const ValueType& v = outs[s.output];
+        bytes = numel(v.shape) * static_cast<std::int64_t>(size_of(v.dtype));
+        break;
+      }
+    }
+    auto [lo, hi] = byte_extent(o);
+    if (bytes >= 0 && hi >= lo && (lo < 0 || hi >= bytes)) {
+      EMILY_THROW(Error, "compile", where, " operand of node ", node, " reads bytes [", lo, ", ",
+                  hi, "] of a ", bytes, "-byte buffer");
+    }
+  };
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    const int arity = info(n.op).arity;
+    if (arity >= 0 && arity != static_cast<int>(n.inputs.size())) {
+      EMILY_THROW(Error, "compile", "node ", i, " (", name(n.op), ") has ", n.inputs.size(),
+                  " operands, the primitive takes ", arity);
+    }
+    if (n.attr.index() != info(n.op).attr_index) {
+      EMILY_THROW(Error, "compile", "node ", i, " (", name(n.op), ") carries the wrong attribute");
+    }
+    for (const auto& o : n.inputs) check(o, i, "an");
+  }
+  for (const auto& o : g.results) check(o, g.nodes.size(), "a result");
+}
+
+int eliminate_dead_code(Graph& g) {
+  std::vector<bool> live(g.nodes.size(), false);
+  for (const auto& o : g.results)
+    if (o.source.kind == Source::Kind::node) live[o.source.index] = true;
+  for (std::size_t i = g.nodes.size(); i-- > 0;) {
+    if (!live[i]) continue;
+    for (const auto& o : g.nodes[i].inputs)
+      if (o.source.kind == Source::Kind::node) live[o.source.index] = true;
+  }
+  const auto removed = std::count(live.begin(), live.end(), false);
+  if (removed) rebuild(g, live, std::vector<int>(g.nodes.size(), -1));
+  return static_cast<int>(removed);
+}
+
+int eliminate_common_subexpressions(Graph& g) {
+  std::vector<bool> keep(g.nodes.size(), true);
+  std::vector<int> replace(g.nodes.size(), -1);
+  // Operands are compared after earlier replacements, so chains of duplicates collapse.
+  auto canonical = [&](Operand o) {
+    while (o.source.kind == Source::Kind::node && !keep[o.source.index])
+      o.source.index = replace[o.source.index];
+    return o;
+  };
+  std::multimap<std::pair<int, std::size_t>, int> seen;  // (op, #inputs) -> node
+  int removed = 0;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& n = g.nodes[i];
+    for (auto& o : n.inputs) o = canonical(o);
+    const auto key = std::make_pair(static_cast<int>(n.op), n.inputs.size());
+    auto [lo, hi] = seen.equal_range(key);
+    for (auto it = lo; it != hi; ++it) {
+      const Node& m = g.nodes[it->second];
+      if (m.attr == n.attr && m.inputs == n.inputs && m.outputs.size() == n.outputs.size() &&
+          std::equal(m.outputs.begin(), m.outputs.end(), n.outputs.begin())) {
+        keep[i] = false;
+        replace[i] = it->second;
+        ++removed;
+        break;
+      }
+    }
+    if (keep[i]) seen.emplace(key, static_cast<int>(i));
+  }
+  if (removed) rebuild(g, keep, replace);
+  return removed;
+}
+
+}  // namespace emily::ir

@@ -1,0 +1,79 @@
+#include "ir/trace.h"
+
+namespace emily::ir {
+
+namespace {
+thread_local Recorder* tls_recorder = nullptr;
+}
+
+Recorder::Recorder(const std::vector<Tensor>& inputs, std::string name) : previous_(tls_recorder) {
+  graph_.name = std::move(name);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    const Buffer* b = t.buffer().get();
+    // An input sharing a buffer with an earlier one is read through the earlier one;
+    // the signature records the aliasing so replays see the same pattern.
+    auto it = sources_.find(b);
+    Source s =
+        it != sources_.end() ? it->second : Source{Source::Kind::input, static_cast<int>(i), 0};
+    if (it == sources_.end()) {
+      sources_.emplace(b, s);
+      alive_.push_back(t.buffer());
+    }
+    graph_.inputs.push_back(Operand{s, t.dtype(), t.shape(), t.strides(), t.offset()});
+  }
+  tls_recorder = this;
+}
+
+Recorder::~Recorder() {
+  tls_recorder = previous_;
+}
+
+Recorder* Recorder::current() {
+  return tls_recorder;
+}
+
+Operand Recorder::operand(const Tensor& t) {
+  const Buffer* b = t.buffer().get();
+  auto it = sources_.find(b);
+  Source s;
+  if (it != sources_.end()) {
+    s = it->second;
+  } else {
+    s = Source{Source::Kind::capture, static_cast<int>(graph_.captures.size()), 0};
+    graph_.captures.push_back(t.buffer());
+    sources_.emplace(b, s);
+    alive_.push_back(t.buffer());
+  }
+  return Operand{s, t.dtype(), t.shape(), t.strides(), t.offset()};
+}
+
+void Recorder::record(Primitive p, const std::vector<Tensor>& inputs,
+                      std::span<const Tensor> outputs, const Attr& attr) {
+  Node n{p, attr, {}, {}};
+  n.inputs.reserve(inputs.size());
+  for (const auto& t : inputs) n.inputs.push_back(operand(t));
+  const int index = static_cast<int>(graph_.nodes.size());
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    const Tensor& t = outputs[k];
+    n.outputs.push_back(ValueType{t.dtype(), t.shape()});
+    sources_[t.buffer().get()] = Source{Source::Kind::node, index, static_cast<int>(k)};
+    alive_.push_back(t.buffer());
+  }
+  graph_.nodes.push_back(std::move(n));
+}
+
+void Recorder::note_host_read(const Tensor& t, const char* how) {
+  if (data_dependency_ || !t.defined()) return;
+  auto it = sources_.find(t.buffer().get());
+  if (it == sources_.end() || it->second.kind == Source::Kind::capture) return;
+  data_dependency_ = std::string(how) + " reads a traced value of shape " + to_string(t.shape()) +
+                     " on the host (data-dependent)";
+}
+
+Graph Recorder::finish(const std::vector<Tensor>& results) {
+  for (const auto& t : results) graph_.results.push_back(operand(t));
+  return std::move(graph_);
+}
+
+}  // namespace emily::ir

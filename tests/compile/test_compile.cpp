@@ -1,0 +1,339 @@
+// compile(): native replay against eager execution.
+// Oracle: the same function run eagerly on the same inputs. Native replay runs the same
+// kernels on the same layouts, so every comparison is bitwise (all_equal), never a
+// tolerance.
+#include <map>
+#include <set>
+
+#include "emily/compile.h"
+#include "emily/fft.h"
+#include "emily/linalg.h"
+#include "emily/telemetry.h"
+#include "ir/graph.h"
+#include "support/testing.h"
+
+namespace emily {
+namespace {
+
+using testing::all_equal;
+
+CompileOptions native(const std::string& name = "fn") {
+  CompileOptions o;
+  o.mode = CompileMode::native;
+  o.name = name;
+  return o;
+}
+
+// Counts telemetry events by name while alive.
+struct EventCounter {
+  std::map<std::string, int> counts;
+  std::vector<std::string> reasons;
+  telemetry::HandlerId id;
+  EventCounter() {
+    id = telemetry::attach("emily.comp", [this](const telemetry::Event& e) {
+      ++counts[e.name];
+      if (const std::string* r = e.find("reason")) reasons.push_back(*r);
+    });
+  }
+  ~EventCounter() { telemetry::detach(id); }
+};
+
+// A function touching many op families, views included.
+std::vector<Tensor> block(const std::vector<Tensor>& in) {
+  const Tensor &x = in[0], &w = in[1];
+  Tensor h = matmul(x, transpose(w));
+  Tensor a = softmax(h, -1) + gelu(h) * 0.5;
+  Tensor s = sum(a, 0, true);
+  Tensor c = concatenate({a, s}, 0);
+  Tensor m = where(greater(c, scalar_like(c, 0.1)), c, exp(-c));
+  return {m, cumulative_sum(m, 1), sort(m, 0), argmax(m, 1)};
+}
+
+TEST(Compile, NativeReplayIsBitIdenticalToEager) {
+  auto f = compile(block, native("block"));
+  Tensor w = random::normal(random::key(1), {5, 4});
+  for (int call = 0; call < 3; ++call) {
+    // New values every call (same signature): a replay must recompute, not remember.
+    Tensor x = random::normal(random::key(10 + call), {3, 4});
+    auto got = f({x, w});
+    auto want = block({x, w});
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t k = 0; k < got.size(); ++k) EXPECT_TRUE(all_equal(got[k], want[k])) << k;
+  }
+  EXPECT_EQ(f.cached_signatures(), 1u);
+}
+
+TEST(Compile, EveryPrimitiveFamilyReplays) {
+  // Oracle: eager results on the same inputs; coverage: every non-view primitive of the
+  // table must appear in some traced graph below (observed through emily.eval events).
+  Tensor x = random::normal(random::key(2), {4, 6});
+  Tensor y = random::uniform(random::key(3), {4, 6}, DType::f32, 0.5, 2.0);
+  Tensor i32 = astype(x * 10.0, DType::s32);
+  Tensor sq = matmul(y, transpose(y)) + eye(4) * 4.0;  // SPD
+  using Fn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+  std::vector<std::pair<std::string, Fn>> cases;
+  auto unary = {abs,    acos, acosh, asin,        asinh,  atan,  atanh, ceil,  conjugate,
+                cos,    cosh, erf,   erf_inv,     exp,    expm1, floor, imag,  is_infinity,
+                is_nan, log,  log1p, logical_not, negate, real,  round, rsqrt, sigmoid,
+                sign,   sin,  sinh,  sqrt,        tan,    tanh};
+  int k = 0;
+  for (auto u : unary) {
+    cases.push_back({"unary" + std::to_string(k++), [u](const std::vector<Tensor>& in) {
+                       return std::vector<Tensor>{u(in[0] * 0.3)};
+                     }});
+  }
+  auto binary = {add,           subtract, multiply,   divide,      pow,        atan2,
+                 remainder,     maximum,  minimum,    equal,       not_equal,  greater,
+                 greater_equal, less,     less_equal, logical_and, logical_or, logical_xor};
+  for (auto b : binary) {
+    cases.push_back({"binary" + std::to_string(k++), [b](const std::vector<Tensor>& in) {
+                       return std::vector<Tensor>{b(in[0], in[1])};
+                     }});
+  }
+  auto int_binary = {quotient, bitwise_and, bitwise_or, bitwise_xor, left_shift, right_shift};
+  for (auto b : int_binary) {
+    cases.push_back({"int" + std::to_string(k++), [b](const std::vector<Tensor>& in) {
+                       Tensor a = in[2], s = clip(abs(in[2]), 1.0, 3.0);
+                       return std::vector<Tensor>{b(a, s)};
+                     }});
+  }
+  cases.push_back({"misc", [](const std::vector<Tensor>& in) {
+                     const Tensor &a = in[0], &b = in[1];
+                     return std::vector<Tensor>{bitwise_not(in[2]),
+                                                astype(a, DType::bf16),
+                                                full({2, 2}, 3.0),
+                                                arange(0.0, 5.0, 1.0),
+                                                eye(3),
+                                                product(b, 0),
+                                                max(a, 1),
+                                                min(a, 0),
+                                                all(greater(b, scalar_like(b, 0.0))),
+                                                any(less(a, scalar_like(a, 0.0))),
+                                                argmin(a, 0),
+                                                pad(a, {{1, 0, 1}, {0, -1, 0}}),
+                                                slice_update(a, ones({1, 6}), {0, 0}, {1, 6}),
+                                                take(a, tensor<std::int32_t>({2, 0}), 1),
+                                                take_along_axis(a, argsort(a, 1), 1),
+                                                tensordot(a, b, {1}, {1}),
+                                                random::bits(random::key(5), {3}),
+                                                contiguous(transpose(a)),
+                                                conjugate(astype(a, DType::c64)),
+                                                real(astype(a, DType::c64)),
+                                                where(greater(a, b), a, b),
+                                                sum(a, 1),
+                                                argmax(a, 0),
+                                                concatenate({a, b}, 1),
+                                                cumulative_sum(a, 0),
+                                                sort(a, 0)};
+                   }});
+  cases.push_back({"catalogue", [](const std::vector<Tensor>& in) {
+                     const Tensor &a = in[0], &spd = in[3];
+                     Tensor idx = tensor<std::int32_t>({1, 3, 0}, {3, 1});
+                     auto [tv, ti] = top_k(a, 2);
+                     Tensor img = reshape(a, {1, 1, 4, 6});
+                     Tensor kern = ones({2, 1, 2, 2});
+                     return std::vector<Tensor>{
+                         gather(a, idx, {0}, {1, 6}),
+                         scatter(a, idx, ones({3, 6}), {0}),
+                         scatter_add(a, idx, ones({3, 6}), {0}),
+                         scatter_max(a, idx, ones({3, 6}), {0}),
+                         scatter_min(a, idx, ones({3, 6}), {0}),
+                         cumulative_product(a, 1),
+                         cumulative_max(a, 0),
+                         cumulative_min(a, 1, true),
+                         tv,
+                         ti,
+                         conv_general(img, kern),
+                         window_sum(a, {2, 2}),
+                         window_max(a, {2, 3}),
+                         window_min(a, {1, 2}),
+                         window_product(a, {2, 1}),
+                         window_scatter_max(a, ones({3, 5}), scalar_tensor(0.0), {2, 2}),
+                         window_scatter_min(a, ones({3, 5}), scalar_tensor(0.0), {2, 2}),
+                         fft(a),
+                         ifft(a),
+                         rfft(a),
+                         irfft(rfft(a)),
+                         linalg::cholesky(spd),
+                         linalg::eigh(spd).first,
+                         linalg::inv(spd),
+                         std::get<0>(linalg::lu(spd)),
+                         linalg::pinv(a),
+                         linalg::qr(spd).second,
+                         linalg::solve(spd, a),
+                         linalg::solve_triangular(linalg::cholesky(spd), a),
+                         std::get<1>(linalg::svd(a)),
+                         tri_inv(linalg::cholesky(spd))};
+                   }});
+  std::set<std::string> seen;
+  auto id = telemetry::attach("emily.eval.start", [&](const telemetry::Event& e) {
+    if (const std::string* op = e.find("op")) seen.insert(*op);
+  });
+  const std::vector<Tensor> inputs = {x, y, i32, sq};
+  for (const auto& [name, fn] : cases) {
+    auto f = compile(fn, native(name));
+    f(inputs);             // trace
+    auto got = f(inputs);  // replay
+    auto want = fn(inputs);
+    ASSERT_EQ(got.size(), want.size()) << name;
+    for (std::size_t j = 0; j < got.size(); ++j)
+      EXPECT_TRUE(all_equal(got[j], want[j])) << name << " result " << j;
+  }
+  telemetry::detach(id);
+  for (std::size_t p = 0; p < kNumPrimitives; ++p) {
+    auto prim = static_cast<Primitive>(p);
+    if (info(prim).family == Family::view) continue;
+#ifdef EMILY_DEBUG_BOUNDS_CHECK
+    (void)prim;
+#else
+    EXPECT_TRUE(seen.count(std::string(name(prim)))) << name(prim) << " never ran";
+#endif
+  }
+}
+
+TEST(Compile, SharedSubexpressionsAndDeadCodeAreRemoved) {
+  auto fn = [](const std::vector<Tensor>& in) {
+    Tensor unused = log(in[0]);  // dead
+    (void)unused;
+    return std::vector<Tensor>{exp(in[0]) + exp(in[0])};
+  };
+  auto f = compile(fn, native("cse"));
+  Tensor x = testing::iota({2, 3});
+  EXPECT_EQ(f.dump({x}),
+            "graph cse(in0: f32(2, 3))\n"
+            "  %0 = exp(in0) : f32(2, 3)\n"
+            "  %1 = add(%0, %0) : f32(2, 3)\n"
+            "  return %1\n");
+  EXPECT_TRUE(all_equal(f({x})[0], fn({x})[0]));
+}
+
+TEST(Compile, DumpShowsViewsAndCaptures) {
+  Tensor w = testing::iota({3});
+  auto f = compile(
+      [w](const std::vector<Tensor>& in) { return std::vector<Tensor>{transpose(in[0]) + w}; },
+      native("views"));
+  std::string d = f.dump({testing::iota({3, 2})});
+  EXPECT_NE(d.find("c0: capture of 12 bytes"), std::string::npos) << d;
+  // The transpose and the broadcast of the capture are layouts on the operands, not nodes.
+  EXPECT_NE(d.find("add(in0[f32(2, 3) strides(1, 2)], c0[f32(2, 3) strides(0, 1)])"),
+            std::string::npos)
+      << d;
+}
+
+TEST(Compile, CapturesCrossOnceWithoutCopies) {
+  // Oracle: allocator statistics. A replay allocates only its intermediates and result;
+  // the 4 MiB weight is read in place, so active bytes grow by the result alone.
+  Tensor w = random::normal(random::key(4), {1024, 1024});
+  auto f =
+      compile([w](const std::vector<Tensor>& in) { return std::vector<Tensor>{matmul(in[0], w)}; },
+              native("capture"));
+  Tensor x = random::normal(random::key(5), {2, 1024});
+  f({x});
+  const std::size_t before = memory_info().active;
+  std::vector<Tensor> keep;
+  for (int i = 0; i < 3; ++i) keep.push_back(f({x})[0]);
+  EXPECT_EQ(memory_info().active - before, 3 * keep[0].nbytes());
+  EXPECT_TRUE(all_equal(keep[2], matmul(x, w)));
+}
+
+TEST(Compile, NewSignaturesRetraceAndHitsReplay) {
+  EventCounter events;
+  auto f = compile([](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * 2.0}; },
+                   native("sig"));
+  f({zeros({2})});
+  f({ones({2})});
+  f({zeros({3})});                // new shape
+  f({zeros({2}, DType::f64)});    // new dtype
+  f({transpose(zeros({2, 2}))});  // new layout
+  f({ones({3})});
+  EXPECT_EQ(events.counts["emily.compile.miss"], 4);
+  EXPECT_EQ(events.counts["emily.compile.hit"], 2);
+  EXPECT_EQ(events.counts["emily.compile.stop"], 4);  // one trace span per miss
+  EXPECT_EQ(f.cached_signatures(), 4u);
+  // Aliased inputs are a different signature from two separate buffers.
+  Tensor a = ones({2});
+  auto g = compile([](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] + in[1]}; },
+                   native("alias"));
+  g({a, a});
+  auto r = g({a, ones({2}) * 3.0});
+  EXPECT_EQ(testing::floats(r[0]), (std::vector<float>{4, 4}));
+}
+
+std::vector<Tensor> data_dependent(const std::vector<Tensor>& in) {
+  // The branch taken depends on a value: no single plan serves every input.
+  return {sum(in[0]).item<float>() > 0 ? in[0] * 2.0 : in[0] * -1.0};
+}
+
+TEST(Compile, DataDependentFunctionsFallBackOrRaise) {
+  EventCounter events;
+  auto f = compile(data_dependent, native("branchy"));
+  EXPECT_EQ(testing::floats(f({ones({2})})[0]), (std::vector<float>{2, 2}));
+  // The fallback runs eagerly, so the other branch is taken for negative input.
+  EXPECT_EQ(testing::floats(f({ones({2}) * -1.0})[0]), (std::vector<float>{1, 1}));
+  EXPECT_EQ(events.counts["emily.compiler.fallback"], 1);
+  ASSERT_EQ(events.reasons.size(), 1u);
+  EXPECT_NE(events.reasons[0].find("data-dependent"), std::string::npos);
+  EXPECT_EQ(f.dump({ones({2})}), "");
+
+  CompileOptions raise = native("strict");
+  raise.native_fallback = NativeFallback::raise;
+  auto g = compile(data_dependent, raise);
+  EXPECT_EMILY_ERROR(g({ones({2})}), Unsupported, "compile");
+}
+
+TEST(Compile, EagerModeRunsTheFunction) {
+  CompileOptions o;
+  o.mode = CompileMode::eager;
+  int calls = 0;
+  auto f = compile(
+      [&](const std::vector<Tensor>& in) {
+        ++calls;
+        return std::vector<Tensor>{in[0] + 1.0};
+      },
+      o);
+  f({zeros({1})});
+  f({zeros({1})});
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(f.dump({zeros({1})}), "");
+  // Native traces once, then replays without calling the function.
+  calls = 0;
+  auto g = compile(
+      [&](const std::vector<Tensor>& in) {
+        ++calls;
+        return std::vector<Tensor>{in[0] + 1.0};
+      },
+      native());
+  g({zeros({1})});
+  g({zeros({1})});
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(Compile, ErrorsNameCompile) {
+  EXPECT_EMILY_ERROR(parse_compile_mode("fast"), ValueError, "compile");
+  EXPECT_EMILY_ERROR(compile(TensorFunction{}), ValueError, "compile");
+  auto f =
+      compile([](const std::vector<Tensor>&) { return std::vector<Tensor>{Tensor{}}; }, native());
+  EXPECT_EMILY_ERROR(f({zeros({1})}), ValueError, "compile");
+  EXPECT_EMILY_ERROR(f({Tensor{}}), ValueError, "compile");
+}
+
+TEST(Compile, VerifierRejectsMalformedGraphs) {
+  ir::Graph g;
+  g.inputs.push_back({{ir::Source::Kind::input, 0, 0}, DType::f32, {2}, {1}, 0});
+  ir::Node n{Primitive::exp,
+             NoAttr{},
+             {{{ir::Source::Kind::node, 0, 0}, DType::f32, {2}, {1}, 0}},
+             {{DType::f32, {2}}}};
+  g.nodes.push_back(n);  // reads itself
+  EXPECT_EMILY_ERROR(ir::verify(g), Error, "compile");
+  g.nodes[0].inputs[0].source = {ir::Source::Kind::input, 0, 0};
+  ir::verify(g);
+  g.results.push_back({{ir::Source::Kind::node, 0, 0}, DType::f32, {3}, {1}, 0});  // too long
+  EXPECT_EMILY_ERROR(ir::verify(g), Error, "compile");
+  g.results[0].shape = {2};
+  g.nodes[0].attr = AxisAttr{0};
+  EXPECT_EMILY_ERROR(ir::verify(g), Error, "compile");
+}
+
+}  // namespace
+}  // namespace emily
