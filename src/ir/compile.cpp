@@ -1,10 +1,14 @@
 // compile(): the signature cache, tracing, passes and plan replay (include/emily/compile.h).
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <sstream>
 
+#include "emily/backend.h"
 #include "emily/compile.h"
 #include "emily/config.h"
+#include "emily/stream.h"
 #include "emily/telemetry.h"
 #include "ir/graph.h"
 #include "ir/trace.h"
@@ -47,25 +51,105 @@ void emit(const char* event, const std::string& fn, const std::string& reason = 
   telemetry::emit(e);
 }
 
-struct Plan {
-  ir::Graph graph;
-  // free_after[i]: nodes whose outputs are last read by node i (released right after it,
-  // so the caching allocator hands their blocks to later nodes).
-  std::vector<std::vector<int>> free_after;
-  std::optional<std::string> fallback;  // set: this signature runs eagerly
+// How the replay reads one operand: the value's own tensor when the operand is all of it
+// (no new Tensor needed), else a view built on the value's buffer.
+struct Read {
+  bool whole = false;
 };
 
-void plan_lifetimes(Plan& p) {
+// Buffers and tensors a replay reuses from call to call: one buffer per slot, the
+// slot-backed node outputs as tensors over them, and every operand that reads a capture
+// or a slot, prebuilt (only graph inputs and results change between calls).
+struct Workspace {
+  std::vector<std::shared_ptr<Buffer>> slots;
+  std::vector<std::vector<Tensor>> outputs;   // per node, per output; undefined: fresh
+  std::vector<std::vector<Tensor>> operands;  // per node, per operand; undefined: per call
+};
+
+struct Plan {
+  ir::Graph graph;
+  std::vector<Kernel> kernels;           // per node; null: through detail::dispatch
+  std::vector<std::vector<Read>> reads;  // per node, per operand
+  std::vector<Read> result_reads;
+  // Liveness-based buffer reuse: intermediates live in slots, a slot passing to a later
+  // value once its last reader ran. Results get fresh buffers every call (they escape).
+  std::vector<std::vector<int>> slot_of;  // per node, per output; -1: fresh
+  std::vector<std::size_t> slot_bytes;
+  std::vector<Device> slot_device;
+  std::optional<std::string> fallback;  // set: this signature runs eagerly
+  mutable std::mutex workspace_mutex;
+  mutable std::unique_ptr<Workspace> workspace;  // built by the first replay
+};
+
+bool reads_whole(const ir::Graph& g, const ir::Operand& o) {
+  if (o.offset != 0 || o.strides != row_major_strides(o.shape)) return false;
+  if (o.source.kind == ir::Source::Kind::node) {
+    const ir::ValueType& v = g.nodes[o.source.index].outputs[o.source.output];
+    return v.dtype == o.dtype && v.shape == o.shape;
+  }
+  if (o.source.kind == ir::Source::Kind::input) {
+    const ir::Operand& in = g.inputs[o.source.index];
+    return in.source.index == o.source.index && in.dtype == o.dtype && in.shape == o.shape &&
+           in.strides == o.strides && in.offset == o.offset;
+  }
+  return false;
+}
+
+// Kernels are looked up once; a node whose device has none keeps the dispatch path
+// (CPU fallback and its policy). Debug NaN/Inf builds always take that path, since the
+// check lives there.
+void plan_kernels(Plan& p) {
+  const ir::Graph& g = p.graph;
+  p.kernels.assign(g.nodes.size(), nullptr);
+  p.reads.assign(g.nodes.size(), {});
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+#ifndef EMILY_DEBUG_NAN_INF
+    p.kernels[i] = kernels(n.device.type).get(n.op);
+#endif
+    for (const auto& o : n.inputs) p.reads[i].push_back({reads_whole(g, o)});
+  }
+  for (const auto& o : g.results) p.result_reads.push_back({reads_whole(g, o)});
+}
+
+void plan_slots(Plan& p) {
   const auto& nodes = p.graph.nodes;
   std::vector<int> last(nodes.size(), -1);
+  std::vector<bool> escapes(nodes.size(), false);
   for (std::size_t i = 0; i < nodes.size(); ++i)
     for (const auto& o : nodes[i].inputs)
       if (o.source.kind == ir::Source::Kind::node) last[o.source.index] = static_cast<int>(i);
   for (const auto& o : p.graph.results)
-    if (o.source.kind == ir::Source::Kind::node) last[o.source.index] = -2;  // kept
-  p.free_after.assign(nodes.size(), {});
-  for (std::size_t j = 0; j < nodes.size(); ++j)
-    if (last[j] >= 0) p.free_after[last[j]].push_back(static_cast<int>(j));
+    if (o.source.kind == ir::Source::Kind::node) escapes[o.source.index] = true;
+  std::vector<std::vector<int>> release_after(nodes.size());
+  std::vector<int> free;  // slots no live value holds
+  p.slot_of.assign(nodes.size(), {});
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    for (const auto& v : nodes[i].outputs) {
+      if (escapes[i]) {
+        p.slot_of[i].push_back(-1);
+        continue;
+      }
+      const std::size_t bytes = static_cast<std::size_t>(numel(v.shape)) * size_of(v.dtype);
+      // Best fit among the free slots of this device; a new slot when none is big enough.
+      int best = -1;
+      for (int sl : free) {
+        if (p.slot_device[sl] != nodes[i].device || p.slot_bytes[sl] < bytes) continue;
+        if (best < 0 || p.slot_bytes[sl] < p.slot_bytes[best]) best = sl;
+      }
+      if (best >= 0) {
+        free.erase(std::find(free.begin(), free.end(), best));
+      } else {
+        best = static_cast<int>(p.slot_bytes.size());
+        p.slot_bytes.push_back(bytes);
+        p.slot_device.push_back(nodes[i].device);
+      }
+      p.slot_of[i].push_back(best);
+      // A value nobody reads frees its slot right after its node.
+      release_after[last[i] >= 0 ? last[i] : i].push_back(best);
+    }
+    for (int sl : release_after[i]) free.push_back(sl);
+  }
 }
 
 void run_passes(ir::Graph& g) {
@@ -82,38 +166,109 @@ void run_passes(ir::Graph& g) {
 #endif
 }
 
+void build_workspace(const Plan& p, Workspace& w) {
+  const ir::Graph& g = p.graph;
+  for (std::size_t sl = 0; sl < p.slot_bytes.size(); ++sl)
+    w.slots.push_back(allocate(p.slot_bytes[sl], p.slot_device[sl]));
+  w.outputs.assign(g.nodes.size(), {});
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    for (std::size_t k = 0; k < g.nodes[i].outputs.size(); ++k) {
+      const int sl = p.slot_of[i][k];
+      const ir::ValueType& v = g.nodes[i].outputs[k];
+      w.outputs[i].push_back(
+          sl < 0 ? Tensor() : Tensor(w.slots[sl], v.dtype, v.shape, row_major_strides(v.shape), 0));
+    }
+  }
+  w.operands.assign(g.nodes.size(), {});
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    for (const auto& o : g.nodes[i].inputs) {
+      const std::shared_ptr<Buffer>* b = nullptr;
+      if (o.source.kind == ir::Source::Kind::capture) b = &g.captures[o.source.index];
+      if (o.source.kind == ir::Source::Kind::node) {
+        const Tensor& t = w.outputs[o.source.index][o.source.output];
+        if (t.defined()) b = &t.buffer();
+      }
+      w.operands[i].push_back(b ? Tensor(*b, o.dtype, o.shape, o.strides, o.offset) : Tensor());
+    }
+  }
+}
+
 std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs) {
+  // One call at a time uses the plan's workspace; a concurrent call builds its own.
+  std::unique_lock lock(p.workspace_mutex, std::try_to_lock);
+  Workspace local;
+  Workspace* w = &local;
+  if (lock.owns_lock()) {
+    if (!p.workspace) {
+      p.workspace = std::make_unique<Workspace>();
+      build_workspace(p, *p.workspace);
+    }
+    w = p.workspace.get();
+  } else {
+    build_workspace(p, local);
+  }
   const ir::Graph& g = p.graph;
   std::vector<std::vector<Tensor>> values(g.nodes.size());
-  auto resolve = [&](const ir::Operand& o) {
+  auto resolve = [&](const ir::Operand& o, Read r) -> Tensor {
     const std::shared_ptr<Buffer>* b;
     switch (o.source.kind) {
       case ir::Source::Kind::input:
+        if (r.whole) return inputs[o.source.index];
         b = &inputs[o.source.index].buffer();
         break;
       case ir::Source::Kind::capture:
         b = &g.captures[o.source.index];
         break;
       default:
+        if (r.whole) return values[o.source.index][o.source.output];
         b = &values[o.source.index][o.source.output].buffer();
     }
     return Tensor(*b, o.dtype, o.shape, o.strides, o.offset);
   };
+  const Stream current = current_stream();
   std::vector<Tensor> in;
   std::vector<detail::OutSpec> specs;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
     in.clear();
-    for (const auto& o : n.inputs) in.push_back(resolve(o));
-    specs.clear();
-    for (const auto& v : n.outputs) specs.push_back({v.shape, v.dtype});
-    values[i] = detail::dispatch(n.op, in, specs, n.attr);
-    for (int j : p.free_after[i]) values[j].clear();
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      const Tensor& pre = w->operands[i][k];
+      in.push_back(pre.defined() ? pre : resolve(n.inputs[k], p.reads[i][k]));
+    }
+    std::vector<Tensor>& out = values[i];
+    if (Kernel kernel = p.kernels[i]) {
+      out = w->outputs[i];
+      bool any = false;
+      for (std::size_t k = 0; k < n.outputs.size(); ++k) {
+        if (!out[k].defined())
+          out[k] = Tensor::empty(n.outputs[k].shape, n.outputs[k].dtype, n.device);
+        any = any || numel(n.outputs[k].shape) != 0;
+      }
+      if (any) {
+        telemetry::Span span("eval", [&] {
+          return std::vector<std::pair<std::string, std::string>>{
+              {"op", std::string(name(n.op))}, {"device", to_string(n.device)}, {"replay", "1"}};
+        });
+        kernel(in, out, n.attr, current.device == n.device ? current : default_stream(n.device));
+      }
+    } else {
+      // The dispatch path allocates its own outputs; copy into slots so later prebuilt
+      // operands see the values.
+      specs.clear();
+      for (const auto& v : n.outputs) specs.push_back({v.shape, v.dtype});
+      out = detail::dispatch(n.op, in, specs, n.attr);
+      for (std::size_t k = 0; k < out.size(); ++k) {
+        if (w->outputs[i][k].defined() && out[k].nbytes())
+          std::memcpy(w->outputs[i][k].raw_data(), to_host(out[k]).raw_data(), out[k].nbytes());
+        if (w->outputs[i][k].defined()) out[k] = w->outputs[i][k];
+      }
+    }
   }
-  std::vector<Tensor> out;
-  out.reserve(g.results.size());
-  for (const auto& o : g.results) out.push_back(resolve(o));
-  return out;
+  std::vector<Tensor> results;
+  results.reserve(g.results.size());
+  for (std::size_t k = 0; k < g.results.size(); ++k)
+    results.push_back(resolve(g.results[k], p.result_reads[k]));
+  return results;
 }
 
 }  // namespace
@@ -152,7 +307,8 @@ struct CompiledFunction::State {
       return plan;
     }
     run_passes(plan->graph);
-    plan_lifetimes(*plan);
+    plan_slots(*plan);
+    plan_kernels(*plan);
     return plan;
   }
 

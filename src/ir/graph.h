@@ -42,6 +42,7 @@ struct Node {
   Attr attr;
   std::vector<Operand> inputs;
   std::vector<ValueType> outputs;  // fresh row-major buffers
+  Device device = Device::cpu();   // where the node runs
 };
 
 struct Graph {

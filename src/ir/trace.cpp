@@ -1,5 +1,7 @@
 #include "ir/trace.h"
 
+#include "emily/stream.h"
+
 namespace emily::ir {
 
 namespace {
@@ -50,7 +52,7 @@ Operand Recorder::operand(const Tensor& t) {
 
 void Recorder::record(Primitive p, const std::vector<Tensor>& inputs,
                       std::span<const Tensor> outputs, const Attr& attr) {
-  Node n{p, attr, {}, {}};
+  Node n{p, attr, {}, {}, outputs.empty() ? current_stream().device : outputs[0].device()};
   n.inputs.reserve(inputs.size());
   for (const auto& t : inputs) n.inputs.push_back(operand(t));
   const int index = static_cast<int>(graph_.nodes.size());
