@@ -46,6 +46,8 @@ const ValueType* value_type(const Graph& g, const Source& s, std::vector<ValueTy
     scratch.assign(1, ValueType{in.dtype, in.shape});
     return &scratch[0];
   }
+  if (s.index < static_cast<int>(g.capture_types.size()) && g.capture_types[s.index])
+    return &*g.capture_types[s.index];
   return nullptr;
 }
 
@@ -97,8 +99,13 @@ std::string dump(const Graph& g) {
     if (!is_dense(in)) os << " strides" << to_string(in.strides) << " +" << in.offset;
   }
   os << ")\n";
-  for (std::size_t i = 0; i < g.captures.size(); ++i)
-    os << "  c" << i << ": capture of " << g.captures[i]->bytes() << " bytes\n";
+  for (std::size_t i = 0; i < g.captures.size(); ++i) {
+    os << "  c" << i << ": capture, ";
+    if (i < g.capture_types.size() && g.capture_types[i])
+      os << type_name(g.capture_types[i]->dtype, g.capture_types[i]->shape) << "\n";
+    else
+      os << g.captures[i]->bytes() << " bytes\n";
+  }
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     os << "  %" << i << " = " << name(n.op) << "(";

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,8 @@ struct Graph {
   std::string name;
   std::vector<Operand> inputs;  // each input's own layout over its buffer
   std::vector<std::shared_ptr<Buffer>> captures;
+  // Each capture's type when it was first read as the whole of its buffer (for dumps).
+  std::vector<std::optional<ValueType>> capture_types;
   std::vector<Node> nodes;  // topologically ordered
   std::vector<Operand> results;
 };

@@ -44,6 +44,10 @@ Operand Recorder::operand(const Tensor& t) {
   } else {
     s = Source{Source::Kind::capture, static_cast<int>(graph_.captures.size()), 0};
     graph_.captures.push_back(t.buffer());
+    const bool whole = t.offset() == 0 && t.strides() == row_major_strides(t.shape()) &&
+                       t.nbytes() == t.buffer()->bytes();
+    graph_.capture_types.push_back(whole ? std::optional<ValueType>(ValueType{t.dtype(), t.shape()})
+                                         : std::nullopt);
     sources_.emplace(b, s);
     alive_.push_back(t.buffer());
   }

@@ -213,7 +213,7 @@ TEST(Compile, DumpShowsViewsAndCaptures) {
       [w](const std::vector<Tensor>& in) { return std::vector<Tensor>{transpose(in[0]) + w}; },
       native("views"));
   std::string d = f.dump({testing::iota({3, 2})});
-  EXPECT_NE(d.find("c0: capture of 12 bytes"), std::string::npos) << d;
+  EXPECT_NE(d.find("c0: capture, 12 bytes"), std::string::npos) << d;
   // The transpose and the broadcast of the capture are layouts on the operands, not nodes.
   EXPECT_NE(d.find("add(in0[f32(2, 3) strides(1, 2)], c0[f32(2, 3) strides(0, 1)])"),
             std::string::npos)
@@ -234,6 +234,8 @@ TEST(Compile, CapturesCrossOnceWithoutCopies) {
   for (int i = 0; i < 3; ++i) keep.push_back(f({x})[0]);
   EXPECT_EQ(memory_info().active - before, 3 * keep[0].nbytes());
   EXPECT_TRUE(all_equal(keep[2], matmul(x, w)));
+  std::string d = f.dump({x});
+  EXPECT_NE(d.find("c0: capture, f32(1024, 1024)\n  %0 = matmul(in0, c0)"), std::string::npos) << d;
 }
 
 TEST(Compile, IntermediatesShareLivenessPlannedBuffers) {
