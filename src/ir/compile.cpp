@@ -160,6 +160,10 @@ void run_passes(ir::Graph& g) {
 #ifndef NDEBUG
   ir::verify(g);
 #endif
+  ir::fold_constants(g);
+#ifndef NDEBUG
+  ir::verify(g);
+#endif
   ir::eliminate_dead_code(g);
 #ifndef NDEBUG
   ir::verify(g);

@@ -1,5 +1,9 @@
 #include "ir/graph.h"
 
+#include <algorithm>
+
+#include "ops/dispatch.h"
+
 #include <map>
 #include <sstream>
 #include <unordered_map>
@@ -222,6 +226,43 @@ int eliminate_common_subexpressions(Graph& g) {
     if (keep[i]) seen.emplace(key, static_cast<int>(i));
   }
   if (removed) rebuild(g, keep, replace);
+  return removed;
+}
+
+int fold_constants(Graph& g) {
+  std::vector<bool> keep(g.nodes.size(), true);
+  // folded[i][k]: the capture now holding output k of folded node i.
+  std::vector<std::vector<int>> folded(g.nodes.size());
+  int removed = 0;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& n = g.nodes[i];
+    for (auto& o : n.inputs) {
+      if (o.source.kind == Source::Kind::node && !keep[o.source.index])
+        o.source = {Source::Kind::capture, folded[o.source.index][o.source.output], 0};
+    }
+    const bool constant = std::all_of(n.inputs.begin(), n.inputs.end(), [](const Operand& o) {
+      return o.source.kind == Source::Kind::capture;
+    });
+    if (!constant) continue;
+    std::vector<Tensor> in;
+    for (const auto& o : n.inputs)
+      in.emplace_back(g.captures[o.source.index], o.dtype, o.shape, o.strides, o.offset);
+    std::vector<detail::OutSpec> specs;
+    for (const auto& v : n.outputs) specs.push_back({v.shape, v.dtype});
+    std::vector<Tensor> out = detail::dispatch(n.op, in, specs, n.attr);
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      folded[i].push_back(static_cast<int>(g.captures.size()));
+      g.captures.push_back(out[k].buffer());
+      g.capture_types.push_back(ValueType{out[k].dtype(), out[k].shape()});
+    }
+    keep[i] = false;
+    ++removed;
+  }
+  for (auto& o : g.results) {
+    if (o.source.kind == Source::Kind::node && !keep[o.source.index])
+      o.source = {Source::Kind::capture, folded[o.source.index][o.source.output], 0};
+  }
+  if (removed) rebuild(g, keep, std::vector<int>(g.nodes.size(), -1));
   return removed;
 }
 

@@ -65,5 +65,8 @@ void verify(const Graph& g);
 // Passes. Each returns how many nodes it removed.
 int eliminate_dead_code(Graph& g);
 int eliminate_common_subexpressions(Graph& g);
+// Runs every node whose operands are all captures once, now, and makes its outputs
+// captures: work on weights alone (a transposed copy, a scaled table) leaves the replay.
+int fold_constants(Graph& g);
 
 }  // namespace emily::ir

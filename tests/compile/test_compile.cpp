@@ -207,6 +207,22 @@ TEST(Compile, SharedSubexpressionsAndDeadCodeAreRemoved) {
   EXPECT_TRUE(all_equal(f({x})[0], fn({x})[0]));
 }
 
+TEST(Compile, WorkOnCapturesAloneIsFoldedAtPlanTime) {
+  // Oracle: eager results (bitwise: folding runs the same kernels once, at plan time).
+  Tensor w = testing::iota({3, 2});
+  auto fn = [w](const std::vector<Tensor>& in) {
+    Tensor scaled = contiguous(transpose(w)) * 2.0 + arange(3, DType::f32);
+    return std::vector<Tensor>{matmul(in[0], transpose(scaled))};
+  };
+  auto f = compile(fn, native("fold"));
+  Tensor x = testing::iota({4, 3});
+  std::string d = f.dump({x});
+  EXPECT_NE(d.find("  %0 = matmul(in0, c"), std::string::npos) << d;
+  EXPECT_EQ(d.find("%1"), std::string::npos) << d;  // the one node left
+  EXPECT_TRUE(all_equal(f({x})[0], fn({x})[0]));
+  EXPECT_TRUE(all_equal(f({x + 1.0})[0], fn({x + 1.0})[0]));
+}
+
 TEST(Compile, DumpShowsViewsAndCaptures) {
   Tensor w = testing::iota({3});
   auto f = compile(
