@@ -3,6 +3,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <span>
 #include <sstream>
 
 #include "emily/backend.h"
@@ -71,6 +72,9 @@ struct Plan {
   std::vector<Kernel> kernels;           // per node; null: through detail::dispatch
   std::vector<std::vector<Read>> reads;  // per node, per operand
   std::vector<Read> result_reads;
+  std::vector<bool> prebuilt;  // per node: every operand prebuilt in the workspace
+  std::vector<bool> escapes;   // per node: outputs are results (fresh every call)
+  std::vector<bool> nonempty;  // per node: some output has elements (else no kernel runs)
   // Liveness-based buffer reuse: intermediates live in slots, a slot passing to a later
   // value once its last reader ran. Results get fresh buffers every call (they escape).
   std::vector<std::vector<int>> slot_of;  // per node, per output; -1: fresh
@@ -108,6 +112,11 @@ void plan_kernels(Plan& p) {
     p.kernels[i] = kernels(n.device.type).get(n.op);
 #endif
     for (const auto& o : n.inputs) p.reads[i].push_back({reads_whole(g, o)});
+    // Operands from captures and from nodes that do not escape are built once.
+    p.prebuilt.push_back(std::all_of(n.inputs.begin(), n.inputs.end(), [&](const ir::Operand& o) {
+      return o.source.kind == ir::Source::Kind::capture ||
+             (o.source.kind == ir::Source::Kind::node && !p.escapes[o.source.index]);
+    }));
   }
   for (const auto& o : g.results) p.result_reads.push_back({reads_whole(g, o)});
 }
@@ -124,6 +133,10 @@ void plan_slots(Plan& p) {
   std::vector<std::vector<int>> release_after(nodes.size());
   std::vector<int> free;  // slots no live value holds
   p.slot_of.assign(nodes.size(), {});
+  p.escapes = escapes;
+  p.nonempty.assign(nodes.size(), false);
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    for (const auto& v : nodes[i].outputs) p.nonempty[i] = p.nonempty[i] || numel(v.shape) != 0;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     for (const auto& v : nodes[i].outputs) {
       if (escapes[i]) {
@@ -234,33 +247,40 @@ std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs) {
   std::vector<detail::OutSpec> specs;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
-    in.clear();
-    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
-      const Tensor& pre = w->operands[i][k];
-      in.push_back(pre.defined() ? pre : resolve(n.inputs[k], p.reads[i][k]));
-    }
-    std::vector<Tensor>& out = values[i];
-    if (Kernel kernel = p.kernels[i]) {
-      out = w->outputs[i];
-      bool any = false;
-      for (std::size_t k = 0; k < n.outputs.size(); ++k) {
-        if (!out[k].defined())
-          out[k] = Tensor::empty(n.outputs[k].shape, n.outputs[k].dtype, n.device);
-        any = any || numel(n.outputs[k].shape) != 0;
+    // Nodes inside the graph read prebuilt operands and write their slots in place: no
+    // tensor is made or copied for them (refcount traffic is most of a small op's cost).
+    std::span<const Tensor> ins = w->operands[i];
+    if (!p.prebuilt[i]) {
+      in.clear();
+      for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+        const Tensor& pre = w->operands[i][k];
+        in.push_back(pre.defined() ? pre : resolve(n.inputs[k], p.reads[i][k]));
       }
-      if (any) {
+      ins = in;
+    }
+    if (Kernel kernel = p.kernels[i]) {
+      std::span<Tensor> outs = w->outputs[i];
+      if (p.escapes[i]) {
+        std::vector<Tensor>& out = values[i];
+        out.resize(n.outputs.size());
+        for (std::size_t k = 0; k < n.outputs.size(); ++k)
+          out[k] = Tensor::empty(n.outputs[k].shape, n.outputs[k].dtype, n.device);
+        outs = out;
+      }
+      if (p.nonempty[i]) {
         telemetry::Span span("eval", [&] {
           return std::vector<std::pair<std::string, std::string>>{
               {"op", std::string(name(n.op))}, {"device", to_string(n.device)}, {"replay", "1"}};
         });
-        kernel(in, out, n.attr, current.device == n.device ? current : default_stream(n.device));
+        kernel(ins, outs, n.attr, current.device == n.device ? current : default_stream(n.device));
       }
     } else {
       // The dispatch path allocates its own outputs; copy into slots so later prebuilt
       // operands see the values.
       specs.clear();
       for (const auto& v : n.outputs) specs.push_back({v.shape, v.dtype});
-      out = detail::dispatch(n.op, in, specs, n.attr);
+      std::vector<Tensor>& out = values[i];
+      out = detail::dispatch(n.op, std::vector<Tensor>(ins.begin(), ins.end()), specs, n.attr);
       for (std::size_t k = 0; k < out.size(); ++k) {
         if (w->outputs[i][k].defined() && out[k].nbytes())
           std::memcpy(w->outputs[i][k].raw_data(), to_host(out[k]).raw_data(), out[k].nbytes());
