@@ -3,7 +3,8 @@
 //   chain:  200 elementwise ops on 4-element f32 tensors, where the host work per op
 //           (validation, promotion, allocation, dispatch) is all there is to measure.
 //   trace:  the first call of a freshly compiled 28-layer function (trace + passes +
-//           plan, including the one eager run the trace is).
+//           plan, including the one eager run the trace is); the same function eager
+//           and replayed.
 #include <benchmark/benchmark.h>
 
 #include "emily/emily.h"
@@ -78,10 +79,24 @@ void BM_transformer_eager(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(transformer(in));
 }
 
+void BM_transformer_native(benchmark::State& state) {
+  std::vector<Tensor> in = {random::normal(random::key(0), {16, 64}),
+                            random::normal(random::key(1), {64, 64}) * 0.1,
+                            random::normal(random::key(2), {64, 64}) * 0.1,
+                            random::normal(random::key(3), {64, 256}) * 0.1,
+                            random::normal(random::key(4), {256, 64}) * 0.1};
+  CompileOptions o;
+  o.mode = CompileMode::native;
+  auto f = compile(transformer, o);
+  f(in);
+  for (auto _ : state) benchmark::DoNotOptimize(f(in));
+}
+
 BENCHMARK(BM_chain_eager)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_chain_native)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_trace_28_layers)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_transformer_eager)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_transformer_native)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
