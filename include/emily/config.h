@@ -19,6 +19,7 @@ struct Settings {
   std::optional<std::size_t> cache_limit;
   std::size_t memory_limit = 0;  // EMILY_MEMORY_LIMIT bytes; 0 = unlimited
   std::string compile;           // EMILY_COMPILE: "", "eager", "native" or "fuse"
+  bool dump_ir = false;          // EMILY_DUMP_IR=1: print each traced graph to stderr
 };
 
 const Settings& settings();

@@ -1,6 +1,7 @@
 // compile(): the signature cache, tracing, passes and plan replay (include/emily/compile.h).
 #include <algorithm>
 #include <cstring>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <span>
@@ -333,6 +334,7 @@ struct CompiledFunction::State {
     run_passes(plan->graph);
     plan_slots(*plan);
     plan_kernels(*plan);
+    if (config::settings().dump_ir) std::cerr << ir::dump(plan->graph) << std::flush;
     return plan;
   }
 

@@ -21,6 +21,11 @@ Settings load() {
     EMILY_THROW(ValueError, "EMILY_COMPILE", "expected eager, native or fuse, got '", s.compile,
                 "'");
   }
+  if (auto d = env("EMILY_DUMP_IR"); !d.empty()) {
+    if (d != "0" && d != "1")
+      EMILY_THROW(ValueError, "EMILY_DUMP_IR", "expected 0 or 1, got '", d, "'");
+    s.dump_ir = d == "1";
+  }
   if (auto f = env("EMILY_FALLBACK"); !f.empty()) s.fallback = parse_fallback(f);
   if (auto n = env("EMILY_NUM_THREADS"); !n.empty()) {
     char* end = nullptr;
