@@ -52,4 +52,14 @@ class CompiledFunction {
 
 CompiledFunction compile(TensorFunction fn, CompileOptions options = {});
 
+// Control flow that compiles to one node (eagerly: the host loop and branch).
+// while_loop: state = body(state) while cond(state), a single 0-d tensor (nonzero is
+// true); the body must keep every state tensor's shape and dtype.
+std::vector<Tensor> while_loop(const TensorFunction& cond, const TensorFunction& body,
+                               std::vector<Tensor> state);
+// then_fn(operands) when pred (0-d, nonzero) holds, else else_fn(operands); both branches
+// must return the same shapes and dtypes. Only the selected branch runs in a replay.
+std::vector<Tensor> cond(const Tensor& pred, const TensorFunction& then_fn,
+                         const TensorFunction& else_fn, const std::vector<Tensor>& operands);
+
 }  // namespace emily

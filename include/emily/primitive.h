@@ -98,9 +98,17 @@ struct LinalgAttr {
   bool operator==(const LinalgAttr&) const = default;
 };
 
+// Control flow (compiler only): how a cond/while_loop node's operands divide into the
+// loop state or branch operands, then each subgraph's free variables in order.
+struct ControlAttr {
+  int operands = 0;
+  std::vector<int> free;  // per subgraph
+  bool operator==(const ControlAttr&) const = default;
+};
+
 using Attr = std::variant<NoAttr, AxesAttr, AxisAttr, ArangeAttr, EyeAttr, PadAttr, SliceAttr,
                           ShapeAttr, PermAttr, StridedAttr, ScanAttr, SortAttr, ConvAttr,
-                          WindowAttr, FftAttr, LinalgAttr>;
+                          WindowAttr, FftAttr, LinalgAttr, ControlAttr>;
 std::string to_string(const Attr& a);  // "axes=[0, 2]"; "" for NoAttr
 
 // Families group primitives that share a kernel template and validation rules.
@@ -124,6 +132,7 @@ enum class Family : std::uint8_t {
   window,
   fft,
   linalg,
+  control,  // cond, while_loop: nodes of traced graphs, run by the compiler, no kernels
 };
 
 // X(name, family, arity, attr); arity -1 means variadic.
@@ -240,6 +249,8 @@ enum class Family : std::uint8_t {
   X(rfft, fft, 1, FftAttr)                          \
   X(irfft, fft, 1, FftAttr)                         \
   X(conv_general, convolution, 2, ConvAttr)         \
+  X(cond, control, -1, ControlAttr)                 \
+  X(while_loop, control, -1, ControlAttr)           \
   X(window_sum, window, 1, WindowAttr)              \
   X(window_product, window, 1, WindowAttr)          \
   X(window_max, window, 1, WindowAttr)              \

@@ -90,6 +90,10 @@ std::string to_string(const Attr& a) {
       print_list(os << ", ", "dilation", x.dilation);
     }
     void operator()(const FftAttr& x) { print_list(os, "axes", x.axes); }
+    void operator()(const ControlAttr& x) {
+      os << "operands=" << x.operands << ", ";
+      print_list(os, "free", x.free);
+    }
     void operator()(const LinalgAttr& x) {
       os << "upper=" << x.upper << ", compute_uv=" << x.compute_uv;
     }

@@ -82,6 +82,8 @@ struct Plan {
   std::vector<std::size_t> slot_bytes;
   std::vector<Device> slot_device;
   std::optional<std::string> fallback;  // set: this signature runs eagerly
+  // Per node: the plans of its subgraphs (cond: then, else; while_loop: cond, body).
+  std::vector<std::vector<std::shared_ptr<const Plan>>> subplans;
   mutable std::mutex workspace_mutex;
   mutable std::unique_ptr<Workspace> workspace;  // built by the first replay
 };
@@ -131,6 +133,9 @@ void plan_slots(Plan& p) {
       if (o.source.kind == ir::Source::Kind::node) last[o.source.index] = static_cast<int>(i);
   for (const auto& o : p.graph.results)
     if (o.source.kind == ir::Source::Kind::node) escapes[o.source.index] = true;
+  // Control nodes hand back their subgraphs' results rather than writing slots.
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    if (!nodes[i].subgraphs.empty()) escapes[i] = true;
   std::vector<std::vector<int>> release_after(nodes.size());
   std::vector<int> free;  // slots no live value holds
   p.slot_of.assign(nodes.size(), {});
@@ -182,6 +187,56 @@ void run_passes(ir::Graph& g) {
 #ifndef NDEBUG
   ir::verify(g);
 #endif
+}
+
+std::shared_ptr<Plan> plan_graph(ir::Graph g) {
+  auto plan = std::make_shared<Plan>();
+  plan->graph = std::move(g);
+  run_passes(plan->graph);
+  plan->subplans.resize(plan->graph.nodes.size());
+  for (std::size_t i = 0; i < plan->graph.nodes.size(); ++i)
+    for (const auto& sub : plan->graph.nodes[i].subgraphs)
+      plan->subplans[i].push_back(plan_graph(*sub));
+  plan_slots(*plan);
+  plan_kernels(*plan);
+  return plan;
+}
+
+std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs);
+
+bool truth(const Tensor& t) {
+  return t.item<double>() != 0.0;
+}
+
+// Subgraph results become the node's values: dense whole buffers, as the trace recorded.
+std::vector<Tensor> as_values(std::vector<Tensor> xs) {
+  for (auto& t : xs) {
+    if (t.offset() != 0 || t.strides() != row_major_strides(t.shape()) ||
+        t.nbytes() != t.buffer()->bytes())
+      t = detail::dispatch(Primitive::copy, {t}, t.shape(), t.dtype());
+  }
+  return xs;
+}
+
+std::vector<Tensor> run_control(const Plan& p, std::size_t i, std::span<const Tensor> ins) {
+  const ir::Node& n = p.graph.nodes[i];
+  const auto& a = std::get<ControlAttr>(n.attr);
+  const auto& sub = p.subplans[i];
+  const std::size_t first = n.op == Primitive::cond ? 1 : 0;  // cond's input 0 is pred
+  const auto* ops = ins.data() + first;
+  std::vector<Tensor> free0(ops + a.operands, ops + a.operands + a.free[0]);
+  std::vector<Tensor> free1(ops + a.operands + a.free[0], ops + a.operands + a.free[0] + a.free[1]);
+  std::vector<Tensor> state(ops, ops + a.operands);
+  auto with = [](std::vector<Tensor> s, const std::vector<Tensor>& f) {
+    s.insert(s.end(), f.begin(), f.end());
+    return s;
+  };
+  if (n.op == Primitive::cond)
+    return as_values(truth(ins[0]) ? replay(*sub[0], with(state, free0))
+                                   : replay(*sub[1], with(state, free1)));
+  while (truth(replay(*sub[0], with(state, free0))[0]))
+    state = as_values(replay(*sub[1], with(state, free1)));
+  return as_values(state);
 }
 
 void build_workspace(const Plan& p, Workspace& w) {
@@ -259,6 +314,10 @@ std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs) {
       }
       ins = in;
     }
+    if (!n.subgraphs.empty()) {
+      values[i] = run_control(p, i, ins);
+      continue;
+    }
     if (Kernel kernel = p.kernels[i]) {
       std::span<Tensor> outs = w->outputs[i];
       if (p.escapes[i]) {
@@ -321,7 +380,9 @@ struct CompiledFunction::State {
         }
       }
       plan->fallback = recorder.data_dependency();
-      if (!plan->fallback) plan->graph = recorder.finish(out);
+      if (!plan->fallback) {
+        plan = plan_graph(recorder.finish(out));
+      }
     }
     if (plan->fallback) {
       emit("emily.compiler.fallback", options.name, *plan->fallback);
@@ -331,9 +392,6 @@ struct CompiledFunction::State {
       }
       return plan;
     }
-    run_passes(plan->graph);
-    plan_slots(*plan);
-    plan_kernels(*plan);
     if (config::settings().dump_ir) std::cerr << ir::dump(plan->graph) << std::flush;
     return plan;
   }

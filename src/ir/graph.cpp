@@ -93,10 +93,20 @@ void rebuild(Graph& g, const std::vector<bool>& keep, const std::vector<int>& re
 
 }  // namespace
 
+namespace {
+void dump_into(std::ostringstream& os, const Graph& g, const std::string& indent);
+}
+
 std::string dump(const Graph& g) {
   std::ostringstream os;
+  dump_into(os, g, "");
+  return os.str();
+}
+
+namespace {
+void dump_into(std::ostringstream& os, const Graph& g, const std::string& pad) {
   std::vector<ValueType> scratch;
-  os << "graph " << g.name << "(";
+  os << pad << "graph " << g.name << "(";
   for (std::size_t i = 0; i < g.inputs.size(); ++i) {
     const Operand& in = g.inputs[i];
     os << (i ? ", " : "") << "in" << i << ": " << type_name(in.dtype, in.shape);
@@ -104,7 +114,7 @@ std::string dump(const Graph& g) {
   }
   os << ")\n";
   for (std::size_t i = 0; i < g.captures.size(); ++i) {
-    os << "  c" << i << ": capture, ";
+    os << pad << "  c" << i << ": capture, ";
     if (i < g.capture_types.size() && g.capture_types[i])
       os << type_name(g.capture_types[i]->dtype, g.capture_types[i]->shape) << "\n";
     else
@@ -112,7 +122,7 @@ std::string dump(const Graph& g) {
   }
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
-    os << "  %" << i << " = " << name(n.op) << "(";
+    os << pad << "  %" << i << " = " << name(n.op) << "(";
     for (std::size_t k = 0; k < n.inputs.size(); ++k)
       os << (k ? ", " : "")
          << operand_text(n.inputs[k], value_type(g, n.inputs[k].source, scratch));
@@ -122,14 +132,15 @@ std::string dump(const Graph& g) {
     for (std::size_t k = 0; k < n.outputs.size(); ++k)
       os << (k ? ", " : "") << type_name(n.outputs[k].dtype, n.outputs[k].shape);
     os << "\n";
+    for (const auto& sub : n.subgraphs) dump_into(os, *sub, pad + "    ");
   }
-  os << "  return ";
+  os << pad << "  return ";
   for (std::size_t k = 0; k < g.results.size(); ++k)
     os << (k ? ", " : "")
        << operand_text(g.results[k], value_type(g, g.results[k].source, scratch));
   os << "\n";
-  return os.str();
 }
+}  // namespace
 
 void verify(const Graph& g) {
   auto check = [&](const Operand& o, std::size_t node, const char* where) {
@@ -179,6 +190,7 @@ void verify(const Graph& g) {
       EMILY_THROW(Error, "compile", "node ", i, " (", name(n.op), ") carries the wrong attribute");
     }
     for (const auto& o : n.inputs) check(o, i, "an");
+    for (const auto& sub : n.subgraphs) verify(*sub);
   }
   for (const auto& o : g.results) check(o, g.nodes.size(), "a result");
 }
@@ -211,6 +223,7 @@ int eliminate_common_subexpressions(Graph& g) {
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     for (auto& o : n.inputs) o = canonical(o);
+    if (!n.subgraphs.empty()) continue;  // equal operands, but different subgraphs
     const auto key = std::make_pair(static_cast<int>(n.op), n.inputs.size());
     auto [lo, hi] = seen.equal_range(key);
     for (auto it = lo; it != hi; ++it) {
@@ -243,7 +256,7 @@ int fold_constants(Graph& g) {
     const bool constant = std::all_of(n.inputs.begin(), n.inputs.end(), [](const Operand& o) {
       return o.source.kind == Source::Kind::capture;
     });
-    if (!constant) continue;
+    if (!constant || !n.subgraphs.empty()) continue;
     std::vector<Tensor> in;
     for (const auto& o : n.inputs)
       in.emplace_back(g.captures[o.source.index], o.dtype, o.shape, o.strides, o.offset);

@@ -38,12 +38,17 @@ struct ValueType {
   bool operator==(const ValueType&) const = default;
 };
 
+struct Graph;
+
 struct Node {
   Primitive op{};
   Attr attr;
   std::vector<Operand> inputs;
   std::vector<ValueType> outputs;  // fresh row-major buffers
   Device device = Device::cpu();   // where the node runs
+  // cond: {then, else}; while_loop: {cond, body}. Each takes the node's loop state (or
+  // branch operands) followed by its own free variables (ControlAttr).
+  std::vector<std::shared_ptr<Graph>> subgraphs;
 };
 
 struct Graph {

@@ -35,12 +35,32 @@ Recorder* Recorder::current() {
   return tls_recorder;
 }
 
+Suspend::Suspend() : saved_(tls_recorder) {
+  tls_recorder = nullptr;
+}
+Suspend::~Suspend() {
+  tls_recorder = saved_;
+}
+
+bool Recorder::traced(const Tensor& t) const {
+  auto it = sources_.find(t.buffer().get());
+  if (it != sources_.end()) return it->second.kind != Source::Kind::capture;
+  return previous_ && previous_->traced(t);
+}
+
 Operand Recorder::operand(const Tensor& t) {
   const Buffer* b = t.buffer().get();
   auto it = sources_.find(b);
   Source s;
   if (it != sources_.end()) {
     s = it->second;
+  } else if (previous_ && previous_->traced(t)) {
+    // A value of an enclosing trace: a free variable, passed in as an extra input.
+    s = Source{Source::Kind::input, static_cast<int>(graph_.inputs.size()), 0};
+    graph_.inputs.push_back(Operand{s, t.dtype(), t.shape(), t.strides(), t.offset()});
+    free_.push_back(t);
+    sources_.emplace(b, s);
+    alive_.push_back(t.buffer());
   } else {
     s = Source{Source::Kind::capture, static_cast<int>(graph_.captures.size()), 0};
     graph_.captures.push_back(t.buffer());
@@ -56,7 +76,7 @@ Operand Recorder::operand(const Tensor& t) {
 
 void Recorder::record(Primitive p, const std::vector<Tensor>& inputs,
                       std::span<const Tensor> outputs, const Attr& attr) {
-  Node n{p, attr, {}, {}, outputs.empty() ? current_stream().device : outputs[0].device()};
+  Node n{p, attr, {}, {}, outputs.empty() ? current_stream().device : outputs[0].device(), {}};
   n.inputs.reserve(inputs.size());
   for (const auto& t : inputs) n.inputs.push_back(operand(t));
   const int index = static_cast<int>(graph_.nodes.size());
@@ -69,10 +89,22 @@ void Recorder::record(Primitive p, const std::vector<Tensor>& inputs,
   graph_.nodes.push_back(std::move(n));
 }
 
+void Recorder::record_control(Primitive p, const std::vector<Tensor>& inputs,
+                              const std::vector<Tensor>& outputs, ControlAttr attr,
+                              std::vector<std::shared_ptr<Graph>> subgraphs) {
+  Node n{p, std::move(attr), {}, {}, current_stream().device, std::move(subgraphs)};
+  for (const auto& t : inputs) n.inputs.push_back(operand(t));
+  const int index = static_cast<int>(graph_.nodes.size());
+  for (std::size_t k = 0; k < outputs.size(); ++k) {
+    n.outputs.push_back(ValueType{outputs[k].dtype(), outputs[k].shape()});
+    sources_[outputs[k].buffer().get()] = Source{Source::Kind::node, index, static_cast<int>(k)};
+    alive_.push_back(outputs[k].buffer());
+  }
+  graph_.nodes.push_back(std::move(n));
+}
+
 void Recorder::note_host_read(const Tensor& t, const char* how) {
-  if (data_dependency_ || !t.defined()) return;
-  auto it = sources_.find(t.buffer().get());
-  if (it == sources_.end() || it->second.kind == Source::Kind::capture) return;
+  if (data_dependency_ || !t.defined() || !traced(t)) return;
   data_dependency_ = std::string(how) + " reads a traced value of shape " + to_string(t.shape()) +
                      " on the host (data-dependent)";
 }

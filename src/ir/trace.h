@@ -29,9 +29,22 @@ class Recorder {
   // A host read of `t` (item, to_host, to_vector, to_blob): if t is traced data, the
   // function's control flow may depend on it and the trace cannot be replayed.
   void note_host_read(const Tensor& t, const char* how);
+  // A cond/while_loop node: `inputs` are tensors of this trace (operands, then each
+  // subgraph's free variables), `outputs` fresh tensors holding the node's results.
+  void record_control(Primitive p, const std::vector<Tensor>& inputs,
+                      const std::vector<Tensor>& outputs, ControlAttr attr,
+                      std::vector<std::shared_ptr<Graph>> subgraphs);
   // Ends the trace: the graph with `results` as its outputs.
   Graph finish(const std::vector<Tensor>& results);
+  // Values of enclosing traces this (nested) trace read; they were appended to its graph's
+  // inputs in this order, after the ones the constructor was given.
+  const std::vector<Tensor>& free_variables() const { return free_; }
+  // Whether `t` is data of this trace or of an enclosing one (not a capture).
+  bool traced(const Tensor& t) const;
   const std::optional<std::string>& data_dependency() const { return data_dependency_; }
+  void mark_data_dependent(const std::string& reason) {
+    if (!data_dependency_) data_dependency_ = reason;
+  }
 
  private:
   Operand operand(const Tensor& t);
@@ -43,6 +56,19 @@ class Recorder {
   // for a different value while the map above refers to it.
   std::vector<std::shared_ptr<Buffer>> alive_;
   std::optional<std::string> data_dependency_;
+  std::vector<Tensor> free_;
+};
+
+// Runs eagerly, unrecorded, while alive (control flow reading its predicates).
+class Suspend {
+ public:
+  Suspend();
+  ~Suspend();
+  Suspend(const Suspend&) = delete;
+  Suspend& operator=(const Suspend&) = delete;
+
+ private:
+  Recorder* saved_;
 };
 
 }  // namespace emily::ir

@@ -90,7 +90,8 @@ constexpr std::string_view kSections[][2] = {
 };
 
 KernelStatus primitive_status(Primitive p, Device::Type backend) {
-  if (info(p).family == Family::view) return KernelStatus::native;
+  if (info(p).family == Family::view || info(p).family == Family::control)
+    return KernelStatus::native;
   if (kernels(backend).has(p)) return KernelStatus::native;
   if (backend != Device::Type::cpu && kernels(Device::Type::cpu).has(p)) {
     return KernelStatus::fallback;

@@ -182,7 +182,7 @@ TEST(Compile, EveryPrimitiveFamilyReplays) {
   telemetry::detach(id);
   for (std::size_t p = 0; p < kNumPrimitives; ++p) {
     auto prim = static_cast<Primitive>(p);
-    if (info(prim).family == Family::view) continue;
+    if (info(prim).family == Family::view || info(prim).family == Family::control) continue;
 #ifdef EMILY_DEBUG_BOUNDS_CHECK
     (void)prim;
 #else
@@ -355,6 +355,96 @@ TEST(Compile, ErrorsNameCompile) {
       compile([](const std::vector<Tensor>&) { return std::vector<Tensor>{Tensor{}}; }, native());
   EXPECT_EMILY_ERROR(f({zeros({1})}), ValueError, "compile");
   EXPECT_EMILY_ERROR(f({Tensor{}}), ValueError, "compile");
+}
+
+// Newton's iteration for sqrt(a), elementwise, until every residual is small: the number
+// of iterations depends on the data, so a replay must evaluate the loop condition.
+std::vector<Tensor> newton_sqrt(const std::vector<Tensor>& in) {
+  const Tensor a = in[0];
+  auto cond = [a](const std::vector<Tensor>& s) {
+    Tensor big = greater(abs(s[0] * s[0] - a), scalar_like(a, 1e-4));
+    return std::vector<Tensor>{logical_and(any(big), less(s[1], scalar_like(s[1], 50)))};
+  };
+  auto body = [a](const std::vector<Tensor>& s) {
+    return std::vector<Tensor>{(s[0] + a / s[0]) * 0.5, s[1] + 1.0};
+  };
+  return while_loop(cond, body, {ones_like(a), zeros({}, DType::s32)});
+}
+
+TEST(ControlFlow, WhileLoopReplaysLikeTheHostLoop) {
+  // Oracle: the same while_loop run eagerly (the host loop), bitwise.
+  auto f = compile(newton_sqrt, native("newton"));
+  std::set<int> trips;
+  for (double scale : {2.0, 100.0, 1e4, 0.01}) {
+    Tensor a = testing::iota({5}) * scale + 1.0;
+    auto got = f({a});
+    auto want = newton_sqrt({a});
+    EXPECT_TRUE(all_equal(got[0], want[0])) << scale;
+    EXPECT_TRUE(all_equal(got[1], want[1])) << scale;
+    EXPECT_TRUE(testing::all_close(got[0], sqrt(a), 1e-4, 0));  // and it is sqrt
+    trips.insert(got[1].item<int>());
+  }
+  EXPECT_GT(trips.size(), 2u);  // the trip count really varied
+  EXPECT_EQ(f.cached_signatures(), 1u);  // one plan, four different trip counts
+  std::string d = f.dump({ones({5})});
+  EXPECT_NE(d.find("= while_loop("), std::string::npos) << d;
+  EXPECT_NE(d.find("    graph while_loop.body("), std::string::npos) << d;
+}
+
+TEST(ControlFlow, LoopTracedWithZeroTripsStillReplays) {
+  // Traced on an input that needs no iteration, replayed on ones that need many.
+  auto f = compile(newton_sqrt, native("newton0"));
+  Tensor one = ones({3});
+  EXPECT_TRUE(all_equal(f({one})[0], one));
+  Tensor a = tensor<float>({4, 9, 16});
+  EXPECT_TRUE(all_equal(f({a})[0], newton_sqrt({a})[0]));
+}
+
+TEST(ControlFlow, CondRunsOnlyTheSelectedBranchInReplays) {
+  auto fn = [](const std::vector<Tensor>& in) {
+    Tensor pred = greater(sum(in[0]), scalar_like(in[0], 0.0));
+    return cond(
+        pred, [](const std::vector<Tensor>& x) { return std::vector<Tensor>{exp(x[0])}; },
+        [](const std::vector<Tensor>& x) { return std::vector<Tensor>{log1p(abs(x[0]))}; },
+        {in[0]});
+  };
+  auto f = compile(fn, native("branch"));
+  Tensor pos = testing::iota({4}), neg = testing::iota({4}) * -1.0;
+  f({pos});  // trace (runs both branches once)
+  std::set<std::string> seen;
+  auto id = telemetry::attach("emily.eval.start", [&](const telemetry::Event& e) {
+    if (const std::string* op = e.find("op")) seen.insert(*op);
+  });
+  auto got_pos = f({pos});
+  EXPECT_TRUE(seen.count("exp") && !seen.count("log1p"));
+  seen.clear();
+  auto got_neg = f({neg});
+  EXPECT_TRUE(seen.count("log1p") && !seen.count("exp"));
+  telemetry::detach(id);
+  EXPECT_TRUE(all_equal(got_pos[0], fn({pos})[0]));
+  EXPECT_TRUE(all_equal(got_neg[0], fn({neg})[0]));
+}
+
+TEST(ControlFlow, Errors) {
+  auto grow = [](const std::vector<Tensor>& s) {
+    return std::vector<Tensor>{concatenate({s[0], s[0]})};
+  };
+  auto yes = [](const std::vector<Tensor>&) { return std::vector<Tensor>{scalar_tensor(1.0)}; };
+  auto vec = [](const std::vector<Tensor>&) { return std::vector<Tensor>{ones({2})}; };
+  EXPECT_EMILY_ERROR(while_loop(yes, grow, {ones({1})}), ShapeError, "while_loop");
+  EXPECT_EMILY_ERROR(while_loop(vec, grow, {ones({1})}), ValueError, "while_loop");
+  auto same = [](const std::vector<Tensor>& x) { return x; };
+  auto other = [](const std::vector<Tensor>& x) {
+    return std::vector<Tensor>{astype(x[0], DType::f64)};
+  };
+  auto traced_cond = [&](const std::vector<Tensor>& in) {
+    return cond(scalar_tensor(1.0), same, other, in);
+  };
+  EXPECT_EMILY_ERROR(compile(traced_cond, native())({ones({2})}), ShapeError, "cond");
+  EXPECT_EMILY_ERROR(cond(ones({2}), same, same, {ones({1})}), ValueError, "cond");
+  // Eagerly, cond runs the selected branch only.
+  EXPECT_EQ(testing::floats(cond(scalar_tensor(0.0), same, vec, {ones({1})})[0]),
+            (std::vector<float>{1, 1}));
 }
 
 TEST(Compile, VerifierRejectsMalformedGraphs) {
