@@ -206,6 +206,29 @@ int eliminate_dead_code(Graph& g) {
   }
   const auto removed = std::count(live.begin(), live.end(), false);
   if (removed) rebuild(g, live, std::vector<int>(g.nodes.size(), -1));
+  // Captures nothing reads any more (their readers were folded or dead) are let go.
+  std::vector<int> renumber(g.captures.size(), -1);
+  auto visit = [&](auto&& fn) {
+    for (auto& n : g.nodes)
+      for (auto& o : n.inputs) fn(o);
+    for (auto& o : g.results) fn(o);
+  };
+  visit([&](Operand& o) {
+    if (o.source.kind == Source::Kind::capture) renumber[o.source.index] = 0;
+  });
+  std::vector<std::shared_ptr<Buffer>> captures;
+  std::vector<std::optional<ValueType>> types;
+  for (std::size_t c = 0; c < g.captures.size(); ++c) {
+    if (renumber[c] < 0) continue;
+    renumber[c] = static_cast<int>(captures.size());
+    captures.push_back(g.captures[c]);
+    types.push_back(c < g.capture_types.size() ? g.capture_types[c] : std::nullopt);
+  }
+  visit([&](Operand& o) {
+    if (o.source.kind == Source::Kind::capture) o.source.index = renumber[o.source.index];
+  });
+  g.captures = std::move(captures);
+  g.capture_types = std::move(types);
   return static_cast<int>(removed);
 }
 
