@@ -56,12 +56,15 @@ std::vector<Tensor> transformer(const std::vector<Tensor>& in) {
   return {x};
 }
 
+std::vector<Tensor> transformer_inputs() {
+  return {random::normal(random::key(0), {16, 64}), random::normal(random::key(1), {64, 64}) * 0.1,
+          random::normal(random::key(2), {64, 64}) * 0.1,
+          random::normal(random::key(3), {64, 256}) * 0.1,
+          random::normal(random::key(4), {256, 64}) * 0.1};
+}
+
 void BM_trace_28_layers(benchmark::State& state) {
-  std::vector<Tensor> in = {random::normal(random::key(0), {16, 64}),
-                            random::normal(random::key(1), {64, 64}) * 0.1,
-                            random::normal(random::key(2), {64, 64}) * 0.1,
-                            random::normal(random::key(3), {64, 256}) * 0.1,
-                            random::normal(random::key(4), {256, 64}) * 0.1};
+  std::vector<Tensor> in = transformer_inputs();
   CompileOptions o;
   o.mode = CompileMode::native;
   for (auto _ : state) {
@@ -71,20 +74,12 @@ void BM_trace_28_layers(benchmark::State& state) {
 }
 
 void BM_transformer_eager(benchmark::State& state) {
-  std::vector<Tensor> in = {random::normal(random::key(0), {16, 64}),
-                            random::normal(random::key(1), {64, 64}) * 0.1,
-                            random::normal(random::key(2), {64, 64}) * 0.1,
-                            random::normal(random::key(3), {64, 256}) * 0.1,
-                            random::normal(random::key(4), {256, 64}) * 0.1};
+  std::vector<Tensor> in = transformer_inputs();
   for (auto _ : state) benchmark::DoNotOptimize(transformer(in));
 }
 
 void BM_transformer_native(benchmark::State& state) {
-  std::vector<Tensor> in = {random::normal(random::key(0), {16, 64}),
-                            random::normal(random::key(1), {64, 64}) * 0.1,
-                            random::normal(random::key(2), {64, 64}) * 0.1,
-                            random::normal(random::key(3), {64, 256}) * 0.1,
-                            random::normal(random::key(4), {256, 64}) * 0.1};
+  std::vector<Tensor> in = transformer_inputs();
   CompileOptions o;
   o.mode = CompileMode::native;
   auto f = compile(transformer, o);

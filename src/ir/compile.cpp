@@ -172,18 +172,14 @@ void plan_slots(Plan& p) {
 }
 
 void run_passes(ir::Graph& g) {
+  using Pass = int (*)(ir::Graph&);
+  for (Pass pass : {Pass(ir::eliminate_common_subexpressions), Pass(ir::fold_constants),
+                    Pass(ir::eliminate_dead_code)}) {
 #ifndef NDEBUG
-  ir::verify(g);
+    ir::verify(g);
 #endif
-  ir::eliminate_common_subexpressions(g);
-#ifndef NDEBUG
-  ir::verify(g);
-#endif
-  ir::fold_constants(g);
-#ifndef NDEBUG
-  ir::verify(g);
-#endif
-  ir::eliminate_dead_code(g);
+    pass(g);
+  }
 #ifndef NDEBUG
   ir::verify(g);
 #endif
