@@ -309,27 +309,36 @@ void visit_real(DType t, F&& body) {
 
 // ---- kernels -----------------------------------------------------------------------------
 
-void cholesky_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
-  const bool upper = std::get<LinalgAttr>(attr).upper;
-  const Tensor& a = in[0];
+// Runs `routine(uplo, n, matrix, ld)` on each matrix of the batch in place and keeps its
+// `upper` (or lower) triangle: cholesky (potrf) and tri_inv (trtri) differ only there.
+template <class Routine>
+Failure triangle_in_place(const Tensor& a, Tensor& y_out, bool upper, Routine routine) {
   const std::int64_t n = a.shape(-1), count = matrices(a);
   const auto offs = matrix_offsets(a);
   Failure fail;
   visit_real(a.dtype(), [&]<class T>() {
-    T* y = out[0].data<T>();
+    T* y = y_out.data<T>();
     fail = each_matrix(count, n, [&](std::int64_t i) {
       const I ld = ld_of(n);
       std::vector<T> w(static_cast<std::size_t>(ld * n));
       load(a, offs[i], w.data(), ld);
-      const I info = potrf(upper ? 'U' : 'L', static_cast<I>(n), w.data(), ld);
-      keep_triangle(w.data(), ld, n, !upper);
+      const I info = routine(upper ? 'U' : 'L', static_cast<I>(n), w.data(), ld);
+      keep_triangle(w.data(), ld, n, !upper);  // the other triangle was never read
       store(w.data(), ld, n, n, y + i * n * n);
       return info;
     });
   });
+  return fail;
+}
+
+void cholesky_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
+  const bool upper = std::get<LinalgAttr>(attr).upper;
+  Failure fail = triangle_in_place(
+      in[0], out[0], upper, [](char uplo, I n, auto* w, I ld) { return potrf(uplo, n, w, ld); });
   if (fail) {
     EMILY_THROW(ValueError, "linalg_cholesky", "matrix is not positive definite",
-                which(fail, count), ": its leading minor of order ", fail.info, " is not");
+                which(fail, matrices(in[0])), ": its leading minor of order ", fail.info,
+                " is not");
   }
 }
 
@@ -585,24 +594,10 @@ void solve_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&
 
 void tri_inv_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
   const bool upper = std::get<LinalgAttr>(attr).upper;
-  const Tensor& a = in[0];
-  const std::int64_t n = a.shape(-1), count = matrices(a);
-  const auto offs = matrix_offsets(a);
-  Failure fail;
-  visit_real(a.dtype(), [&]<class T>() {
-    T* y = out[0].data<T>();
-    fail = each_matrix(count, n, [&](std::int64_t i) {
-      const I ld = ld_of(n);
-      std::vector<T> w(static_cast<std::size_t>(ld * n));
-      load(a, offs[i], w.data(), ld);
-      const I info = trtri(upper ? 'U' : 'L', static_cast<I>(n), w.data(), ld);
-      keep_triangle(w.data(), ld, n, !upper);  // the other triangle was never read
-      store(w.data(), ld, n, n, y + i * n * n);
-      return info;
-    });
-  });
+  Failure fail = triangle_in_place(
+      in[0], out[0], upper, [](char uplo, I n, auto* w, I ld) { return trtri(uplo, n, w, ld); });
   if (fail) {
-    EMILY_THROW(ValueError, "tri_inv", "matrix is singular", which(fail, count),
+    EMILY_THROW(ValueError, "tri_inv", "matrix is singular", which(fail, matrices(in[0])),
                 ": diagonal entry ", fail.info - 1, " is exactly zero");
   }
 }
