@@ -2,6 +2,8 @@
 // tracing a transformer-shaped function.
 //   chain:  200 elementwise ops on 4-element f32 tensors, where the host work per op
 //           (validation, promotion, allocation, dispatch) is all there is to measure.
+//   fuse:   an 8-op elementwise chain over 4M f32 (64 MiB in and out), native replay
+//           (one pass over memory per op) against fuse mode (one pass for the chain).
 //   trace:  the first call of a freshly compiled 28-layer function (trace + passes +
 //           plan, including the one eager run the trace is); the same function eager
 //           and replayed.
@@ -39,6 +41,25 @@ void BM_chain_native(benchmark::State& state) {
   state.counters["ns_per_op"] =
       benchmark::Counter(static_cast<double>(state.iterations()) * kChain,
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+std::vector<Tensor> eight_ops(const std::vector<Tensor>& in) {
+  const Tensor &x = in[0], &y = in[1];
+  Tensor h = maximum(x * 1.5 + y, scalar_like(x, 0.0));
+  h = sqrt(abs(h * h - y)) * 0.5;
+  return {h};
+}
+
+void BM_eight_ops_4M(benchmark::State& state) {
+  const auto mode = static_cast<CompileMode>(state.range(0));
+  std::vector<Tensor> in = {random::normal(random::key(0), {1 << 22}),
+                            random::normal(random::key(1), {1 << 22})};
+  CompileOptions o;
+  o.mode = mode;
+  auto f = compile(eight_ops, o);
+  f(in);
+  for (auto _ : state) benchmark::DoNotOptimize(f(in));
+  state.SetLabel(mode == CompileMode::fuse ? "fuse" : "native");
 }
 
 // 28 layers of attention- and MLP-shaped work on a (16, 64) activation.
@@ -89,6 +110,11 @@ void BM_transformer_native(benchmark::State& state) {
 
 BENCHMARK(BM_chain_eager)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_chain_native)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_eight_ops_4M)
+    ->Arg(static_cast<int>(CompileMode::native))
+    ->Arg(static_cast<int>(CompileMode::fuse))
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_trace_28_layers)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_transformer_eager)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_transformer_native)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -29,6 +29,10 @@ class KernelTable {
 // The kernels of a device type's backend (empty for CUDA in a build without it).
 const KernelTable& kernels(Device::Type type);
 
+// Whether `type`'s backend can run `op`, computing on `operand` to produce `result`, as
+// one step of a fused elementwise node (the compiler's fuse pass asks).
+bool can_fuse(Device::Type type, Primitive op, DType operand, DType result);
+
 enum class KernelStatus { native, composite, fallback, missing };
 std::string_view to_string(KernelStatus s);
 

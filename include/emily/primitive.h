@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "emily/dtype.h"
 #include "emily/shape.h"
 
 namespace emily {
@@ -106,9 +107,31 @@ struct ControlAttr {
   bool operator==(const ControlAttr&) const = default;
 };
 
+enum class Primitive : std::uint16_t;  // the table below
+
+// A chain of elementwise primitives fused into one node (compiler fuse mode). Every
+// value of the chain has the node's output shape; a backend evaluates the steps in order
+// over blocks of it, so intermediates never leave cache. Step operands number the
+// node's inputs first (0 .. inputs-1), then earlier steps (inputs + s).
+struct FusedStep {
+  Primitive op{};
+  DType dtype = DType::f32;   // the dtype it computes on: its (first data) operand's
+  DType result = DType::f32;  // the dtype it produces
+  std::vector<int> args;
+  int reg = -1;  // scratch register holding its block; -1: written to output `output`
+  int output = -1;
+  bool operator==(const FusedStep&) const = default;
+};
+struct FusedAttr {
+  int inputs = 0;
+  std::vector<FusedStep> steps;
+  int registers = 0;  // scratch registers a block needs (reused once a value is dead)
+  bool operator==(const FusedAttr&) const = default;
+};
+
 using Attr = std::variant<NoAttr, AxesAttr, AxisAttr, ArangeAttr, EyeAttr, PadAttr, SliceAttr,
                           ShapeAttr, PermAttr, StridedAttr, ScanAttr, SortAttr, ConvAttr,
-                          WindowAttr, FftAttr, LinalgAttr, ControlAttr>;
+                          WindowAttr, FftAttr, LinalgAttr, ControlAttr, FusedAttr>;
 std::string to_string(const Attr& a);  // "axes=[0, 2]"; "" for NoAttr
 
 // Families group primitives that share a kernel template and validation rules.
@@ -133,6 +156,7 @@ enum class Family : std::uint8_t {
   fft,
   linalg,
   control,  // cond, while_loop: nodes of traced graphs, run by the compiler, no kernels
+  fused,    // fused elementwise chains: made by the compiler's fuse pass, never by ops
 };
 
 // X(name, family, arity, attr); arity -1 means variadic.
@@ -251,6 +275,7 @@ enum class Family : std::uint8_t {
   X(conv_general, convolution, 2, ConvAttr)         \
   X(cond, control, -1, ControlAttr)                 \
   X(while_loop, control, -1, ControlAttr)           \
+  X(fused, fused, -1, FusedAttr)                    \
   X(window_sum, window, 1, WindowAttr)              \
   X(window_product, window, 1, WindowAttr)          \
   X(window_max, window, 1, WindowAttr)              \

@@ -1,3 +1,4 @@
+#include "backend/cpu/fused.h"
 #include "backend/cpu/kernels.h"
 #include "emily/backend.h"
 
@@ -13,6 +14,12 @@ const KernelTable& kernels(Device::Type type) {
   // primitive on a CUDA device falls back to the CPU.
   static const KernelTable cuda;
   return type == Device::Type::cpu ? cpu : cuda;
+}
+
+bool can_fuse(Device::Type type, Primitive op, DType operand, DType result) {
+  if (type != Device::Type::cpu) return false;
+  (void)kernels(type);  // the block functions are registered with the kernels
+  return cpu::find_block(op, operand, result) != nullptr;
 }
 
 std::string_view to_string(KernelStatus s) {

@@ -94,6 +94,24 @@ std::string to_string(const Attr& a) {
       os << "operands=" << x.operands << ", ";
       print_list(os, "free", x.free);
     }
+    // "s0=exp(i0), s1=add(s0, i1)->out0, registers=1": i<k> are the node's inputs, s<k>
+    // its steps; registers counts the scratch blocks.
+    void operator()(const FusedAttr& x) {
+      const int inputs = x.inputs;
+      for (std::size_t k = 0; k < x.steps.size(); ++k) {
+        const FusedStep& st = x.steps[k];
+        os << (k ? ", " : "") << 's' << k << '=' << name(st.op);
+        if (st.dtype != st.result) os << '<' << name(st.result) << '>';
+        os << '(';
+        for (std::size_t j = 0; j < st.args.size(); ++j) {
+          const int a = st.args[j];
+          os << (j ? ", " : "") << (a < inputs ? 'i' : 's') << (a < inputs ? a : a - inputs);
+        }
+        os << ')';
+        if (st.output >= 0) os << "->out" << st.output;
+      }
+      os << ", registers=" << x.registers;
+    }
     void operator()(const LinalgAttr& x) {
       os << "upper=" << x.upper << ", compute_uv=" << x.compute_uv;
     }

@@ -88,20 +88,6 @@ struct Plan {
   mutable std::unique_ptr<Workspace> workspace;  // built by the first replay
 };
 
-bool reads_whole(const ir::Graph& g, const ir::Operand& o) {
-  if (o.offset != 0 || o.strides != row_major_strides(o.shape)) return false;
-  if (o.source.kind == ir::Source::Kind::node) {
-    const ir::ValueType& v = g.nodes[o.source.index].outputs[o.source.output];
-    return v.dtype == o.dtype && v.shape == o.shape;
-  }
-  if (o.source.kind == ir::Source::Kind::input) {
-    const ir::Operand& in = g.inputs[o.source.index];
-    return in.source.index == o.source.index && in.dtype == o.dtype && in.shape == o.shape &&
-           in.strides == o.strides && in.offset == o.offset;
-  }
-  return false;
-}
-
 // Kernels are looked up once; a node whose device has none keeps the dispatch path
 // (CPU fallback and its policy). Debug NaN/Inf builds always take that path, since the
 // check lives there.
@@ -114,14 +100,14 @@ void plan_kernels(Plan& p) {
 #ifndef EMILY_DEBUG_NAN_INF
     p.kernels[i] = kernels(n.device.type).get(n.op);
 #endif
-    for (const auto& o : n.inputs) p.reads[i].push_back({reads_whole(g, o)});
+    for (const auto& o : n.inputs) p.reads[i].push_back({ir::reads_whole(g, o)});
     // Operands from captures and from nodes that do not escape are built once.
     p.prebuilt.push_back(std::all_of(n.inputs.begin(), n.inputs.end(), [&](const ir::Operand& o) {
       return o.source.kind == ir::Source::Kind::capture ||
              (o.source.kind == ir::Source::Kind::node && !p.escapes[o.source.index]);
     }));
   }
-  for (const auto& o : g.results) p.result_reads.push_back({reads_whole(g, o)});
+  for (const auto& o : g.results) p.result_reads.push_back({ir::reads_whole(g, o)});
 }
 
 void plan_slots(Plan& p) {
@@ -171,10 +157,12 @@ void plan_slots(Plan& p) {
   }
 }
 
-void run_passes(ir::Graph& g) {
+void run_passes(ir::Graph& g, CompileMode mode) {
   using Pass = int (*)(ir::Graph&);
-  for (Pass pass : {Pass(ir::eliminate_common_subexpressions), Pass(ir::fold_constants),
-                    Pass(ir::eliminate_dead_code)}) {
+  std::vector<Pass> passes = {ir::eliminate_common_subexpressions, ir::fold_constants,
+                              ir::eliminate_dead_code};
+  if (mode == CompileMode::fuse) passes.push_back(ir::fuse_elementwise);
+  for (Pass pass : passes) {
 #ifndef NDEBUG
     ir::verify(g);
 #endif
@@ -185,14 +173,19 @@ void run_passes(ir::Graph& g) {
 #endif
 }
 
-std::shared_ptr<Plan> plan_graph(ir::Graph g) {
+std::shared_ptr<Plan> plan_graph(ir::Graph g, CompileMode mode) {
   auto plan = std::make_shared<Plan>();
   plan->graph = std::move(g);
-  run_passes(plan->graph);
+  run_passes(plan->graph, mode);
   plan->subplans.resize(plan->graph.nodes.size());
-  for (std::size_t i = 0; i < plan->graph.nodes.size(); ++i)
-    for (const auto& sub : plan->graph.nodes[i].subgraphs)
-      plan->subplans[i].push_back(plan_graph(*sub));
+  // Subgraphs are planned on their own; the node keeps the planned form, so a dump shows
+  // what runs.
+  for (std::size_t i = 0; i < plan->graph.nodes.size(); ++i) {
+    for (auto& sub : plan->graph.nodes[i].subgraphs) {
+      plan->subplans[i].push_back(plan_graph(*sub, mode));
+      sub = std::make_shared<ir::Graph>(plan->subplans[i].back()->graph);
+    }
+  }
   plan_slots(*plan);
   plan_kernels(*plan);
   return plan;
@@ -377,7 +370,7 @@ struct CompiledFunction::State {
       }
       plan->fallback = recorder.data_dependency();
       if (!plan->fallback) {
-        plan = plan_graph(recorder.finish(out));
+        plan = plan_graph(recorder.finish(out), mode);
       }
     }
     if (plan->fallback) {

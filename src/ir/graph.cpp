@@ -13,14 +13,13 @@ namespace emily::ir {
 namespace {
 
 std::string source_name(const Source& s) {
-  switch (s.kind) {
-    case Source::Kind::input:
-      return "in" + std::to_string(s.index);
-    case Source::Kind::capture:
-      return "c" + std::to_string(s.index);
-    default:
-      return "%" + std::to_string(s.index) + (s.output ? "." + std::to_string(s.output) : "");
-  }
+  std::ostringstream os;
+  os << (s.kind == Source::Kind::input     ? "in"
+         : s.kind == Source::Kind::capture ? "c"
+                                           : "%")
+     << s.index;
+  if (s.kind == Source::Kind::node && s.output) os << '.' << s.output;
+  return os.str();
 }
 
 std::string type_name(DType dtype, const Shape& shape) {
@@ -300,6 +299,20 @@ int fold_constants(Graph& g) {
   }
   if (removed) rebuild(g, keep, std::vector<int>(g.nodes.size(), -1));
   return removed;
+}
+
+bool reads_whole(const Graph& g, const Operand& o) {
+  if (o.offset != 0 || o.strides != row_major_strides(o.shape)) return false;
+  if (o.source.kind == Source::Kind::node) {
+    const ValueType& v = g.nodes[o.source.index].outputs[o.source.output];
+    return v.dtype == o.dtype && v.shape == o.shape;
+  }
+  if (o.source.kind == Source::Kind::input) {
+    const Operand& in = g.inputs[o.source.index];
+    return in.source.index == o.source.index && in.dtype == o.dtype && in.shape == o.shape &&
+           in.strides == o.strides && in.offset == o.offset;
+  }
+  return false;
 }
 
 }  // namespace emily::ir

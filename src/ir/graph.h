@@ -67,11 +67,17 @@ std::string dump(const Graph& g);
 // reads outside its buffer; run after every pass in debug builds and by the tests.
 void verify(const Graph& g);
 
+// True when `o` reads the whole of its value as it is: a dense, row-major view of the same
+// dtype and shape (a replay can hand over the value's own tensor).
+bool reads_whole(const Graph& g, const Operand& o);
+
 // Passes. Each returns how many nodes it removed.
 int eliminate_dead_code(Graph& g);
 int eliminate_common_subexpressions(Graph& g);
 // Runs every node whose operands are all captures once, now, and makes its outputs
 // captures: work on weights alone (a transposed copy, a scaled table) leaves the replay.
 int fold_constants(Graph& g);
+// fuse mode: groups of elementwise nodes of one shape become `fused` nodes.
+int fuse_elementwise(Graph& g);
 
 }  // namespace emily::ir

@@ -170,14 +170,24 @@ TEST(Compile, EveryPrimitiveFamilyReplays) {
     if (const std::string* op = e.find("op")) seen.insert(*op);
   });
   const std::vector<Tensor> inputs = {x, y, i32, sq};
-  for (const auto& [name, fn] : cases) {
-    auto f = compile(fn, native(name));
-    f(inputs);             // trace
-    auto got = f(inputs);  // replay
-    auto want = fn(inputs);
-    ASSERT_EQ(got.size(), want.size()) << name;
-    for (std::size_t j = 0; j < got.size(); ++j)
-      EXPECT_TRUE(all_equal(got[j], want[j])) << name << " result " << j;
+  // fuse mode: the same cases with elementwise chains fused; within 4 ULP of eager for
+  // f32 (the bound), bitwise for every other dtype.
+  for (CompileMode mode : {CompileMode::native, CompileMode::fuse}) {
+    for (const auto& [name, fn] : cases) {
+      CompileOptions o = native(name);
+      o.mode = mode;
+      auto f = compile(fn, o);
+      f(inputs);             // trace
+      auto got = f(inputs);  // replay
+      auto want = fn(inputs);
+      ASSERT_EQ(got.size(), want.size()) << name;
+      for (std::size_t j = 0; j < got.size(); ++j) {
+        if (mode == CompileMode::native)
+          EXPECT_TRUE(all_equal(got[j], want[j])) << name << " result " << j;
+        else
+          EXPECT_TRUE(testing::within_ulps(got[j], want[j], 4)) << name << " fused, result " << j;
+      }
+    }
   }
   telemetry::detach(id);
   for (std::size_t p = 0; p < kNumPrimitives; ++p) {
@@ -384,7 +394,7 @@ TEST(ControlFlow, WhileLoopReplaysLikeTheHostLoop) {
     EXPECT_TRUE(testing::all_close(got[0], sqrt(a), 1e-4, 0));  // and it is sqrt
     trips.insert(got[1].item<int>());
   }
-  EXPECT_GT(trips.size(), 2u);  // the trip count really varied
+  EXPECT_GT(trips.size(), 2u);           // the trip count really varied
   EXPECT_EQ(f.cached_signatures(), 1u);  // one plan, four different trip counts
   std::string d = f.dump({ones({5})});
   EXPECT_NE(d.find("= while_loop("), std::string::npos) << d;

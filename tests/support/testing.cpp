@@ -82,4 +82,33 @@ Tensor iota(const Shape& shape, DType dtype) {
   return ::testing::AssertionSuccess();
 }
 
+namespace {
+// f32 bits mapped to integers ordered like the floats: adjacent floats differ by one.
+std::int64_t ordered(float f) {
+  std::int32_t i;
+  std::memcpy(&i, &f, sizeof i);
+  return i < 0 ? -static_cast<std::int64_t>(i & 0x7fffffff) : i;
+}
+}  // namespace
+
+::testing::AssertionResult within_ulps(const Tensor& actual, const Tensor& expected, int ulps) {
+  if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape() ||
+      (actual.dtype() != DType::f32 && actual.dtype() != DType::c64))
+    return all_equal(actual, expected);
+  Tensor a = to_host(actual), b = to_host(expected);
+  const auto* pa = static_cast<const float*>(a.raw_data());
+  const auto* pb = static_cast<const float*>(b.raw_data());
+  const std::int64_t n = a.size() * (a.dtype() == DType::c64 ? 2 : 1);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const bool na = std::isnan(pa[i]), nb = std::isnan(pb[i]);
+    const std::int64_t d = std::abs(ordered(pa[i]) - ordered(pb[i]));
+    if (na != nb || (!na && d > ulps)) {
+      return ::testing::AssertionFailure()
+             << "float " << i << ": " << pa[i] << " vs expected " << pb[i] << " (" << d
+             << " ulps apart, limit " << ulps << ")";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
 }  // namespace emily::testing

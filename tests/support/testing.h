@@ -25,6 +25,9 @@ Tensor iota(const Shape& shape, DType dtype = DType::f32);
 // shapes must match. Reports the first mismatch with its flat index.
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double rtol,
                                      double atol);
+// f32 (and c64 parts): every element within `ulps` units in the last place of the expected
+// one (NaNs must match; +0 and -0 are 0 apart). Other dtypes must be bitwise equal.
+::testing::AssertionResult within_ulps(const Tensor& actual, const Tensor& expected, int ulps);
 // Bitwise-equal values, shapes and dtypes.
 ::testing::AssertionResult all_equal(const Tensor& actual, const Tensor& expected);
 

@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "backend/cpu/elementwise_ops.h"
+#include "backend/cpu/fused.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
@@ -73,13 +74,6 @@ constexpr Runs runs_of() {
           static_cast<std::int64_t>(sizeof(binary_out_t<Op, T>))};
 }
 
-// True when every axis the operand actually walks has stride 0 (one repeated value).
-bool is_repeated(const Tensor& t) {
-  for (int i = 0; i < t.ndim(); ++i)
-    if (t.shape()[i] != 1 && t.strides()[i] != 0) return false;
-  return true;
-}
-
 void binary_loop(const Tensor& a, const Tensor& b, Tensor& y, const Runs& r) {
   const char* pa = static_cast<const char*>(a.raw_data());
   const char* pb = static_cast<const char*>(b.raw_data());
@@ -126,6 +120,22 @@ void binary_loop(const Tensor& a, const Tensor& b, Tensor& y, const Runs& r) {
                   });
 }
 
+// One step of a fused chain (fused.h), through the same four run specializations.
+template <class Op, class T, bool Swap>
+void block(const void* const* args, const std::int64_t* strides, void* out, std::int64_t n) {
+  const void* a = args[Swap ? 1 : 0];
+  const void* b = args[Swap ? 0 : 1];
+  const std::int64_t sa = strides[Swap ? 1 : 0], sb = strides[Swap ? 0 : 1];
+  if (sa == 1 && sb == 1)
+    run<Op, T, 1, 1>(a, b, out, n, 1, 1);
+  else if (sa == 0 && sb == 1)
+    run<Op, T, 0, 1>(a, b, out, n, 0, 1);
+  else if (sa == 1 && sb == 0)
+    run<Op, T, 1, 0>(a, b, out, n, 1, 0);
+  else
+    run<Op, T, -1, -1>(a, b, out, n, sa, sb);
+}
+
 template <class T>
 using same_width_unsigned_t =
     std::conditional_t<std::is_same_v<T, bool>, std::uint8_t,
@@ -153,10 +163,26 @@ void binary_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr
   binary_loop(a, b, out[0], r);
 }
 
+template <class Op, bool Swap = false>
+void register_op(KernelTable& t, Primitive p) {
+  t.set(p, binary_kernel<Op, Swap>);
+  for (DType d : kAllDTypes) {
+    visit_dtype(d, [&]<class T>() {
+      if constexpr (ew::accepts<Op, T>) {
+        constexpr DType result = dtype_v<binary_out_t<Op, T>>;
+        if constexpr ((Op::by_width & ew::cls_of<T>) != 0)
+          set_block(p, d, result, block<Op, same_width_unsigned_t<T>, Swap>);
+        else
+          set_block(p, d, result, block<Op, T, Swap>);
+      }
+    });
+  }
+}
+
 }  // namespace
 
 void register_binary(KernelTable& t) {
-#define EMILY_REG(prim, ...) t.set(Primitive::prim, binary_kernel<__VA_ARGS__>);
+#define EMILY_REG(prim, ...) register_op<__VA_ARGS__>(t, Primitive::prim);
   EMILY_REG(add, ew::Add)
   EMILY_REG(subtract, ew::Subtract)
   EMILY_REG(multiply, ew::Multiply)

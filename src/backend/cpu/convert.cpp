@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "backend/cpu/bytes.h"
+#include "backend/cpu/fused.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "core/convert.h"
@@ -69,12 +70,44 @@ void where_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&
   });
 }
 
+// Steps of fused chains (fused.h).
+template <class From, class To>
+void cast_block(const void* const* args, const std::int64_t* strides, void* out, std::int64_t n) {
+  const From* __restrict x = static_cast<const From*>(args[0]);
+  To* __restrict y = static_cast<To*>(out);
+  if (strides[0] == 1) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = detail::convert<To>(x[i]);
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = detail::convert<To>(x[i * strides[0]]);
+  }
+}
+
+template <class T>
+void where_block(const void* const* args, const std::int64_t* s, void* out, std::int64_t n) {
+  const bool* c = static_cast<const bool*>(args[0]);
+  const T* a = static_cast<const T*>(args[1]);
+  const T* b = static_cast<const T*>(args[2]);
+  T* __restrict y = static_cast<T*>(out);
+  if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = c[i] ? a[i] : b[i];
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = c[i * s[0]] ? a[i * s[1]] : b[i * s[2]];
+  }
+}
+
 }  // namespace
 
 void register_convert(KernelTable& t) {
   t.set(Primitive::astype, astype_kernel);
   t.set(Primitive::copy, copy_kernel);
   t.set(Primitive::where, where_kernel);
+  for (DType d : kAllDTypes) {
+    visit_dtype(d, [&]<class T>() {
+      set_block(Primitive::where, d, d, where_block<T>);
+      for (DType r : kAllDTypes)
+        visit_dtype(r, [&]<class To>() { set_block(Primitive::astype, d, r, cast_block<T, To>); });
+    });
+  }
 }
 
 }  // namespace emily::cpu

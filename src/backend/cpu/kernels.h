@@ -21,6 +21,7 @@ void register_conv(KernelTable& t);       // conv.cpp: conv_general
 void register_window(KernelTable& t);     // window.cpp: window_* window_scatter_*
 void register_fft(KernelTable& t);        // fft.cpp: fft ifft rfft irfft (FFTW)
 void register_linalg(KernelTable& t);     // linalg.cpp: linalg_* tri_inv (LAPACK)
+void register_fused(KernelTable& t);      // fused.cpp: fused (block functions from the above)
 
 inline void register_all(KernelTable& t) {
   register_creation(t);
@@ -39,6 +40,7 @@ inline void register_all(KernelTable& t) {
   register_window(t);
   register_fft(t);
   register_linalg(t);
+  register_fused(t);
 }
 
 }  // namespace emily::cpu

@@ -11,6 +11,7 @@
 
 #include "backend/cpu/threads.h"
 #include "emily/shape.h"
+#include "emily/tensor.h"
 
 namespace emily::cpu {
 
@@ -42,6 +43,13 @@ Layout<K> collapse(const Shape& shape, const std::array<const Strides*, K>& stri
     for (auto& s : out.strides) s.push_back(0);
   }
   return out;
+}
+
+// True when every axis the operand actually walks has stride 0 (one repeated value).
+inline bool is_repeated(const Tensor& t) {
+  for (int i = 0; i < t.ndim(); ++i)
+    if (t.shape()[i] != 1 && t.strides()[i] != 0) return false;
+  return true;
 }
 
 // Elements per task below which a loop stays on one thread: thread start-up costs

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backend/cpu/elementwise_ops.h"
+#include "backend/cpu/fused.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 
@@ -54,10 +55,30 @@ void unary_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&
   });
 }
 
+// One step of a fused chain (fused.h): the same run loops as the kernel.
+template <class Op, class T>
+void block(const void* const* args, const std::int64_t* strides, void* out, std::int64_t n) {
+  if (strides[0] == 1)
+    run<Op, T, true>(args[0], out, n, 1);
+  else
+    run<Op, T, false>(args[0], out, n, strides[0]);
+}
+
+template <class Op>
+void register_op(KernelTable& t, Primitive p) {
+  t.set(p, unary_kernel<Op>);
+  for (DType d : kAllDTypes) {
+    visit_dtype(d, [&]<class T>() {
+      if constexpr (ew::accepts<Op, T>)
+        set_block(p, d, dtype_v<ew::unary_out_t<Op, T>>, block<Op, T>);
+    });
+  }
+}
+
 }  // namespace
 
 void register_unary(KernelTable& t) {
-#define EMILY_REG(prim, Op) t.set(Primitive::prim, unary_kernel<ew::Op>);
+#define EMILY_REG(prim, Op) register_op<ew::Op>(t, Primitive::prim);
   EMILY_REG(abs, Abs)
   EMILY_REG(acos, Acos)
   EMILY_REG(acosh, Acosh)
