@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "emily/tensor.h"
+#include "emily/tree.h"
 
 namespace emily {
 
@@ -32,6 +33,11 @@ struct CompileOptions {
   std::optional<CompileMode> mode;  // unset: EMILY_COMPILE, else native
   NativeFallback native_fallback = NativeFallback::eval;
   std::string name = "fn";  // names the function in telemetry and IR dumps
+  // Inputs (leaf numbers, depth first) whose buffers a replay may reuse for results: a
+  // result of the same byte size computed after the input's last use is written in place
+  // of it, so a decode step's KV cache update costs no allocation. A donated input's
+  // contents are unspecified after the call; keep using only the results.
+  std::vector<int> donate;
 };
 
 using TensorFunction = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
@@ -49,10 +55,32 @@ class CompiledFunction {
 
  private:
   friend CompiledFunction compile(TensorFunction fn, CompileOptions options);
+  friend class CompiledTreeFunction;
   std::shared_ptr<State> state_;
 };
 
 CompiledFunction compile(TensorFunction fn, CompileOptions options = {});
+
+// Functions of trees: the argument's structure (list lengths, map names) is part of the
+// signature, and the result comes back with the structure the function returned.
+using TreeFunction = std::function<Tree(const Tree&)>;
+
+class CompiledTreeFunction {
+ public:
+  Tree operator()(const Tree& args) const;
+  std::string dump(const Tree& args) const;
+  CompileMode mode() const { return flat_.mode(); }
+  std::size_t cached_signatures() const { return flat_.cached_signatures(); }
+
+  struct State;
+
+ private:
+  friend CompiledTreeFunction compile(TreeFunction fn, CompileOptions options);
+  CompiledFunction flat_;  // over the leaves
+  std::shared_ptr<State> state_;
+};
+
+CompiledTreeFunction compile(TreeFunction fn, CompileOptions options = {});
 
 // Control flow that compiles to one node (eagerly: the host loop and branch).
 // while_loop: state = body(state) while cond(state), a single 0-d tensor (nonzero is

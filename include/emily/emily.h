@@ -17,4 +17,5 @@
 #include "emily/stream.h"
 #include "emily/telemetry.h"
 #include "emily/tensor.h"
+#include "emily/tree.h"
 #include "emily/version.h"

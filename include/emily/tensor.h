@@ -66,7 +66,13 @@ class Tensor {
   Tensor with_layout(DType dtype, Shape shape, Strides strides, std::int64_t offset) const;
 
  private:
-  const detail::TensorImpl& impl() const;
+  // Inline: every accessor goes through it, on the hot path of every kernel call.
+  const detail::TensorImpl& impl() const {
+    if (!impl_) [[unlikely]]
+      undefined();
+    return *impl_;
+  }
+  [[noreturn]] static void undefined();
   std::shared_ptr<const detail::TensorImpl> impl_;
 };
 

@@ -29,9 +29,8 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(allocate(bytes, device), dtype, shape, row_major_strides(shape), 0);
 }
 
-const detail::TensorImpl& Tensor::impl() const {
-  if (!impl_) throw Error("[tensor] use of an undefined tensor");
-  return *impl_;
+void Tensor::undefined() {
+  throw Error("[tensor] use of an undefined tensor");
 }
 
 std::int64_t Tensor::shape(int axis) const {

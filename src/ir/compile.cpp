@@ -10,6 +10,7 @@
 #include "emily/backend.h"
 #include "emily/compile.h"
 #include "emily/config.h"
+#include "emily/ops.h"
 #include "emily/stream.h"
 #include "emily/telemetry.h"
 #include "ir/graph.h"
@@ -79,6 +80,9 @@ struct Plan {
   // Liveness-based buffer reuse: intermediates live in slots, a slot passing to a later
   // value once its last reader ran. Results get fresh buffers every call (they escape).
   std::vector<std::vector<int>> slot_of;  // per node, per output; -1: fresh
+  // Per node, per output: the donated input whose buffer a result is written into; -1:
+  // a fresh buffer (see plan_donation).
+  std::vector<std::vector<int>> donated;
   std::vector<std::size_t> slot_bytes;
   std::vector<Device> slot_device;
   std::optional<std::string> fallback;  // set: this signature runs eagerly
@@ -189,6 +193,47 @@ std::shared_ptr<Plan> plan_graph(ir::Graph g, CompileMode mode) {
   plan_slots(*plan);
   plan_kernels(*plan);
   return plan;
+}
+
+// Results that can take a donated input's buffer: the same byte size on the same device,
+// computed by a kernel node after every read of the input, which no other input shares
+// and no result returns as it is. Each donated buffer serves one result.
+void plan_donation(Plan& p, const std::vector<Tensor>& inputs, const std::vector<int>& donate) {
+  const ir::Graph& g = p.graph;
+  p.donated.assign(g.nodes.size(), {});
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    p.donated[i].assign(g.nodes[i].outputs.size(), -1);
+  for (int k : donate) {
+    if (k < 0 || static_cast<std::size_t>(k) >= inputs.size()) {
+      EMILY_THROW(ValueError, "compile", "donate names input ", k, " of ", inputs.size());
+    }
+    const Tensor& in = inputs[k];
+    bool usable = in.offset() == 0 && in.is_contiguous() && in.nbytes() == in.buffer()->bytes();
+    for (std::size_t j = 0; j < g.inputs.size(); ++j)
+      if (static_cast<int>(j) != k && inputs[j].buffer() == in.buffer()) usable = false;
+    for (const auto& o : g.results)
+      if (o.source.kind == ir::Source::Kind::input && o.source.index == k) usable = false;
+    if (!usable) continue;
+    int last_read = -1;
+    for (std::size_t i = 0; i < g.nodes.size(); ++i)
+      for (const auto& o : g.nodes[i].inputs)
+        if (o.source.kind == ir::Source::Kind::input && o.source.index == k)
+          last_read = static_cast<int>(i);
+    for (std::size_t i = last_read + 1; usable && i < g.nodes.size(); ++i) {
+      const ir::Node& n = g.nodes[i];
+      if (!p.escapes[i] || !p.kernels[i] || !n.subgraphs.empty() || n.device != in.device())
+        continue;
+      for (std::size_t o = 0; o < n.outputs.size(); ++o) {
+        const auto bytes =
+            static_cast<std::size_t>(numel(n.outputs[o].shape)) * size_of(n.outputs[o].dtype);
+        if (p.donated[i][o] < 0 && bytes == in.nbytes() && bytes > 0) {
+          p.donated[i][o] = k;
+          usable = false;  // taken
+          break;
+        }
+      }
+    }
+  }
 }
 
 std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs);
@@ -312,8 +357,13 @@ std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs) {
       if (p.escapes[i]) {
         std::vector<Tensor>& out = values[i];
         out.resize(n.outputs.size());
-        for (std::size_t k = 0; k < n.outputs.size(); ++k)
-          out[k] = Tensor::empty(n.outputs[k].shape, n.outputs[k].dtype, n.device);
+        for (std::size_t k = 0; k < n.outputs.size(); ++k) {
+          const ir::ValueType& v = n.outputs[k];
+          const int d = p.donated.empty() ? -1 : p.donated[i][k];
+          out[k] =
+              d < 0 ? Tensor::empty(v.shape, v.dtype, n.device)
+                    : Tensor(inputs[d].buffer(), v.dtype, v.shape, row_major_strides(v.shape), 0);
+        }
         outs = out;
       }
       if (p.nonempty[i]) {
@@ -370,7 +420,9 @@ struct CompiledFunction::State {
       }
       plan->fallback = recorder.data_dependency();
       if (!plan->fallback) {
-        plan = plan_graph(recorder.finish(out), mode);
+        auto planned = plan_graph(recorder.finish(out), mode);
+        plan_donation(*planned, inputs, options.donate);
+        plan = planned;
       }
     }
     if (plan->fallback) {
@@ -385,10 +437,11 @@ struct CompiledFunction::State {
     return plan;
   }
 
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs) {
+  // `structure`: what else the signature depends on (a tree argument's nesting).
+  std::vector<Tensor> call(const std::vector<Tensor>& inputs, const std::string& structure = {}) {
     // Inside another trace the function is inlined: its primitives join that graph.
     if (mode == CompileMode::eager || ir::Recorder::current()) return fn(inputs);
-    const std::string key = signature(inputs);
+    const std::string key = structure + signature(inputs);
     std::shared_ptr<const Plan> plan;
     {
       std::lock_guard lock(mutex);
@@ -405,6 +458,18 @@ struct CompiledFunction::State {
     if (plan->fallback) return fn(inputs);
     return replay(*plan, inputs);
   }
+
+  std::string dump(const std::vector<Tensor>& inputs, const std::string& structure = {}) {
+    if (mode == CompileMode::eager) return {};
+    const std::string key = structure + signature(inputs);
+    std::lock_guard lock(mutex);
+    if (!plans.count(key)) {
+      std::vector<Tensor> out;
+      plans.emplace(key, trace(inputs, out));
+    }
+    const auto& plan = plans.at(key);
+    return plan->fallback ? std::string() : ir::dump(plan->graph);
+  }
 };
 
 std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inputs) const {
@@ -412,17 +477,7 @@ std::vector<Tensor> CompiledFunction::operator()(const std::vector<Tensor>& inpu
 }
 
 std::string CompiledFunction::dump(const std::vector<Tensor>& inputs) const {
-  if (state_->mode == CompileMode::eager) return {};
-  const std::string key = signature(inputs);
-  {
-    std::lock_guard lock(state_->mutex);
-    if (!state_->plans.count(key)) {
-      std::vector<Tensor> out;
-      state_->plans.emplace(key, state_->trace(inputs, out));
-    }
-    const auto& plan = state_->plans.at(key);
-    return plan->fallback ? std::string() : ir::dump(plan->graph);
-  }
+  return state_->dump(inputs);
 }
 
 CompileMode CompiledFunction::mode() const {
@@ -444,6 +499,85 @@ CompiledFunction compile(TensorFunction fn, CompileOptions options) {
                        : parse_compile_mode(config::settings().compile, "EMILY_COMPILE");
   f.state_->fn = std::move(fn);
   f.state_->options = std::move(options);
+  return f;
+}
+
+// Trees: the flat function over the leaves rebuilds the argument from the structure the
+// calling thread is compiling for and reports the structure it returned, which the
+// wrapper keeps per signature (a replay does not run the function to learn it).
+namespace {
+thread_local const Tree* t_args = nullptr;
+thread_local std::optional<Tree> t_result;
+
+// A tree shaped like `t` whose leaves hold no data worth keeping.
+Tree skeleton(const Tree& t) {
+  static const Tensor placeholder = scalar_tensor(0.0, DType::bool_);
+  return Tree::unflatten(t, std::vector<Tensor>(t.leaves().size(), placeholder));
+}
+}  // namespace
+
+struct CompiledTreeFunction::State {
+  TreeFunction fn;
+  std::mutex mutex;
+  std::map<std::string, Tree> results;  // per signature: the result's structure
+};
+
+Tree CompiledTreeFunction::operator()(const Tree& args) const {
+  const std::vector<Tensor> leaves = args.leaves();
+  const std::string structure = args.structure();
+  const Tree* saved = t_args;
+  t_args = &args;
+  t_result.reset();
+  std::vector<Tensor> out;
+  try {
+    out = flat_.state_->call(leaves, structure + "|");
+  } catch (...) {
+    t_args = saved;
+    throw;
+  }
+  t_args = saved;
+  const std::string key = structure + "|" + signature(leaves);
+  std::lock_guard lock(state_->mutex);
+  if (t_result) {
+    auto [it, fresh] = state_->results.try_emplace(key, skeleton(*t_result));
+    if (!fresh) it->second = skeleton(*t_result);
+    t_result.reset();
+    return Tree::unflatten(it->second, out);
+  }
+  return Tree::unflatten(state_->results.at(key), out);
+}
+
+std::string CompiledTreeFunction::dump(const Tree& args) const {
+  const Tree* saved = t_args;
+  t_args = &args;
+  std::string text = flat_.state_->dump(args.leaves(), args.structure() + "|");
+  t_args = saved;
+  if (t_result) {
+    std::lock_guard lock(state_->mutex);
+    state_->results.insert_or_assign(args.structure() + "|" + signature(args.leaves()),
+                                     skeleton(*t_result));
+    t_result.reset();
+  }
+  return text;
+}
+
+CompiledTreeFunction compile(TreeFunction fn, CompileOptions options) {
+  if (!fn) EMILY_THROW(ValueError, "compile", "the function is empty");
+  CompiledTreeFunction f;
+  f.state_ = std::make_shared<CompiledTreeFunction::State>();
+  f.state_->fn = std::move(fn);
+  std::weak_ptr<CompiledTreeFunction::State> state = f.state_;
+  f.flat_ = compile(
+      [state](const std::vector<Tensor>& leaves) {
+        auto s = state.lock();
+        if (!s || !t_args) EMILY_THROW(Error, "compile", "a tree function called without its tree");
+        Tree args = Tree::unflatten(*t_args, leaves);
+        Tree result = s->fn(args);
+        std::vector<Tensor> out = result.leaves();
+        t_result = std::move(result);
+        return out;
+      },
+      std::move(options));
   return f;
 }
 

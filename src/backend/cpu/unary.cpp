@@ -35,6 +35,12 @@ struct Runs {
 void unary_loop(const Tensor& x, Tensor& y, const Runs& r) {
   const char* px = static_cast<const char*>(x.raw_data());
   char* py = static_cast<char*>(y.raw_data());
+  // Small dense tensors skip the strided skeleton (axis merging allocates): for them the
+  // loop setup costs more than the loop.
+  if (y.size() < kParallelGrain && x.is_contiguous()) {
+    r.dense(px, py, y.size(), 1);
+    return;
+  }
   for_each_run<2>(y.shape(), {&y.strides(), &x.strides()},
                   [&](const auto& off, std::int64_t n, const auto& st) {
                     (st[1] == 1 ? r.dense : r.strided)(px + off[1] * r.in_size,
