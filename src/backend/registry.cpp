@@ -2,6 +2,10 @@
 #include "backend/cpu/kernels.h"
 #include "emily/backend.h"
 
+#ifdef EMILY_HAS_CUDA
+#include "backend/cuda/kernels.h"
+#endif
+
 namespace emily {
 
 const KernelTable& kernels(Device::Type type) {
@@ -10,9 +14,14 @@ const KernelTable& kernels(Device::Type type) {
     cpu::register_all(t);
     return t;
   }();
-  // The CUDA backend fills its own table (issue "CUDA backend"); until then every
-  // primitive on a CUDA device falls back to the CPU.
-  static const KernelTable cuda;
+  // Primitives the CUDA table lacks run on the CPU through the dispatcher's fallback.
+  static const KernelTable cuda = [] {
+    KernelTable t;
+#ifdef EMILY_HAS_CUDA
+    cuda::register_all(t);
+#endif
+    return t;
+  }();
   return type == Device::Type::cpu ? cpu : cuda;
 }
 

@@ -7,6 +7,11 @@
 #include "emily/stream.h"
 #include "emily/telemetry.h"
 #include "ir/trace.h"
+#include "ops/dispatch.h"
+
+#ifdef EMILY_HAS_CUDA
+#include "backend/cuda/runtime.h"
+#endif
 
 namespace emily {
 
@@ -132,9 +137,20 @@ Tensor to_host(const Tensor& t) {
 }
 
 Tensor to_device(const Tensor& t, Device device) {
+  detail::require_defined("to_device", t);
   if (t.device() == device) return t;
+#ifdef EMILY_HAS_CUDA
+  if (!is_available(device))
+    EMILY_THROW(DeviceError, "to_device", to_string(device), " is not available");
+  // Dense on its own device first (a kernel there), then one copy of the bytes.
+  Tensor src = contiguous(t);
+  Tensor out = Tensor::empty(src.shape(), src.dtype(), device);
+  cuda::copy(out.raw_data(), device, src.raw_data(), src.device(), src.nbytes());
+  return out;
+#else
   EMILY_THROW(DeviceError, "to_device", "cannot move a tensor from ", to_string(t.device()), " to ",
               to_string(device), " in this build");
+#endif
 }
 
 void to_blob(const Tensor& t, void* dst, std::size_t dst_bytes) {

@@ -13,6 +13,15 @@
 #include "emily/memory.h"
 #include "emily/telemetry.h"
 
+#ifdef EMILY_HAS_CUDA
+#include "backend/cuda/runtime.h"
+// GPU memory lives in CUDA's stream-ordered pool (backend/cuda/runtime.cpp).
+#define EMILY_ON_GPU(device, call) \
+  if ((device).type == Device::Type::cuda) return cuda::call
+#else
+#define EMILY_ON_GPU(device, call)
+#endif
+
 namespace emily {
 
 namespace {
@@ -165,6 +174,7 @@ void require_cpu(const char* op, Device d) {
 }  // namespace
 
 std::shared_ptr<Buffer> allocate(std::size_t bytes, Device device) {
+  EMILY_ON_GPU(device, allocate(bytes, device));
   require_cpu("allocate", device);
   void* p = cpu_allocator().allocate(bytes);
   return std::make_shared<Buffer>(p, bytes, device,
@@ -172,8 +182,16 @@ std::shared_ptr<Buffer> allocate(std::size_t bytes, Device device) {
 }
 
 MemoryInfo memory_info(Device device) {
-  require_cpu("memory_info", device);
-  MemoryInfo m = cpu_allocator().info();
+  MemoryInfo m;
+#ifdef EMILY_HAS_CUDA
+  if (device.type == Device::Type::cuda)
+    m = cuda::memory_info(device);
+  else
+#endif
+  {
+    require_cpu("memory_info", device);
+    m = cpu_allocator().info();
+  }
   if (telemetry::active()) {
     telemetry::Event e;
     e.name = "emily.memory.stats";
@@ -188,21 +206,25 @@ MemoryInfo memory_info(Device device) {
 }
 
 void reset_peak_memory(Device device) {
+  EMILY_ON_GPU(device, reset_peak_memory(device));
   require_cpu("reset_peak_memory", device);
   cpu_allocator().reset_peak();
 }
 
 void clear_cache(Device device) {
+  EMILY_ON_GPU(device, clear_cache(device));
   require_cpu("clear_cache", device);
   cpu_allocator().clear_cache();
 }
 
 std::size_t set_cache_limit(std::size_t bytes, Device device) {
+  EMILY_ON_GPU(device, set_cache_limit(bytes, device));
   require_cpu("set_cache_limit", device);
   return cpu_allocator().set_cache_limit(bytes);
 }
 
 std::size_t set_memory_limit(std::size_t bytes, Device device) {
+  EMILY_ON_GPU(device, set_memory_limit(bytes, device));
   require_cpu("set_memory_limit", device);
   return cpu_allocator().set_memory_limit(bytes);
 }

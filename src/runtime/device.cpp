@@ -10,6 +10,8 @@
 
 #ifdef EMILY_HAS_CUDA
 #include <cuda_runtime.h>
+
+#include "backend/cuda/runtime.h"
 #endif
 
 namespace emily {
@@ -107,8 +109,13 @@ void set_current_stream(Stream s) {
   t_current = s;
 }
 
-void synchronize(Stream) {
+void synchronize(Stream s) {
   // CPU streams run kernels on the calling thread: nothing is ever pending.
+#ifdef EMILY_HAS_CUDA
+  if (s.device.type == Device::Type::cuda) cuda::synchronize(s);
+#else
+  (void)s;
+#endif
 }
 
 void synchronize() {

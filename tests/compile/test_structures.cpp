@@ -102,6 +102,10 @@ TEST(CompileTree, StructureIsPartOfTheSignature) {
 
 TEST(Donation, ResultReusesTheDonatedBuffer) {
   // Oracle: buffer identity and allocator statistics; values against eager.
+#ifdef EMILY_DEBUG_NAN_INF
+  GTEST_SKIP() << "debug NaN/Inf builds replay through the dispatcher (where the check "
+                  "lives), which allocates every result: no donation there";
+#endif
   auto fn = [](const std::vector<Tensor>& in) {
     return std::vector<Tensor>{exp(in[0] * 0.5) * 2.0};
   };

@@ -1,0 +1,71 @@
+// CUDA backend bandwidth (issue "CUDA backend"): elementwise add over 64M f32 against
+// cudaMemcpy device-to-device in the same run. Bytes counted once per read and per
+// write (add: 2 reads + 1 write; copy: 1 read + 1 write). Skipped without a GPU.
+#include <benchmark/benchmark.h>
+
+#include "emily/emily.h"
+
+#ifdef EMILY_HAS_CUDA
+#include <cuda_runtime.h>
+
+namespace {
+
+using namespace emily;
+
+constexpr std::int64_t kN = std::int64_t{1} << 26;
+
+void BM_cuda_add_64M_f32(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const Device gpu = Device::cuda(0);
+  Tensor a = to_device(random::normal(random::key(0), {kN}), gpu);
+  Tensor b = to_device(random::normal(random::key(1), {kN}), gpu);
+  StreamGuard guard(default_stream(gpu));
+  for (int i = 0; i < 3; ++i) benchmark::DoNotOptimize(add(a, b));
+  synchronize();
+  for (auto _ : state) {
+    Tensor c = add(a, b);
+    synchronize();
+  }
+  state.SetBytesProcessed(state.iterations() * kN * 4 * 3);
+}
+
+void BM_cuda_memcpy_d2d_64M_f32(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  void *src = nullptr, *dst = nullptr;
+  const std::size_t bytes = static_cast<std::size_t>(kN) * 4;
+  if (cudaMalloc(&src, bytes) != cudaSuccess || cudaMalloc(&dst, bytes) != cudaSuccess)
+    return state.SkipWithError("cudaMalloc failed");
+  cudaMemset(src, 1, bytes);
+  for (int i = 0; i < 3; ++i) cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice);
+  cudaDeviceSynchronize();
+  for (auto _ : state) {
+    cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice);
+    cudaDeviceSynchronize();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes) * 2);
+  cudaFree(src);
+  cudaFree(dst);
+}
+
+// Host overhead of one eager op on the GPU: a 1-element add, synchronized every 100.
+void BM_cuda_eager_add_1_element(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const Device gpu = Device::cuda(0);
+  Tensor a = to_device(ones({1}), gpu);
+  StreamGuard guard(default_stream(gpu));
+  std::int64_t n = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(add(a, a));
+    if (++n % 100 == 0) synchronize();
+  }
+  synchronize();
+}
+
+BENCHMARK(BM_cuda_add_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cuda_memcpy_d2d_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cuda_eager_add_1_element)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+#endif
+
+BENCHMARK_MAIN();

@@ -1,0 +1,51 @@
+"""PyTorch baselines for bench/bench_cuda.cpp, run in the same session on the same GPU.
+
+Prints the same quantities: elementwise add over 64M f32 and a device-to-device copy
+(bytes read plus written per second, median of CUDA-event timings), and the host time
+of one eager 1-element add (a loop of 10,000, synchronized at the end).
+"""
+import statistics
+import time
+
+import torch
+
+
+def median_ms(fn, reps=50, warmup=5):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop))
+    return statistics.median(times)
+
+
+def main():
+    n = 1 << 26
+    a = torch.randn(n, device="cuda")
+    b = torch.randn(n, device="cuda")
+    dst = torch.empty_like(a)
+    add_ms = median_ms(lambda: torch.add(a, b))
+    copy_ms = median_ms(lambda: dst.copy_(a))
+    print(f"torch add 64M f32: {add_ms:.3f} ms, {3 * 4 * n / add_ms / 1e9:.3f} TB/s")
+    print(f"torch copy 64M f32: {copy_ms:.3f} ms, {2 * 4 * n / copy_ms / 1e9:.3f} TB/s")
+    one = torch.ones(1, device="cuda")
+    for _ in range(1000):
+        torch.add(one, one)
+    torch.cuda.synchronize()
+    reps = 10000
+    start = time.perf_counter()
+    for _ in range(reps):
+        torch.add(one, one)
+    torch.cuda.synchronize()
+    print(f"torch eager 1-element add: {(time.perf_counter() - start) / reps * 1e6:.2f} us/op")
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
+
+
+if __name__ == "__main__":
+    main()

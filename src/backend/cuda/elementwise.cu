@@ -1,0 +1,530 @@
+// Elementwise CUDA kernels: copy, astype, where, and the core arithmetic, comparison and
+// transcendental primitives. One launch mechanism serves them all: a grid-stride loop
+// over the output, reading each operand dense, as one repeated value, or through its
+// strides (up to kMaxDims axes after merging). f16/bf16 compute in float and round once
+// on store (as the CPU kernels do); integers wrap. Dtypes a functor does not cover
+// (complex, mostly) run through run_on_cpu until their kernels land.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/runtime.h"
+#include "emily/tensor.h"
+
+namespace emily::cuda {
+
+namespace {
+
+constexpr int kMaxDims = 8;
+constexpr int kThreads = 256;
+
+// ---- storage and compute types ---------------------------------------------------------
+template <class T>
+struct Storage {
+  using type = T;
+};
+template <>
+struct Storage<f16> {
+  using type = __half;
+};
+template <>
+struct Storage<bf16> {
+  using type = __nv_bfloat16;
+};
+
+template <class T>
+struct Compute {
+  using type = T;
+};
+template <>
+struct Compute<__half> {
+  using type = float;
+};
+template <>
+struct Compute<__nv_bfloat16> {
+  using type = float;
+};
+
+template <class S>
+__device__ typename Compute<S>::type load(S v) {
+  if constexpr (std::is_same_v<S, __half>)
+    return __half2float(v);
+  else if constexpr (std::is_same_v<S, __nv_bfloat16>)
+    return __bfloat162float(v);
+  else
+    return v;
+}
+
+// As detail::convert on the CPU: one rounding to f16/bf16 (from double directly; from
+// integers through double, exact below 2^53), floats to integers saturate with NaN -> 0,
+// anything to bool is "nonzero".
+template <class S, class C>
+__device__ S store(C v) {
+  if constexpr (std::is_same_v<S, C>) {
+    return v;
+  } else if constexpr (std::is_same_v<S, __half> || std::is_same_v<S, __nv_bfloat16>) {
+    constexpr bool half = std::is_same_v<S, __half>;
+    if constexpr (std::is_same_v<C, float>)
+      return half ? S(__float2half_rn(v)) : S(__float2bfloat16_rn(v));
+    else if constexpr (std::is_same_v<C, bool>)
+      return half ? S(__float2half_rn(v ? 1.0f : 0.0f)) : S(__float2bfloat16_rn(v ? 1.0f : 0.0f));
+    else
+      return half ? S(__double2half(static_cast<double>(v)))
+                  : S(__double2bfloat16(static_cast<double>(v)));
+  } else if constexpr (std::is_same_v<S, bool>) {
+    return v != C(0);
+  } else if constexpr (std::is_integral_v<S> && std::is_floating_point_v<C>) {
+    if (isnan(v)) return S(0);
+    if (v >= static_cast<C>(std::numeric_limits<S>::max())) return std::numeric_limits<S>::max();
+    if (v <= static_cast<C>(std::numeric_limits<S>::lowest()))
+      return std::numeric_limits<S>::lowest();
+    return static_cast<S>(v);
+  } else {
+    return static_cast<S>(v);
+  }
+}
+
+template <class C>
+using wrap_t =
+    std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
+
+// ---- functors ---------------------------------------------------------------------------
+// `floats`/`ints`/`bools`: the dtype classes each accepts. Semantics follow the CPU
+// functors of backend/cpu/elementwise_ops.h (NumPy's).
+#define EMILY_CLASSES(F, I, B)      \
+  static constexpr bool floats = F; \
+  static constexpr bool ints = I;   \
+  static constexpr bool bools = B;
+
+struct Add {
+  EMILY_CLASSES(true, true, true)
+  template <class C>
+  __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_same_v<C, bool>)
+      return a || b;
+    else if constexpr (std::is_integral_v<C>)
+      return static_cast<C>(wrap_t<C>(a) + wrap_t<C>(b));
+    else
+      return a + b;
+  }
+};
+struct Subtract {
+  EMILY_CLASSES(true, true, false)
+  template <class C>
+  __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_integral_v<C>)
+      return static_cast<C>(wrap_t<C>(a) - wrap_t<C>(b));
+    else
+      return a - b;
+  }
+};
+struct Multiply {
+  EMILY_CLASSES(true, true, true)
+  template <class C>
+  __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_same_v<C, bool>)
+      return a && b;
+    else if constexpr (std::is_integral_v<C>)
+      return static_cast<C>(wrap_t<C>(a) * wrap_t<C>(b));
+    else
+      return a * b;
+  }
+};
+struct Divide {
+  EMILY_CLASSES(true, false, false)
+  template <class C>
+  __device__ C operator()(C a, C b) const {
+    return a / b;
+  }
+};
+// NaN propagates; on ties the second operand wins.
+struct Maximum {
+  EMILY_CLASSES(true, true, true)
+  template <class C>
+  __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>)
+      return (a > b || isnan(a)) ? a : b;
+    else
+      return a > b ? a : b;
+  }
+};
+struct Minimum {
+  EMILY_CLASSES(true, true, true)
+  template <class C>
+  __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>)
+      return (a < b || isnan(a)) ? a : b;
+    else
+      return a < b ? a : b;
+  }
+};
+#define EMILY_COMPARE(Name, expr)                \
+  struct Name {                                  \
+    EMILY_CLASSES(true, true, true)              \
+    static constexpr bool to_bool = true;        \
+    template <class C>                           \
+    __device__ bool operator()(C a, C b) const { \
+      return expr;                               \
+    }                                            \
+  };
+EMILY_COMPARE(Equal, a == b)
+EMILY_COMPARE(NotEqual, a != b)
+EMILY_COMPARE(Less, a < b)
+EMILY_COMPARE(LessEqual, a <= b)
+EMILY_COMPARE(Greater, a > b)
+EMILY_COMPARE(GreaterEqual, a >= b)
+#undef EMILY_COMPARE
+
+template <class Op>
+constexpr bool to_bool() {
+  if constexpr (requires { Op::to_bool; })
+    return Op::to_bool;
+  else
+    return false;
+}
+
+struct Negate {
+  EMILY_CLASSES(true, true, false)
+  template <class C>
+  __device__ C operator()(C x) const {
+    if constexpr (std::is_integral_v<C>)
+      return static_cast<C>(wrap_t<C>(0) - wrap_t<C>(x));
+    else
+      return -x;
+  }
+};
+struct Abs {
+  EMILY_CLASSES(true, true, false)
+  template <class C>
+  __device__ C operator()(C x) const {
+    if constexpr (std::is_unsigned_v<C>)
+      return x;
+    else if constexpr (std::is_integral_v<C>)
+      return x < 0 ? static_cast<C>(wrap_t<C>(0) - wrap_t<C>(x)) : x;
+    else
+      return fabs(x);
+  }
+};
+#define EMILY_FLOAT_FN(Name, expr)       \
+  struct Name {                          \
+    EMILY_CLASSES(true, false, false)    \
+    template <class C>                   \
+    __device__ C operator()(C x) const { \
+      return expr;                       \
+    }                                    \
+  };
+EMILY_FLOAT_FN(Exp, exp(x))
+EMILY_FLOAT_FN(Log, log(x))
+EMILY_FLOAT_FN(Sqrt, sqrt(x))
+EMILY_FLOAT_FN(Rsqrt, C(1) / sqrt(x))
+EMILY_FLOAT_FN(Sin, sin(x))
+EMILY_FLOAT_FN(Cos, cos(x))
+EMILY_FLOAT_FN(Tanh, tanh(x))
+EMILY_FLOAT_FN(Sigmoid, x >= C(0) ? C(1) / (C(1) + exp(-x)) : exp(x) / (C(1) + exp(x)))
+EMILY_FLOAT_FN(Floor, floor(x))
+EMILY_FLOAT_FN(Ceil, ceil(x))
+#undef EMILY_FLOAT_FN
+
+template <class Op, class T>
+constexpr bool accepts() {
+  if constexpr (std::is_same_v<T, bool>)
+    return Op::bools;
+  else if constexpr (std::is_integral_v<T>)
+    return Op::ints;
+  else if constexpr (std::is_same_v<T, c64>)
+    return false;  // complex: CPU until its kernels land
+  else
+    return Op::floats;
+}
+
+// ---- the launch mechanism ---------------------------------------------------------------
+// Per operand: its element strides over the output's (merged) axes; all zeros for one
+// repeated value. `dense`: every operand is row-major over the output or repeated.
+template <int N>
+struct Layout {
+  int ndim = 0;
+  std::int64_t shape[kMaxDims];
+  std::int64_t strides[N][kMaxDims];
+  std::int64_t n = 0;
+  bool dense = false;
+};
+
+template <int N>
+__device__ void offsets(const Layout<N>& L, std::int64_t i, std::int64_t (&off)[N]) {
+  for (int k = 0; k < N; ++k) off[k] = 0;
+  for (int d = L.ndim - 1; d >= 0; --d) {
+    const std::int64_t idx = i % L.shape[d];
+    i /= L.shape[d];
+    for (int k = 0; k < N; ++k) off[k] += idx * L.strides[k][d];
+  }
+}
+
+// Builds the layout of `ins` over `out`'s shape: axes merged where every operand walks
+// them as one; false when more than kMaxDims axes remain.
+template <int N>
+bool make_layout(const Tensor& out, const std::array<const Tensor*, N>& ins, Layout<N>& L) {
+  L.n = out.size();
+  const Shape& shape = out.shape();
+  std::vector<std::int64_t> sh;
+  std::vector<std::array<std::int64_t, N>> st;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    std::array<std::int64_t, N> s;
+    for (int k = 0; k < N; ++k) s[k] = ins[k]->strides()[d];
+    bool merge = !sh.empty();
+    for (int k = 0; k < N && merge; ++k) merge = st.back()[k] == s[k] * shape[d];
+    if (merge) {
+      sh.back() *= shape[d];
+      st.back() = s;
+    } else {
+      sh.push_back(shape[d]);
+      st.push_back(s);
+    }
+  }
+  if (sh.size() > static_cast<std::size_t>(kMaxDims)) return false;
+  L.ndim = static_cast<int>(sh.size());
+  L.dense = true;
+  for (int d = 0; d < L.ndim; ++d) {
+    L.shape[d] = sh[d];
+    for (int k = 0; k < N; ++k) L.strides[k][d] = st[d][k];
+  }
+  for (int k = 0; k < N; ++k) {
+    bool row_major = true, repeated = true;
+    std::int64_t expect = 1;
+    for (int d = L.ndim - 1; d >= 0; --d) {
+      row_major = row_major && L.strides[k][d] == expect;
+      repeated = repeated && L.strides[k][d] == 0;
+      expect *= L.shape[d];
+    }
+    L.dense = L.dense && (row_major || repeated);
+  }
+  return true;
+}
+
+// f(i, off) for every output element i; off[k] is operand k's element offset. Dense
+// layouts skip the index arithmetic: an operand's offset is i or 0.
+template <int N, class F>
+__global__ void for_each(Layout<N> L, F f) {
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < L.n;
+       i += step) {
+    std::int64_t off[N];
+    if (L.dense) {
+      for (int k = 0; k < N; ++k) off[k] = (L.ndim == 0 || L.strides[k][L.ndim - 1] != 0) ? i : 0;
+    } else {
+      offsets(L, i, off);
+    }
+    f(i, off);
+  }
+}
+
+template <int N, class F>
+void launch(const Layout<N>& L, Stream s, const char* op, F f) {
+  if (L.n == 0) return;
+  const std::int64_t blocks = std::min<std::int64_t>((L.n + kThreads - 1) / kThreads, 65536);
+  for_each<N><<<static_cast<unsigned>(blocks), kThreads, 0, stream(s)>>>(L, f);
+  check_launch(op);
+}
+
+template <class T>
+using S = typename Storage<T>::type;
+
+// What one output element does (device lambdas cannot live in the host's generic
+// lambdas that pick the dtype, so each step is a small functor).
+template <class Op, class In, class Out>
+struct UnaryStep {
+  const In* x;
+  Out* y;
+  __device__ void operator()(std::int64_t i, const std::int64_t (&o)[1]) const {
+    y[i] = store<Out>(Op{}(load(x[o[0]])));
+  }
+};
+template <class Op, class In, class Out>
+struct BinaryStep {
+  const In* a;
+  const In* b;
+  Out* y;
+  __device__ void operator()(std::int64_t i, const std::int64_t (&o)[2]) const {
+    y[i] = store<Out>(Op{}(load(a[o[0]]), load(b[o[1]])));
+  }
+};
+template <class In, class Out>
+struct CastStep {
+  const In* x;
+  Out* y;
+  __device__ void operator()(std::int64_t i, const std::int64_t (&o)[1]) const {
+    y[i] = store<Out>(load(x[o[0]]));
+  }
+};
+template <class W>
+struct CopyStep {
+  const W* x;
+  W* y;
+  __device__ void operator()(std::int64_t i, const std::int64_t (&o)[1]) const { y[i] = x[o[0]]; }
+};
+template <class W>
+struct WhereStep {
+  const bool* c;
+  const W* a;
+  const W* b;
+  W* y;
+  __device__ void operator()(std::int64_t i, const std::int64_t (&o)[3]) const {
+    y[i] = c[o[0]] ? a[o[1]] : b[o[2]];
+  }
+};
+
+// ---- kernels ----------------------------------------------------------------------------
+
+template <class Op>
+void unary_kernel(Primitive p, std::span<const Tensor> in, std::span<Tensor> out, const Attr& a,
+                  Stream s) {
+  Layout<1> L;
+  bool ok = make_layout<1>(out[0], {&in[0]}, L);
+  visit_dtype(in[0].dtype(), [&]<class T>() {
+    if constexpr (accepts<Op, T>()) {
+      if (ok) {
+        const S<T>* x = static_cast<const S<T>*>(in[0].raw_data());
+        S<T>* y = static_cast<S<T>*>(out[0].raw_data());
+        launch<1>(L, s, "unary", UnaryStep<Op, S<T>, S<T>>{x, y});
+        return;
+      }
+    }
+    run_on_cpu(p, in, out, a);
+  });
+}
+
+template <class Op>
+void binary_kernel(Primitive p, std::span<const Tensor> in, std::span<Tensor> out, const Attr& a,
+                   Stream s) {
+  Layout<2> L;
+  bool ok = make_layout<2>(out[0], {&in[0], &in[1]}, L);
+  visit_dtype(in[0].dtype(), [&]<class T>() {
+    if constexpr (accepts<Op, T>()) {
+      if (ok) {
+        using Out = std::conditional_t<to_bool<Op>(), bool, S<T>>;
+        const S<T>* x = static_cast<const S<T>*>(in[0].raw_data());
+        const S<T>* z = static_cast<const S<T>*>(in[1].raw_data());
+        Out* y = static_cast<Out*>(out[0].raw_data());
+        launch<2>(L, s, "binary", BinaryStep<Op, S<T>, Out>{x, z, y});
+        return;
+      }
+    }
+    run_on_cpu(p, in, out, a);
+  });
+}
+
+template <std::size_t W>
+struct alignas(W) Word {
+  unsigned char b[W];
+};
+
+void copy_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& a, Stream s) {
+  Layout<1> L;
+  if (!make_layout<1>(out[0], {&in[0]}, L)) return run_on_cpu(Primitive::copy, in, out, a);
+  auto run = [&]<std::size_t W>() {
+    const Word<W>* x = static_cast<const Word<W>*>(in[0].raw_data());
+    Word<W>* y = static_cast<Word<W>*>(out[0].raw_data());
+    launch<1>(L, s, "copy", CopyStep<Word<W>>{x, y});
+  };
+  switch (in[0].itemsize()) {
+    case 1:
+      return run.template operator()<1>();
+    case 2:
+      return run.template operator()<2>();
+    case 4:
+      return run.template operator()<4>();
+    default:
+      return run.template operator()<8>();
+  }
+}
+
+template <class T>
+constexpr bool on_gpu = !std::is_same_v<T, c64>;
+
+void astype_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& a, Stream s) {
+  Layout<1> L;
+  const bool ok = make_layout<1>(out[0], {&in[0]}, L);
+  bool done = false;
+  visit_dtype(in[0].dtype(), [&]<class From>() {
+    visit_dtype(out[0].dtype(), [&]<class To>() {
+      if constexpr (on_gpu<From> && on_gpu<To>) {
+        if (!ok) return;
+        const S<From>* x = static_cast<const S<From>*>(in[0].raw_data());
+        S<To>* y = static_cast<S<To>*>(out[0].raw_data());
+        launch<1>(L, s, "astype", CastStep<S<From>, S<To>>{x, y});
+        done = true;
+      }
+    });
+  });
+  if (!done) run_on_cpu(Primitive::astype, in, out, a);
+}
+
+void where_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& a, Stream s) {
+  Layout<3> L;
+  if (!make_layout<3>(out[0], {&in[0], &in[1], &in[2]}, L))
+    return run_on_cpu(Primitive::where, in, out, a);
+  auto run = [&]<std::size_t W>() {
+    const bool* c = static_cast<const bool*>(in[0].raw_data());
+    const Word<W>* x = static_cast<const Word<W>*>(in[1].raw_data());
+    const Word<W>* z = static_cast<const Word<W>*>(in[2].raw_data());
+    Word<W>* y = static_cast<Word<W>*>(out[0].raw_data());
+    launch<3>(L, s, "where", WhereStep<Word<W>>{c, x, z, y});
+  };
+  switch (out[0].itemsize()) {
+    case 1:
+      return run.template operator()<1>();
+    case 2:
+      return run.template operator()<2>();
+    case 4:
+      return run.template operator()<4>();
+    default:
+      return run.template operator()<8>();
+  }
+}
+
+}  // namespace
+
+void register_elementwise(KernelTable& t) {
+  t.set(Primitive::copy, copy_kernel);
+  t.set(Primitive::astype, astype_kernel);
+  t.set(Primitive::where, where_kernel);
+#define EMILY_UNARY(prim, Op)                                                                 \
+  t.set(Primitive::prim, [](std::span<const Tensor> in, std::span<Tensor> out, const Attr& a, \
+                            Stream s) { unary_kernel<Op>(Primitive::prim, in, out, a, s); });
+#define EMILY_BINARY(prim, Op)                                                                \
+  t.set(Primitive::prim, [](std::span<const Tensor> in, std::span<Tensor> out, const Attr& a, \
+                            Stream s) { binary_kernel<Op>(Primitive::prim, in, out, a, s); });
+  EMILY_UNARY(negate, Negate)
+  EMILY_UNARY(abs, Abs)
+  EMILY_UNARY(exp, Exp)
+  EMILY_UNARY(log, Log)
+  EMILY_UNARY(sqrt, Sqrt)
+  EMILY_UNARY(rsqrt, Rsqrt)
+  EMILY_UNARY(sin, Sin)
+  EMILY_UNARY(cos, Cos)
+  EMILY_UNARY(tanh, Tanh)
+  EMILY_UNARY(sigmoid, Sigmoid)
+  EMILY_UNARY(floor, Floor)
+  EMILY_UNARY(ceil, Ceil)
+  EMILY_BINARY(add, Add)
+  EMILY_BINARY(subtract, Subtract)
+  EMILY_BINARY(multiply, Multiply)
+  EMILY_BINARY(divide, Divide)
+  EMILY_BINARY(maximum, Maximum)
+  EMILY_BINARY(minimum, Minimum)
+  EMILY_BINARY(equal, Equal)
+  EMILY_BINARY(not_equal, NotEqual)
+  EMILY_BINARY(less, Less)
+  EMILY_BINARY(less_equal, LessEqual)
+  EMILY_BINARY(greater, Greater)
+  EMILY_BINARY(greater_equal, GreaterEqual)
+#undef EMILY_UNARY
+#undef EMILY_BINARY
+}
+
+}  // namespace emily::cuda

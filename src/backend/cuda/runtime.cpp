@@ -1,0 +1,251 @@
+#include "backend/cuda/runtime.h"
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "emily/config.h"
+#include "emily/error.h"
+#include "emily/telemetry.h"
+
+namespace emily::cuda {
+
+void check(cudaError_t status, const char* op, const char* what) {
+  if (status == cudaSuccess) return;
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clear it: the process goes on
+    EMILY_THROW(OutOfMemory, op, what, ": ", cudaGetErrorString(status));
+  }
+  EMILY_THROW(Error, op, what, ": ", cudaGetErrorString(status));
+}
+
+void check_launch(const char* op) {
+  check(cudaGetLastError(), op, "kernel launch");
+}
+
+namespace {
+// CUDA's current device is per thread; remembering it saves a driver call per op.
+thread_local int t_device = -1;
+}  // namespace
+
+void use_device(Device device) {
+  if (t_device == device.index) return;
+  check(cudaSetDevice(device.index), "cuda", "cudaSetDevice");
+  t_device = device.index;
+}
+
+namespace {
+
+std::mutex g_streams_mutex;
+std::map<std::pair<int, int>, cudaStream_t> g_streams;  // (device, stream index)
+
+}  // namespace
+
+cudaStream_t stream(Stream s) {
+  // The last stream this thread asked for, without the lock (every op asks).
+  thread_local Stream t_last{Device::cpu(), -1};
+  thread_local cudaStream_t t_last_stream = nullptr;
+  if (s == t_last) {
+    use_device(s.device);
+    return t_last_stream;
+  }
+  std::lock_guard lock(g_streams_mutex);
+  auto& st = g_streams[{s.device.index, s.index}];
+  if (!st) {
+    use_device(s.device);
+    check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "stream",
+          "cudaStreamCreateWithFlags");
+  } else {
+    use_device(s.device);
+  }
+  t_last = s;
+  t_last_stream = st;
+  return st;
+}
+
+void synchronize(Stream s) {
+  check(cudaStreamSynchronize(stream(s)), "synchronize", "cudaStreamSynchronize");
+}
+
+Stream stream_for(Device device) {
+  const Stream s = current_stream();
+  return s.device == device ? s : default_stream(device);
+}
+
+// ---- memory --------------------------------------------------------------------------
+
+namespace {
+
+// Per device: Emily's accounting over CUDA's default memory pool. Freed blocks return to
+// the pool (stream-ordered) and stay reserved up to the release threshold, which is the
+// cache limit; `cache` is what the pool holds beyond the live buffers.
+struct Pool {
+  std::mutex mutex;
+  cudaMemPool_t pool = nullptr;
+  std::size_t active = 0, peak = 0, memory_limit = 0, cache_limit = 0;
+  std::size_t total = 0;  // the card's memory
+};
+
+Pool& pool(Device device) {
+  static std::mutex m;
+  static std::map<int, Pool*> pools;  // never destroyed: buffers may outlive statics
+  std::lock_guard lock(m);
+  Pool*& p = pools[device.index];
+  if (!p) {
+    p = new Pool();
+    use_device(device);
+    check(cudaDeviceGetDefaultMemPool(&p->pool, device.index), "allocator",
+          "cudaDeviceGetDefaultMemPool");
+    const auto& s = config::settings();
+    p->memory_limit = s.memory_limit;
+    std::size_t free = 0, total = 0;
+    check(cudaMemGetInfo(&free, &total), "allocator", "cudaMemGetInfo");
+    p->total = total;
+    p->cache_limit = s.cache_limit.value_or(total / 4);
+    std::uint64_t threshold = p->cache_limit;
+    check(cudaMemPoolSetAttribute(p->pool, cudaMemPoolAttrReleaseThreshold, &threshold),
+          "allocator", "cudaMemPoolSetAttribute");
+  }
+  return *p;
+}
+
+std::size_t reserved(Pool& p) {
+  std::uint64_t bytes = 0;
+  cudaMemPoolGetAttribute(p.pool, cudaMemPoolAttrReservedMemCurrent, &bytes);
+  return bytes;
+}
+
+void require_gpu(const char* op, Device d) {
+  if (d.type != Device::Type::cuda || !is_available(d))
+    EMILY_THROW(DeviceError, op, to_string(d), " is not an available CUDA device");
+}
+
+}  // namespace
+
+std::shared_ptr<Buffer> allocate(std::size_t bytes, Device device) {
+  require_gpu("allocate", device);
+  Pool& p = pool(device);
+  {
+    std::lock_guard lock(p.mutex);
+    // More than the card holds cannot succeed: say so without asking the driver.
+    if (bytes > p.total) {
+      EMILY_THROW(OutOfMemory, "allocator", "allocating ", bytes, " bytes on ", to_string(device),
+                  ", which has ", p.total, " bytes");
+    }
+    if (p.memory_limit && p.active + bytes > p.memory_limit) {
+      EMILY_THROW(OutOfMemory, "allocator", "allocating ", bytes, " bytes on ", to_string(device),
+                  " would exceed the memory limit of ", p.memory_limit, " bytes (", p.active,
+                  " active)");
+    }
+  }
+  // Allocated and freed in order on the stream the calling thread works on (the op that
+  // asked runs there); a buffer used on another stream needs that stream synchronized
+  // with this one, as any cross-stream use does.
+  cudaStream_t cs = stream(stream_for(device));
+  void* ptr = nullptr;
+  if (bytes) {
+    cudaError_t status = cudaMallocAsync(&ptr, bytes, cs);
+    if (status == cudaErrorMemoryAllocation) {
+      // The pool may hold freed blocks another stream still orders: wait, trim, retry.
+      cudaGetLastError();
+      cudaDeviceSynchronize();
+      cudaMemPoolTrimTo(p.pool, 0);
+      status = cudaMallocAsync(&ptr, bytes, cs);
+    }
+    check(status, "allocator", "cudaMallocAsync");
+  }
+  {
+    std::lock_guard lock(p.mutex);
+    p.active += bytes;
+    if (p.active > p.peak) p.peak = p.active;
+  }
+  return std::make_shared<Buffer>(ptr, bytes, device, [device, bytes, cs](void* q) {
+    Pool& pl = pool(device);
+    if (q) {
+      if (t_device != device.index && cudaSetDevice(device.index) == cudaSuccess)
+        t_device = device.index;
+      cudaFreeAsync(q, cs);  // no throw from a deleter; errors surface at the next sync
+    }
+    std::lock_guard lock(pl.mutex);
+    pl.active -= bytes;
+  });
+}
+
+MemoryInfo memory_info(Device device) {
+  require_gpu("memory_info", device);
+  Pool& p = pool(device);
+  const std::size_t held = reserved(p);
+  std::lock_guard lock(p.mutex);
+  return MemoryInfo{p.active, p.peak, held > p.active ? held - p.active : 0, p.memory_limit,
+                    p.cache_limit};
+}
+
+void reset_peak_memory(Device device) {
+  require_gpu("reset_peak_memory", device);
+  Pool& p = pool(device);
+  std::lock_guard lock(p.mutex);
+  p.peak = p.active;
+}
+
+void clear_cache(Device device) {
+  require_gpu("clear_cache", device);
+  Pool& p = pool(device);
+  use_device(device);
+  check(cudaDeviceSynchronize(), "clear_cache", "cudaDeviceSynchronize");
+  check(cudaMemPoolTrimTo(p.pool, 0), "clear_cache", "cudaMemPoolTrimTo");
+}
+
+std::size_t set_cache_limit(std::size_t bytes, Device device) {
+  require_gpu("set_cache_limit", device);
+  Pool& p = pool(device);
+  std::lock_guard lock(p.mutex);
+  const std::size_t previous = p.cache_limit;
+  p.cache_limit = bytes;
+  std::uint64_t threshold = bytes;
+  check(cudaMemPoolSetAttribute(p.pool, cudaMemPoolAttrReleaseThreshold, &threshold),
+        "set_cache_limit", "cudaMemPoolSetAttribute");
+  cudaMemPoolTrimTo(p.pool, bytes);
+  return previous;
+}
+
+std::size_t set_memory_limit(std::size_t bytes, Device device) {
+  require_gpu("set_memory_limit", device);
+  Pool& p = pool(device);
+  std::lock_guard lock(p.mutex);
+  const std::size_t previous = p.memory_limit;
+  p.memory_limit = bytes;
+  return previous;
+}
+
+void copy(void* dst, Device to, const void* src, Device from, std::size_t bytes) {
+  if (!bytes) return;
+  if (from.type == Device::Type::cuda && to.type == Device::Type::cuda) {
+    cudaStream_t s = stream(stream_for(to));
+    if (from.index == to.index) {
+      check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s), "copy",
+            "cudaMemcpyAsync");
+    } else {
+      // The source's pending work must land first.
+      use_device(from);
+      check(cudaDeviceSynchronize(), "copy", "cudaDeviceSynchronize");
+      check(cudaMemcpyPeerAsync(dst, to.index, src, from.index, bytes, s), "copy",
+            "cudaMemcpyPeerAsync");
+    }
+    return;
+  }
+  if (to.type == Device::Type::cuda) {
+    // Pageable source: the call returns once the bytes are staged, so the caller may free
+    // them; the device side is ordered on the default stream.
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream(stream_for(to))), "copy",
+          "cudaMemcpyAsync");
+    return;
+  }
+  // To the host: the producer may be on any stream of the device (streams do not track
+  // which tensors they write), so wait for the device, then copy.
+  use_device(from);
+  check(cudaDeviceSynchronize(), "copy", "cudaDeviceSynchronize");
+  check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "copy", "cudaMemcpy");
+}
+
+}  // namespace emily::cuda

@@ -1,0 +1,216 @@
+// The CUDA backend against the CPU backend. Oracle: the same op on the same inputs on
+// the CPU. Tolerances per op and dtype: exact where both sides round one IEEE operation
+// (arithmetic, sqrt, comparisons, casts, copies; NaN matching NaN); for transcendental functions
+// CUDA's libdevice and the CPU's libm may differ by a few ULP, so f32 gets rtol 4e-6,
+// f64 rtol 1e-14, f16/bf16 one unit of their own precision (rtol 1e-3 / 8e-3).
+// Every test skips, saying why, on a machine without a CUDA device.
+#include <set>
+
+#include "emily/compile.h"
+#include "emily/telemetry.h"
+#include "support/testing.h"
+
+namespace emily {
+namespace {
+
+using testing::all_close;
+using testing::all_equal;
+
+class Cuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  }
+  Device gpu = Device::cuda(0);
+};
+
+const DType kRealDTypes[] = {DType::bool_, DType::u8,  DType::u16, DType::u32, DType::u64,
+                             DType::s8,    DType::s16, DType::s32, DType::s64, DType::f16,
+                             DType::bf16,  DType::f32, DType::f64};
+
+// Random values in a range every dtype holds (so casts compare meaningfully).
+Tensor sample(std::uint64_t seed, const Shape& shape, DType dtype) {
+  Tensor x = random::uniform(random::key(seed), shape, DType::f32, -60.0, 60.0);
+  if (dtype == DType::bool_) return greater(x, scalar_like(x, 0.0));
+  if (is_unsigned(dtype)) x = abs(x);
+  return astype(x, dtype);
+}
+
+// exact: equal values, except that any NaN matches any NaN (the CPU's default NaN has
+// its sign bit set, CUDA's has not; NaN payloads carry no meaning here).
+::testing::AssertionResult matches(const Tensor& got, const Tensor& want, bool exact) {
+  if (!is_inexact(want.dtype()) || got.dtype() != want.dtype()) return all_equal(got, want);
+  if (exact) return all_close(got, want, 0.0, 0.0);
+  switch (want.dtype()) {
+    case DType::f16:
+      return all_close(got, want, 1e-3, 1e-5);
+    case DType::bf16:
+      return all_close(got, want, 8e-3, 1e-5);
+    case DType::f64:
+      return all_close(got, want, 1e-14, 1e-300);
+    default:
+      return all_close(got, want, 4e-6, 1e-30);
+  }
+}
+
+TEST_F(Cuda, TransfersRoundTripEveryDtype) {
+  for (DType d : kRealDTypes) {
+    Tensor x = sample(1, {3, 5}, d);
+    Tensor g = to_device(x, gpu);
+    EXPECT_EQ(g.device(), gpu);
+    EXPECT_TRUE(all_equal(to_host(g), x)) << name(d);
+    // A strided view moves as its values.
+    EXPECT_TRUE(all_equal(to_host(to_device(transpose(x), gpu)), contiguous(transpose(x))))
+        << name(d);
+  }
+  Tensor c = astype(testing::iota({4}), DType::c64);
+  EXPECT_TRUE(all_equal(to_host(to_device(c, gpu)), c));
+}
+
+using Unary = Tensor (*)(const Tensor&);
+using Binary = Tensor (*)(const Tensor&, const Tensor&);
+
+TEST_F(Cuda, ElementwiseMatchesTheCpu) {
+  // Layouts: dense, transposed, broadcast row, empty and 0-d.
+  struct Case {
+    Shape a, b;
+    bool transpose_a;
+  };
+  const Case cases[] = {{{33, 40}, {33, 40}, false},
+                        {{40, 33}, {33, 40}, true},
+                        {{33, 40}, {40}, false},
+                        {{0, 3}, {0, 3}, false},
+                        {{}, {}, false}};
+  std::set<std::string> fallbacks;
+  auto id = telemetry::attach("emily.fallback.start", [&](const telemetry::Event& e) {
+    if (const std::string* op = e.find("op")) fallbacks.insert(*op);
+  });
+  const std::pair<const char*, Binary> binaries[] = {
+      {"add", add},           {"subtract", subtract},
+      {"multiply", multiply}, {"divide", divide},
+      {"maximum", maximum},   {"minimum", minimum},
+      {"equal", equal},       {"not_equal", not_equal},
+      {"less", less},         {"less_equal", less_equal},
+      {"greater", greater},   {"greater_equal", greater_equal}};
+  const std::pair<const char*, Unary> exact_unaries[] = {
+      {"negate", negate}, {"abs", abs}, {"sqrt", sqrt}, {"floor", floor}, {"ceil", ceil}};
+  const std::pair<const char*, Unary> unaries[] = {
+      {"exp", exp},   {"log", log},         {"sin", sin},    {"cos", cos},
+      {"tanh", tanh}, {"sigmoid", sigmoid}, {"rsqrt", rsqrt}};
+  int seed = 10;
+  for (DType d : kRealDTypes) {
+    for (const Case& c : cases) {
+      Tensor a = sample(seed++, c.a, d), b = sample(seed++, c.b, d);
+      if (c.transpose_a) a = transpose(a);
+      Tensor ga = to_device(a, gpu), gb = to_device(b, gpu);
+      const std::string where = std::string(name(d)) + " " + to_string(c.a);
+      for (auto [op, f] : binaries) {
+        if (d == DType::bool_ && std::string(op) == "subtract") continue;  // not defined
+        Tensor want = f(a, b);
+        EXPECT_TRUE(matches(to_host(f(ga, gb)), want, true)) << op << " " << where;
+      }
+      if (d == DType::bool_) continue;
+      for (auto [op, f] : exact_unaries) {
+        if (!is_inexact(d) && std::string(op) != "negate" && std::string(op) != "abs") continue;
+        EXPECT_TRUE(matches(to_host(f(ga)), f(a), true)) << op << " " << where;
+      }
+      if (!is_inexact(d)) continue;
+      Tensor pa = abs(a) + 0.5, gpa = to_device(pa, gpu);  // in every function's domain
+      for (auto [op, f] : unaries)
+        EXPECT_TRUE(matches(to_host(f(gpa)), f(pa), false)) << op << " " << where;
+    }
+  }
+  telemetry::detach(id);
+  EXPECT_TRUE(fallbacks.empty()) << "fell back: " << *fallbacks.begin();
+}
+
+TEST_F(Cuda, CastsBetweenEveryRealDtypeAreExact) {
+  for (DType from : kRealDTypes) {
+    Tensor x = sample(100 + static_cast<int>(from), {7, 9}, from);
+    Tensor g = to_device(x, gpu);
+    for (DType to : kRealDTypes)
+      EXPECT_TRUE(all_equal(to_host(astype(g, to)), astype(x, to)))
+          << name(from) << " -> " << name(to);
+  }
+  // Out-of-range and NaN floats saturate and map to 0, as on the CPU.
+  Tensor edge = tensor<float>({1e10f, -1e10f, std::nanf(""), 3.7f, -3.7f});
+  for (DType to : {DType::s8, DType::u8, DType::s32, DType::u64})
+    EXPECT_TRUE(all_equal(to_host(astype(to_device(edge, gpu), to)), astype(edge, to))) << name(to);
+}
+
+TEST_F(Cuda, WhereAndCopyMatchTheCpu) {
+  Tensor c = sample(7, {6, 8}, DType::bool_);
+  Tensor a = sample(8, {8, 6}, DType::f32), b = sample(9, {8}, DType::f32);
+  Tensor want = where(c, transpose(a), b);
+  Tensor got = where(to_device(c, gpu), transpose(to_device(a, gpu)), to_device(b, gpu));
+  EXPECT_TRUE(all_equal(to_host(got), want));
+  EXPECT_TRUE(
+      all_equal(to_host(contiguous(transpose(to_device(a, gpu)))), contiguous(transpose(a))));
+}
+
+TEST_F(Cuda, PrimitivesWithoutKernelsFallBackToTheCpu) {
+  // Oracle: the CPU result; the fallback is visible in telemetry.
+  int events = 0;
+  auto id = telemetry::attach("emily.fallback.start", [&](const telemetry::Event&) { ++events; });
+  Tensor x = sample(3, {5, 7}, DType::f32);
+  Tensor got = to_host(sum(to_device(x, gpu), 1));
+  telemetry::detach(id);
+  EXPECT_TRUE(all_equal(got, sum(x, 1)));
+  EXPECT_GE(events, 1);
+}
+
+TEST_F(Cuda, MemoryStatsAndLimits) {
+  const std::size_t before = memory_info(gpu).active;
+  {
+    Tensor t = Tensor::empty({1 << 20}, DType::f32, gpu);
+    EXPECT_EQ(memory_info(gpu).active, before + (4u << 20));
+    EXPECT_GE(memory_info(gpu).peak, before + (4u << 20));
+  }
+  EXPECT_EQ(memory_info(gpu).active, before);
+  const std::size_t previous = set_memory_limit(before + (1u << 20), gpu);
+  EXPECT_EMILY_ERROR(Tensor::empty({1 << 20}, DType::f32, gpu), OutOfMemory, "allocator");
+  set_memory_limit(previous, gpu);
+  Tensor again = Tensor::empty({1 << 20}, DType::f32, gpu);  // the process goes on
+  EXPECT_EQ(again.nbytes(), 4u << 20);
+  clear_cache(gpu);
+  EXPECT_EQ(memory_info(gpu).active, before + (4u << 20));
+}
+
+TEST_F(Cuda, AllocationsBeyondTheCardRaiseOutOfMemory) {
+  EXPECT_EMILY_ERROR(Tensor::empty({std::int64_t{1} << 40}, DType::f32, gpu), OutOfMemory,
+                     "allocator");
+  Tensor ok = to_device(testing::iota({4}), gpu);
+  EXPECT_TRUE(all_equal(to_host(ok + ok), testing::iota({4}) * 2.0));
+}
+
+TEST_F(Cuda, StreamsRunWorkInOrder) {
+  Stream s = new_stream(gpu);
+  Tensor x = sample(4, {256, 256}, DType::f32);
+  Tensor got;
+  {
+    StreamGuard guard(s);
+    Tensor g = to_device(x, gpu);
+    for (int i = 0; i < 10; ++i) g = g * 1.5 + 1.0;
+    got = g;
+    synchronize(s);
+  }
+  Tensor want = x;
+  for (int i = 0; i < 10; ++i) want = want * 1.5 + 1.0;
+  EXPECT_TRUE(all_equal(to_host(got), want));
+}
+
+TEST_F(Cuda, CompiledFunctionsReplayOnTheGpu) {
+  // Oracle: eager on the GPU (native replay runs the same kernels: bitwise).
+  auto fn = [](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{maximum(in[0] * in[1] + 1.0, scalar_like(in[0], 0.0))};
+  };
+  CompileOptions o;
+  o.mode = CompileMode::native;
+  auto f = compile(fn, o);
+  Tensor a = to_device(sample(5, {64, 64}, DType::f32), gpu);
+  Tensor b = to_device(sample(6, {64}, DType::f32), gpu);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(all_equal(to_host(f({a, b})[0]), to_host(fn({a, b})[0])));
+}
+
+}  // namespace
+}  // namespace emily
