@@ -1,6 +1,6 @@
-// CUDA backend bandwidth (issue "CUDA backend"): elementwise add over 64M f32 against
-// cudaMemcpy device-to-device in the same run. Bytes counted once per read and per
-// write (add: 2 reads + 1 write; copy: 1 read + 1 write). Skipped without a GPU.
+// CUDA backend (issue "CUDA backend"): elementwise add over 64M f32 against cudaMemcpy
+// device-to-device in the same run, bf16 matmul rates, eager host overhead. Bytes counted once per
+// read and per write (add: 2 reads + 1 write; copy: 1 read + 1 write). Skipped without a GPU.
 #include <benchmark/benchmark.h>
 
 #include "emily/emily.h"
@@ -61,6 +61,26 @@ void BM_cuda_eager_add_1_element(benchmark::State& state) {
   synchronize();
 }
 
+// bf16 matmul n x n x n through Emily's cuBLASLt path (random data; 2 n^3 flops).
+void BM_cuda_matmul_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const Device gpu = Device::cuda(0);
+  const std::int64_t n = state.range(0);
+  Tensor a = to_device(astype(random::normal(random::key(0), {n, n}), DType::bf16), gpu);
+  Tensor b = to_device(astype(random::normal(random::key(1), {n, n}), DType::bf16), gpu);
+  StreamGuard guard(default_stream(gpu));
+  for (int i = 0; i < 3; ++i) benchmark::DoNotOptimize(matmul(a, b));
+  synchronize();
+  for (auto _ : state) {
+    Tensor c = matmul(a, b);
+    synchronize();
+  }
+  state.counters["TFLOPs"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(n * n * n) / 1e12,
+      benchmark::Counter::kIsRate);
+}
+
+BENCHMARK(BM_cuda_matmul_bf16)->Arg(4096)->Arg(8192)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_add_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_memcpy_d2d_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_eager_add_1_element)->UseRealTime()->Unit(benchmark::kMicrosecond);

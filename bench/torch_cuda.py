@@ -34,6 +34,11 @@ def main():
     copy_ms = median_ms(lambda: dst.copy_(a))
     print(f"torch add 64M f32: {add_ms:.3f} ms, {3 * 4 * n / add_ms / 1e9:.3f} TB/s")
     print(f"torch copy 64M f32: {copy_ms:.3f} ms, {2 * 4 * n / copy_ms / 1e9:.3f} TB/s")
+    for size in (4096, 8192):
+        x = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)
+        y = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)
+        ms = median_ms(lambda: torch.matmul(x, y), reps=20)
+        print(f"torch matmul bf16 {size}^3: {ms:.3f} ms, {2 * size**3 / ms / 1e9:.1f} TFLOP/s")
     one = torch.ones(1, device="cuda")
     for _ in range(1000):
         torch.add(one, one)

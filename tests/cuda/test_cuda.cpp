@@ -199,6 +199,59 @@ TEST_F(Cuda, StreamsRunWorkInOrder) {
   EXPECT_TRUE(all_equal(to_host(got), want));
 }
 
+// ||got - want|| / ||want|| in f64.
+double relative_error(const Tensor& got, const Tensor& want) {
+  Tensor g = astype(to_host(got), DType::f64), w = astype(want, DType::f64);
+  const double den = std::sqrt(sum(w * w).item<double>());
+  const double num = std::sqrt(sum((g - w) * (g - w)).item<double>());
+  return den == 0.0 ? num : num / den;
+}
+
+TEST_F(Cuda, MatmulMatchesTheCpu) {
+  // Oracle: the CPU (OpenBLAS, f32 accumulation for f16/bf16). Bounds on the normwise
+  // relative error: summation order differs, so f32 2e-6, f64 1e-14; f16/bf16 results
+  // round to their own precision (1e-3, 8e-3).
+  struct Case {
+    Shape a, b;
+    bool transpose_b;
+  };
+  const Case cases[] = {{{64, 48}, {48, 80}, false},
+                        {{3, 17, 33}, {3, 33, 9}, false},
+                        {{2, 1, 8, 16}, {5, 16, 4}, false},
+                        {{7, 32}, {24, 32}, true},
+                        {{32}, {32, 5}, false},
+                        {{4, 6}, {6}, false},
+                        {{1, 300}, {300, 700}, false},
+                        {{5, 0}, {0, 3}, false}};
+  int seed = 300;
+  int fallbacks = 0;
+  auto id =
+      telemetry::attach("emily.fallback.start", [&](const telemetry::Event&) { ++fallbacks; });
+  for (DType d : {DType::f32, DType::f16, DType::bf16, DType::f64}) {
+    const double bound = d == DType::f32   ? 2e-6
+                         : d == DType::f64 ? 1e-14
+                         : d == DType::f16 ? 1e-3
+                                           : 8e-3;
+    for (const Case& c : cases) {
+      Tensor a = astype(random::normal(random::key(seed++), c.a), d);
+      Tensor b = astype(random::normal(random::key(seed++), c.b), d);
+      if (c.transpose_b) b = transpose(b);
+      Tensor want = matmul(a, b);
+      Tensor got = matmul(to_device(a, gpu), to_device(b, gpu));
+      EXPECT_EQ(got.shape(), want.shape());
+      EXPECT_EQ(got.dtype(), want.dtype());
+      EXPECT_LE(relative_error(got, want), bound)
+          << name(d) << " " << to_string(c.a) << " @ " << to_string(c.b);
+    }
+  }
+  telemetry::detach(id);
+  EXPECT_EQ(fallbacks, 0);
+  // Integers have no cuBLASLt path: they run on the CPU, exactly.
+  Tensor i = astype(testing::iota({3, 4}), DType::s32);
+  EXPECT_TRUE(all_equal(to_host(matmul(to_device(i, gpu), to_device(transpose(i), gpu))),
+                        matmul(i, transpose(i))));
+}
+
 TEST_F(Cuda, CompiledFunctionsReplayOnTheGpu) {
   // Oracle: eager on the GPU (native replay runs the same kernels: bitwise).
   auto fn = [](const std::vector<Tensor>& in) {

@@ -6,9 +6,11 @@
 namespace emily::cuda {
 
 void register_elementwise(KernelTable& t);  // elementwise.cu: copy astype where, arithmetic
+void register_matmul(KernelTable& t);       // matmul.cpp: cuBLASLt
 
 inline void register_all(KernelTable& t) {
   register_elementwise(t);
+  register_matmul(t);
 }
 
 // Runs primitive `p` on the CPU for inputs on a GPU and writes the results into `out`

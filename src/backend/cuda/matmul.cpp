@@ -1,0 +1,218 @@
+// matmul on CUDA through cuBLASLt: a (..., M, K) @ b (..., K, N), batch axes broadcast by
+// the op layer (stride-0 views). Row-major C = A B is computed as the column-major
+// product C^T = B^T A^T, so a row-major operand goes in untransposed and a transposed
+// view (a weight read as w^T) goes in with the transpose flag; batch axes that collapse
+// to one stride (0 for a broadcast operand) become a strided batch. Anything else is
+// first made dense on the GPU. f32 computes in strict f32 (no TF32), f16/bf16 multiply
+// with f32 accumulation and round once, f64 in f64; other dtypes run on the CPU.
+// Algorithms come from cuBLASLt's heuristic once per shape and layout, then are reused.
+#include <cublasLt.h>
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/runtime.h"
+#include "emily/ops.h"
+
+namespace emily::cuda {
+
+namespace {
+
+void check_blas(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    EMILY_THROW(Error, "matmul", what, " failed with cuBLAS status ", static_cast<int>(status));
+}
+
+constexpr std::size_t kWorkspace = 32u << 20;
+
+// Per device: the handle and a workspace, made once (never destroyed: kernels may run
+// while statics go away).
+struct Context {
+  cublasLtHandle_t handle = nullptr;
+  void* workspace = nullptr;
+  std::mutex mutex;
+  std::map<std::string, std::optional<cublasLtMatmulAlgo_t>> algos;
+};
+
+Context& context(Device device) {
+  static std::mutex m;
+  static std::map<int, Context*> contexts;
+  std::lock_guard lock(m);
+  Context*& c = contexts[device.index];
+  if (!c) {
+    use_device(device);
+    auto* fresh = new Context();
+    check_blas(cublasLtCreate(&fresh->handle), "cublasLtCreate");
+    check(cudaMalloc(&fresh->workspace, kWorkspace), "matmul", "cudaMalloc (workspace)");
+    c = fresh;
+  }
+  return *c;
+}
+
+// One operand as cuBLASLt reads it (column-major view of the row-major data).
+struct Operand {
+  const void* data = nullptr;
+  bool transpose = false;
+  std::int64_t rows = 0, cols = 0, ld = 0;  // of the stored column-major matrix
+  std::int64_t batch_stride = 0;
+};
+
+// The batch axes' single stride (0 when broadcast), or nothing when they do not collapse.
+std::optional<std::int64_t> batch_stride(const Tensor& t, const Shape& batch) {
+  std::optional<std::int64_t> stride;
+  std::int64_t expect = 0;  // stride the next (outer) non-trivial axis must have
+  for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) {
+    if (batch[d] == 1) continue;
+    const std::int64_t s = t.strides()[d];
+    if (!stride) {
+      stride = s;
+    } else if (s != expect) {
+      return std::nullopt;
+    }
+    expect = s * batch[d];
+  }
+  return stride.value_or(0);
+}
+
+// `t` is (batch..., R, C) row-major-ish; `want` is the column-major shape (C x R) the
+// product needs untransposed.
+std::optional<Operand> describe(const Tensor& t, const Shape& batch) {
+  const int nd = t.ndim();
+  const std::int64_t R = t.shape()[nd - 2], C = t.shape()[nd - 1];
+  const std::int64_t sr = t.strides()[nd - 2], sc = t.strides()[nd - 1];
+  auto bs = batch_stride(t, batch);
+  if (!bs) return std::nullopt;
+  Operand o;
+  o.data = t.raw_data();
+  o.batch_stride = *bs;
+  if (sc == 1 || C == 1) {  // row-major rows: column-major C x R
+    o.rows = C;
+    o.cols = R;
+    o.ld = std::max<std::int64_t>(R == 1 ? C : sr, std::max<std::int64_t>(C, 1));
+    if (R > 1 && sr < C) return std::nullopt;
+  } else if (sr == 1 || R == 1) {  // transposed view: column-major R x C, read transposed
+    o.transpose = true;
+    o.rows = R;
+    o.cols = C;
+    o.ld = std::max<std::int64_t>(C == 1 ? R : sc, std::max<std::int64_t>(R, 1));
+    if (C > 1 && sc < R) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  return o;
+}
+
+cudaDataType_t data_type(DType d) {
+  switch (d) {
+    case DType::f16:
+      return CUDA_R_16F;
+    case DType::bf16:
+      return CUDA_R_16BF;
+    case DType::f64:
+      return CUDA_R_64F;
+    default:
+      return CUDA_R_32F;
+  }
+}
+
+struct Layout {
+  cublasLtMatrixLayout_t desc = nullptr;
+  Layout(cudaDataType_t type, std::int64_t rows, std::int64_t cols, std::int64_t ld,
+         std::int32_t batch, std::int64_t stride) {
+    check_blas(cublasLtMatrixLayoutCreate(&desc, type, rows, cols, ld), "layout");
+    cublasLtMatrixLayoutSetAttribute(desc, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch,
+                                     sizeof(batch));
+    cublasLtMatrixLayoutSetAttribute(desc, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                                     sizeof(stride));
+  }
+  ~Layout() { cublasLtMatrixLayoutDestroy(desc); }
+};
+
+void matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
+  const DType dtype = out[0].dtype();
+  if (dtype != DType::f32 && dtype != DType::f16 && dtype != DType::bf16 && dtype != DType::f64)
+    return run_on_cpu(Primitive::matmul, in, out, attr);
+  Tensor& c = out[0];
+  const int nd = c.ndim();
+  const std::int64_t M = c.shape()[nd - 2], N = c.shape()[nd - 1], K = in[0].shape()[nd - 1];
+  const Shape batch(c.shape().begin(), c.shape().end() - 2);
+  const std::int64_t count = numel(batch);
+  cudaStream_t cs = stream(s);
+  if (K == 0) {
+    check(cudaMemsetAsync(c.raw_data(), 0, c.nbytes(), cs), "matmul", "cudaMemsetAsync");
+    return;
+  }
+  Tensor a = in[0], b = in[1];
+  auto oa = describe(a, batch);
+  if (!oa) oa = describe(a = contiguous(a), batch);
+  auto ob = describe(b, batch);
+  if (!ob) ob = describe(b = contiguous(b), batch);
+  if (count > INT32_MAX) return run_on_cpu(Primitive::matmul, in, out, attr);
+
+  // C^T (N x M) = B^T (N x K) . A^T (K x M): cuBLASLt's A is our b, its B our a.
+  const cudaDataType_t type = data_type(dtype);
+  const bool f64 = dtype == DType::f64;
+  cublasLtMatmulDesc_t op = nullptr;
+  check_blas(cublasLtMatmulDescCreate(&op, f64 ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F,
+                                      f64 ? CUDA_R_64F : CUDA_R_32F),
+             "cublasLtMatmulDescCreate");
+  const cublasOperation_t ta = ob->transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t tb = oa->transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+  const auto n32 = static_cast<std::int32_t>(count);
+  Layout la(type, ob->rows, ob->cols, ob->ld, n32, ob->batch_stride);
+  Layout lb(type, oa->rows, oa->cols, oa->ld, n32, oa->batch_stride);
+  Layout lc(type, N, M, N, n32, M * N);
+
+  Context& ctx = context(c.device());
+  std::ostringstream key;
+  key << name(dtype) << ':' << M << ',' << N << ',' << K << ',' << count << ':' << ta << tb
+      << ob->ld << ',' << oa->ld << ',' << (ob->batch_stride == 0) << (oa->batch_stride == 0) << ':'
+      << (reinterpret_cast<std::uintptr_t>(a.raw_data()) % 16)
+      << (reinterpret_cast<std::uintptr_t>(b.raw_data()) % 16);
+  std::optional<cublasLtMatmulAlgo_t> algo;
+  {
+    std::lock_guard lock(ctx.mutex);
+    auto it = ctx.algos.find(key.str());
+    if (it == ctx.algos.end()) {
+      cublasLtMatmulPreference_t pref = nullptr;
+      cublasLtMatmulPreferenceCreate(&pref);
+      std::size_t ws = kWorkspace;
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                           sizeof(ws));
+      cublasLtMatmulHeuristicResult_t result{};
+      int found = 0;
+      cublasLtMatmulAlgoGetHeuristic(ctx.handle, op, la.desc, lb.desc, lc.desc, lc.desc, pref, 1,
+                                     &result, &found);
+      cublasLtMatmulPreferenceDestroy(pref);
+      it =
+          ctx.algos.emplace(key.str(), found > 0 ? std::optional(result.algo) : std::nullopt).first;
+    }
+    algo = it->second;
+  }
+  if (!algo) {
+    cublasLtMatmulDescDestroy(op);
+    return run_on_cpu(Primitive::matmul, in, out, attr);
+  }
+  const float one32 = 1.0f, zero32 = 0.0f;
+  const double one64 = 1.0, zero64 = 0.0;
+  const void* alpha = f64 ? static_cast<const void*>(&one64) : &one32;
+  const void* beta = f64 ? static_cast<const void*>(&zero64) : &zero32;
+  const cublasStatus_t status = cublasLtMatmul(ctx.handle, op, alpha, ob->data, la.desc, oa->data,
+                                               lb.desc, beta, c.raw_data(), lc.desc, c.raw_data(),
+                                               lc.desc, &*algo, ctx.workspace, kWorkspace, cs);
+  cublasLtMatmulDescDestroy(op);
+  check_blas(status, "cublasLtMatmul");
+}
+
+}  // namespace
+
+void register_matmul(KernelTable& t) {
+  t.set(Primitive::matmul, matmul_kernel);
+}
+
+}  // namespace emily::cuda
