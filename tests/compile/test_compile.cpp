@@ -17,12 +17,7 @@ namespace {
 
 using testing::all_equal;
 
-CompileOptions native(const std::string& name = "fn") {
-  CompileOptions o;
-  o.mode = CompileMode::native;
-  o.name = name;
-  return o;
-}
+using testing::native;
 
 // Counts telemetry events by name while alive.
 struct EventCounter {

@@ -9,12 +9,7 @@ namespace {
 
 using testing::within_ulps;
 
-CompileOptions fuse(const std::string& name) {
-  CompileOptions o;
-  o.mode = CompileMode::fuse;
-  o.name = name;
-  return o;
-}
+using testing::fuse;
 
 int count(const std::string& text, const std::string& what) {
   int n = 0;

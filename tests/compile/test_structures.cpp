@@ -10,12 +10,7 @@ namespace {
 
 using testing::all_equal;
 
-CompileOptions native(const std::string& name) {
-  CompileOptions o;
-  o.mode = CompileMode::native;
-  o.name = name;
-  return o;
-}
+using testing::native;
 
 TEST(Tree, FlattensDepthFirstWithFieldsByName) {
   Tensor a = scalar_tensor(1.0), b = scalar_tensor(2.0), c = scalar_tensor(3.0);

@@ -21,6 +21,20 @@ std::vector<float> floats(const Tensor& t);
 // 0, 1, 2, ... laid out row-major in `shape`.
 Tensor iota(const Shape& shape, DType dtype = DType::f32);
 
+// Options for compile() in `mode`, naming the function `name` (telemetry and dumps).
+inline CompileOptions compile_options(CompileMode mode, const std::string& name = "fn") {
+  CompileOptions o;
+  o.mode = mode;
+  o.name = name;
+  return o;
+}
+inline CompileOptions native(const std::string& name = "fn") {
+  return compile_options(CompileMode::native, name);
+}
+inline CompileOptions fuse(const std::string& name = "fn") {
+  return compile_options(CompileMode::fuse, name);
+}
+
 // Elementwise |a - b| <= atol + rtol |b| (NaNs must match, infinities must be equal);
 // shapes must match. Reports the first mismatch with its flat index.
 ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected, double rtol,
