@@ -437,11 +437,12 @@ struct CompiledFunction::State {
     return plan;
   }
 
-  // `structure`: what else the signature depends on (a tree argument's nesting).
-  std::vector<Tensor> call(const std::vector<Tensor>& inputs, const std::string& structure = {}) {
+  // `known_key`: the plan's key when the caller has it (a tree's includes its nesting).
+  std::vector<Tensor> call(const std::vector<Tensor>& inputs,
+                           const std::string* known_key = nullptr) {
     // Inside another trace the function is inlined: its primitives join that graph.
     if (mode == CompileMode::eager || ir::Recorder::current()) return fn(inputs);
-    const std::string key = structure + signature(inputs);
+    const std::string key = known_key ? *known_key : signature(inputs);
     std::shared_ptr<const Plan> plan;
     {
       std::lock_guard lock(mutex);
@@ -459,9 +460,9 @@ struct CompiledFunction::State {
     return replay(*plan, inputs);
   }
 
-  std::string dump(const std::vector<Tensor>& inputs, const std::string& structure = {}) {
+  std::string dump(const std::vector<Tensor>& inputs, const std::string* known_key = nullptr) {
     if (mode == CompileMode::eager) return {};
-    const std::string key = structure + signature(inputs);
+    const std::string key = known_key ? *known_key : signature(inputs);
     std::lock_guard lock(mutex);
     if (!plans.count(key)) {
       std::vector<Tensor> out;
@@ -522,40 +523,56 @@ struct CompiledTreeFunction::State {
   std::map<std::string, Tree> results;  // per signature: the result's structure
 };
 
+namespace {
+// Points the flat function at `args` for the duration of a call (calls may nest).
+class ArgsScope {
+ public:
+  explicit ArgsScope(const Tree& args) : saved_(t_args) {
+    t_args = &args;
+    t_result.reset();
+  }
+  ~ArgsScope() { t_args = saved_; }
+  ArgsScope(const ArgsScope&) = delete;
+  ArgsScope& operator=(const ArgsScope&) = delete;
+
+ private:
+  const Tree* saved_;
+};
+
+// A plan's key for a tree: its nesting, then its leaves' signature.
+std::string tree_key(const Tree& args, const std::vector<Tensor>& leaves) {
+  return args.structure() + "|" + signature(leaves);
+}
+}  // namespace
+
 Tree CompiledTreeFunction::operator()(const Tree& args) const {
   const std::vector<Tensor> leaves = args.leaves();
-  const std::string structure = args.structure();
-  const Tree* saved = t_args;
-  t_args = &args;
-  t_result.reset();
+  const std::string key = tree_key(args, leaves);
   std::vector<Tensor> out;
-  try {
-    out = flat_.state_->call(leaves, structure + "|");
-  } catch (...) {
-    t_args = saved;
-    throw;
+  {
+    ArgsScope scope(args);
+    out = flat_.state_->call(leaves, &key);
   }
-  t_args = saved;
-  const std::string key = structure + "|" + signature(leaves);
   std::lock_guard lock(state_->mutex);
-  if (t_result) {
-    auto [it, fresh] = state_->results.try_emplace(key, skeleton(*t_result));
-    if (!fresh) it->second = skeleton(*t_result);
+  if (t_result) {  // the function ran (traced, eager or fallback): its structure is fresh
+    Tree& like = state_->results.insert_or_assign(key, skeleton(*t_result)).first->second;
     t_result.reset();
-    return Tree::unflatten(it->second, out);
+    return Tree::unflatten(like, out);
   }
   return Tree::unflatten(state_->results.at(key), out);
 }
 
 std::string CompiledTreeFunction::dump(const Tree& args) const {
-  const Tree* saved = t_args;
-  t_args = &args;
-  std::string text = flat_.state_->dump(args.leaves(), args.structure() + "|");
-  t_args = saved;
+  const std::vector<Tensor> leaves = args.leaves();
+  const std::string key = tree_key(args, leaves);
+  std::string text;
+  {
+    ArgsScope scope(args);
+    text = flat_.state_->dump(leaves, &key);
+  }
   if (t_result) {
     std::lock_guard lock(state_->mutex);
-    state_->results.insert_or_assign(args.structure() + "|" + signature(args.leaves()),
-                                     skeleton(*t_result));
+    state_->results.insert_or_assign(key, skeleton(*t_result));
     t_result.reset();
   }
   return text;
