@@ -180,7 +180,16 @@ void run_passes(ir::Graph& g, CompileMode mode) {
 std::shared_ptr<Plan> plan_graph(ir::Graph g, CompileMode mode) {
   auto plan = std::make_shared<Plan>();
   plan->graph = std::move(g);
-  run_passes(plan->graph, mode);
+  auto phase = [&](const char* name) {
+    return [&plan, name] {
+      return std::vector<std::pair<std::string, std::string>>{{"graph", plan->graph.name},
+                                                              {"phase", name}};
+    };
+  };
+  {
+    telemetry::Span span("compile.passes", phase("passes"));
+    run_passes(plan->graph, mode);
+  }
   plan->subplans.resize(plan->graph.nodes.size());
   // Subgraphs are planned on their own; the node keeps the planned form, so a dump shows
   // what runs.
@@ -190,6 +199,7 @@ std::shared_ptr<Plan> plan_graph(ir::Graph g, CompileMode mode) {
       sub = std::make_shared<ir::Graph>(plan->subplans[i].back()->graph);
     }
   }
+  telemetry::Span span("compile.plan", phase("plan"));
   plan_slots(*plan);
   plan_kernels(*plan);
   return plan;
@@ -411,7 +421,12 @@ struct CompiledFunction::State {
     });
     {
       ir::Recorder recorder(inputs, options.name);
-      out = fn(inputs);
+      {
+        telemetry::Span trace_span("compile.trace", [&] {
+          return std::vector<std::pair<std::string, std::string>>{{"function", options.name}};
+        });
+        out = fn(inputs);
+      }
       for (std::size_t k = 0; k < out.size(); ++k) {
         if (!out[k].defined()) {
           EMILY_THROW(ValueError, "compile", options.name,

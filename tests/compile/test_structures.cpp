@@ -95,6 +95,24 @@ TEST(CompileTree, StructureIsPartOfTheSignature) {
   EXPECT_EQ(f.cached_signatures(), 2u);
 }
 
+TEST(CompileTelemetry, FirstCallSpansTracePassesAndPlan) {
+  // Oracle: the span events themselves; a replay emits none of them.
+  std::map<std::string, int> starts;
+  auto id = telemetry::attach("emily.compile.", [&](const telemetry::Event& e) {
+    if (e.name.ends_with(".start")) ++starts[e.name];
+  });
+  auto f = compile([](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] + 1.0}; },
+                   native("spans"));
+  f({testing::iota({3})});
+  EXPECT_EQ(starts["emily.compile.trace.start"], 1);
+  EXPECT_EQ(starts["emily.compile.passes.start"], 1);
+  EXPECT_EQ(starts["emily.compile.plan.start"], 1);
+  starts.clear();
+  f({testing::iota({3})});
+  EXPECT_TRUE(starts.empty());
+  telemetry::detach(id);
+}
+
 TEST(Donation, ResultReusesTheDonatedBuffer) {
   // Oracle: buffer identity and allocator statistics; values against eager.
 #ifdef EMILY_DEBUG_NAN_INF
