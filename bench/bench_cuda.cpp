@@ -80,6 +80,22 @@ void BM_cuda_matmul_bf16(benchmark::State& state) {
       benchmark::Counter::kIsRate);
 }
 
+// sum over the last axis of 8192 x 8192 f32 (reads 256 MiB once).
+void BM_cuda_sum_last_axis_8192(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const Device gpu = Device::cuda(0);
+  Tensor x = to_device(random::normal(random::key(0), {8192, 8192}), gpu);
+  StreamGuard guard(default_stream(gpu));
+  for (int i = 0; i < 3; ++i) benchmark::DoNotOptimize(sum(x, -1));
+  synchronize();
+  for (auto _ : state) {
+    Tensor y = sum(x, -1);
+    synchronize();
+  }
+  state.SetBytesProcessed(state.iterations() * (8192LL * 8192 + 8192) * 4);
+}
+
+BENCHMARK(BM_cuda_sum_last_axis_8192)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_matmul_bf16)->Arg(4096)->Arg(8192)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_add_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_memcpy_d2d_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -34,6 +34,9 @@ def main():
     copy_ms = median_ms(lambda: dst.copy_(a))
     print(f"torch add 64M f32: {add_ms:.3f} ms, {3 * 4 * n / add_ms / 1e9:.3f} TB/s")
     print(f"torch copy 64M f32: {copy_ms:.3f} ms, {2 * 4 * n / copy_ms / 1e9:.3f} TB/s")
+    m = torch.randn(8192, 8192, device="cuda")
+    sum_ms = median_ms(lambda: m.sum(-1))
+    print(f"torch sum last axis 8192x8192 f32: {sum_ms:.3f} ms, {4 * 8192 * 8193 / sum_ms / 1e9:.3f} TB/s")
     for size in (4096, 8192):
         x = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)
         y = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)

@@ -7,10 +7,12 @@ namespace emily::cuda {
 
 void register_elementwise(KernelTable& t);  // elementwise.cu: copy astype where, arithmetic
 void register_matmul(KernelTable& t);       // matmul.cpp: cuBLASLt
+void register_reduction(KernelTable& t);    // reduction.cu: sum product max min all any
 
 inline void register_all(KernelTable& t) {
   register_elementwise(t);
   register_matmul(t);
+  register_reduction(t);
 }
 
 // Runs primitive `p` on the CPU for inputs on a GPU and writes the results into `out`

@@ -1,0 +1,89 @@
+// Element types on the device, shared by the CUDA kernel files: the storage type of each
+// dtype (f16/bf16 as CUDA's own half types), the type it computes in, and conversions
+// that follow detail::convert on the CPU bit for bit.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "emily/dtype.h"
+
+namespace emily::cuda {
+
+template <class T>
+struct Storage {
+  using type = T;
+};
+template <>
+struct Storage<f16> {
+  using type = __half;
+};
+template <>
+struct Storage<bf16> {
+  using type = __nv_bfloat16;
+};
+
+template <class T>
+struct Compute {
+  using type = T;
+};
+template <>
+struct Compute<__half> {
+  using type = float;
+};
+template <>
+struct Compute<__nv_bfloat16> {
+  using type = float;
+};
+
+template <class S>
+__device__ typename Compute<S>::type load(S v) {
+  if constexpr (std::is_same_v<S, __half>)
+    return __half2float(v);
+  else if constexpr (std::is_same_v<S, __nv_bfloat16>)
+    return __bfloat162float(v);
+  else
+    return v;
+}
+
+// As detail::convert on the CPU: one rounding to f16/bf16 (from double directly; from
+// integers through double, exact below 2^53), floats to integers saturate with NaN -> 0,
+// anything to bool is "nonzero".
+template <class S, class C>
+__device__ S store(C v) {
+  if constexpr (std::is_same_v<S, C>) {
+    return v;
+  } else if constexpr (std::is_same_v<S, __half> || std::is_same_v<S, __nv_bfloat16>) {
+    constexpr bool half = std::is_same_v<S, __half>;
+    if constexpr (std::is_same_v<C, float>)
+      return half ? S(__float2half_rn(v)) : S(__float2bfloat16_rn(v));
+    else if constexpr (std::is_same_v<C, bool>)
+      return half ? S(__float2half_rn(v ? 1.0f : 0.0f)) : S(__float2bfloat16_rn(v ? 1.0f : 0.0f));
+    else
+      return half ? S(__double2half(static_cast<double>(v)))
+                  : S(__double2bfloat16(static_cast<double>(v)));
+  } else if constexpr (std::is_same_v<S, bool>) {
+    return v != C(0);
+  } else if constexpr (std::is_integral_v<S> && std::is_floating_point_v<C>) {
+    if (isnan(v)) return S(0);
+    if (v >= static_cast<C>(std::numeric_limits<S>::max())) return std::numeric_limits<S>::max();
+    if (v <= static_cast<C>(std::numeric_limits<S>::lowest()))
+      return std::numeric_limits<S>::lowest();
+    return static_cast<S>(v);
+  } else {
+    return static_cast<S>(v);
+  }
+}
+
+template <class C>
+using wrap_t =
+    std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
+
+template <class T>
+using S = typename Storage<T>::type;
+
+}  // namespace emily::cuda
