@@ -307,6 +307,43 @@ TEST_F(Cuda, ReductionsMatchTheCpu) {
   EXPECT_EQ(fallbacks, 0);
 }
 
+TEST_F(Cuda, ConcatenateAndGathersMatchTheCpu) {
+  // Oracle: the CPU; these only move elements, so every comparison is exact.
+  int fallbacks = 0;
+  auto id =
+      telemetry::attach("emily.fallback.start", [&](const telemetry::Event&) { ++fallbacks; });
+  int seed = 900;
+  for (DType d : {DType::bool_, DType::f16, DType::f32, DType::s64}) {
+    Tensor a = sample(seed++, {4, 6}, d), b = sample(seed++, {6, 3}, d);
+    Tensor e = sample(seed++, {0, 6}, d);
+    Tensor ga = to_device(a, gpu), gb = to_device(b, gpu), ge = to_device(e, gpu);
+    EXPECT_TRUE(all_equal(to_host(concatenate({ga, transpose(gb), ge}, 0)),
+                          concatenate({a, transpose(b), e}, 0)))
+        << name(d);
+    Tensor c = sample(seed++, {5, 4}, d);
+    EXPECT_TRUE(all_equal(to_host(concatenate({ga, transpose(to_device(c, gpu))}, 1)),
+                          concatenate({a, transpose(c)}, 1)))
+        << name(d);
+    // Embedding-style lookups, indices of several dtypes, negative and out of range
+    // (clamped).
+    Tensor table = sample(seed++, {10, 5}, d), g_table = to_device(table, gpu);
+    for (DType it : {DType::s32, DType::s64, DType::u8}) {
+      Tensor ids = astype(tensor<std::int32_t>({3, 0, 9, 12, -1, 4}, {2, 3}), it);
+      if (it == DType::u8) ids = astype(tensor<std::int32_t>({3, 0, 9, 200, 1, 4}, {2, 3}), it);
+      EXPECT_TRUE(all_equal(to_host(take(g_table, to_device(ids, gpu), 0)), take(table, ids, 0)))
+          << name(d) << " " << name(it);
+      EXPECT_TRUE(all_equal(to_host(take(g_table, to_device(ids, gpu), 1)), take(table, ids, 1)))
+          << name(d) << " " << name(it);
+    }
+    Tensor order = argsort(astype(table, DType::f32), 1);
+    EXPECT_TRUE(all_equal(to_host(take_along_axis(g_table, to_device(order, gpu), 1)),
+                          take_along_axis(table, order, 1)))
+        << name(d);
+  }
+  telemetry::detach(id);
+  EXPECT_EQ(fallbacks, 0);
+}
+
 TEST_F(Cuda, CompiledFunctionsReplayOnTheGpu) {
   // Oracle: eager on the GPU (native replay runs the same kernels: bitwise).
   auto fn = [](const std::vector<Tensor>& in) {

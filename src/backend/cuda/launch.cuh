@@ -1,0 +1,138 @@
+// The one launch mechanism of the CUDA elementwise-shaped kernels: a grid-stride loop
+// over an output's elements that hands each element's operand offsets to a step functor.
+// Operands are read dense, as one repeated value, or through their strides (axes merged
+// first, up to kMaxDims).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "backend/cuda/runtime.h"
+#include "emily/tensor.h"
+
+namespace emily::cuda {
+
+constexpr int kMaxDims = 8;
+constexpr int kThreads = 256;
+
+// An element of W bytes, for kernels that only move elements.
+template <std::size_t W>
+struct alignas(W) Word {
+  unsigned char b[W];
+};
+
+// Calls fn.template operator()<W>() with W the element width in bytes (1, 2, 4 or 8).
+template <class Fn>
+void visit_word(std::size_t width, Fn&& fn) {
+  switch (width) {
+    case 1:
+      return fn.template operator()<1>();
+    case 2:
+      return fn.template operator()<2>();
+    case 4:
+      return fn.template operator()<4>();
+    default:
+      return fn.template operator()<8>();
+  }
+}
+
+// Per operand: its element strides over the output's (merged) axes; all zeros for one
+// repeated value. `dense`: every operand is row-major over the output or repeated.
+template <int N>
+struct Layout {
+  int ndim = 0;
+  std::int64_t shape[kMaxDims];
+  std::int64_t strides[N][kMaxDims];
+  std::int64_t n = 0;
+  bool dense = false;
+};
+
+template <int N>
+__device__ void offsets(const Layout<N>& L, std::int64_t i, std::int64_t (&off)[N]) {
+  for (int k = 0; k < N; ++k) off[k] = 0;
+  for (int d = L.ndim - 1; d >= 0; --d) {
+    const std::int64_t idx = i % L.shape[d];
+    i /= L.shape[d];
+    for (int k = 0; k < N; ++k) off[k] += idx * L.strides[k][d];
+  }
+}
+
+// Builds the layout of operands with `strides` over `shape`: axes merged where every
+// operand walks them as one; false when more than kMaxDims axes remain.
+template <int N>
+bool make_layout(const Shape& shape, const std::array<const Strides*, N>& strides, Layout<N>& L) {
+  L.n = numel(shape);
+  std::vector<std::int64_t> sh;
+  std::vector<std::array<std::int64_t, N>> st;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    std::array<std::int64_t, N> s;
+    for (int k = 0; k < N; ++k) s[k] = (*strides[k])[d];
+    bool merge = !sh.empty();
+    for (int k = 0; k < N && merge; ++k) merge = st.back()[k] == s[k] * shape[d];
+    if (merge) {
+      sh.back() *= shape[d];
+      st.back() = s;
+    } else {
+      sh.push_back(shape[d]);
+      st.push_back(s);
+    }
+  }
+  if (sh.size() > static_cast<std::size_t>(kMaxDims)) return false;
+  L.ndim = static_cast<int>(sh.size());
+  L.dense = true;
+  for (int d = 0; d < L.ndim; ++d) {
+    L.shape[d] = sh[d];
+    for (int k = 0; k < N; ++k) L.strides[k][d] = st[d][k];
+  }
+  for (int k = 0; k < N; ++k) {
+    bool row_major = true, repeated = true;
+    std::int64_t expect = 1;
+    for (int d = L.ndim - 1; d >= 0; --d) {
+      row_major = row_major && L.strides[k][d] == expect;
+      repeated = repeated && L.strides[k][d] == 0;
+      expect *= L.shape[d];
+    }
+    L.dense = L.dense && (row_major || repeated);
+  }
+  return true;
+}
+
+// The same over `out`'s shape with the strides of `ins`.
+template <int N>
+bool make_layout(const Tensor& out, const std::array<const Tensor*, N>& ins, Layout<N>& L) {
+  std::array<const Strides*, N> strides;
+  for (int k = 0; k < N; ++k) strides[k] = &ins[k]->strides();
+  return make_layout<N>(out.shape(), strides, L);
+}
+
+// f(i, off) for every output element i; off[k] is operand k's element offset. Dense
+// layouts skip the index arithmetic: an operand's offset is i or 0.
+template <int N, class F>
+__global__ void for_each(Layout<N> L, F f) {
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < L.n;
+       i += step) {
+    std::int64_t off[N];
+    if (L.dense) {
+      for (int k = 0; k < N; ++k) off[k] = (L.ndim == 0 || L.strides[k][L.ndim - 1] != 0) ? i : 0;
+    } else {
+      offsets(L, i, off);
+    }
+    f(i, off);
+  }
+}
+
+template <int N, class F>
+void launch(const Layout<N>& L, Stream s, const char* op, F f) {
+  if (L.n == 0) return;
+  // A grid-stride loop over at most 65536 blocks: measured on the H100 a little faster
+  // than one element per thread over the whole grid (0.332 vs 0.353 ms for a 64M add).
+  const std::int64_t blocks = std::min<std::int64_t>((L.n + kThreads - 1) / kThreads, 65536);
+  for_each<N><<<static_cast<unsigned>(blocks), kThreads, 0, stream(s)>>>(L, f);
+  check_launch(op);
+}
+
+}  // namespace emily::cuda
