@@ -7,6 +7,7 @@
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/gather.h"
 
 namespace emily::cuda {
 
@@ -40,19 +41,6 @@ void concatenate_kernel(std::span<const Tensor> in, std::span<Tensor> out, const
   }
 }
 
-// Indices outside [-n, n) clamp to the nearest end, then negatives count from the end.
-template <class I>
-__device__ std::int64_t resolve(I v, std::int64_t n) {
-  if constexpr (std::is_signed_v<I>) {
-    auto w = static_cast<std::int64_t>(v);
-    w = w < -n ? -n : (w > n - 1 ? n - 1 : w);
-    return w < 0 ? w + n : w;
-  } else {
-    auto u = static_cast<std::uint64_t>(v);
-    return u > static_cast<std::uint64_t>(n - 1) ? n - 1 : static_cast<std::int64_t>(u);
-  }
-}
-
 template <class I, class W>
 struct GatherStep {
   const W* x;
@@ -60,11 +48,11 @@ struct GatherStep {
   W* y;
   std::int64_t axis_stride, n;
   __device__ void operator()(std::int64_t i, const std::int64_t (&o)[2]) const {
-    y[i] = x[o[0] + resolve(idx[o[1]], n) * axis_stride];
+    y[i] = x[o[0] + resolve_index(idx[o[1]], n) * axis_stride];
   }
 };
 
-// out[o] = x[xoff(o) + resolve(idx[ioff(o)]) * axis_stride], xs/is in the output's index
+// out[o] = x[xoff(o) + resolve_index(idx[ioff(o)]) * axis_stride], xs/is in the output's index
 // space (x's gathered axis has stride 0 there).
 void gather(Primitive p, std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr,
             const Strides& xs, const Strides& is, Stream s) {
@@ -92,20 +80,8 @@ void gather(Primitive p, std::span<const Tensor> in, std::span<Tensor> out, cons
 void take_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
   const int axis = std::get<AxisAttr>(attr).axis;
   const Tensor &x = in[0], &idx = in[1];
-  // Output axes: x's axes before `axis`, then the index axes, then x's axes after it.
   Strides xs, is;
-  for (int d = 0; d < axis; ++d) {
-    xs.push_back(x.strides()[d]);
-    is.push_back(0);
-  }
-  for (int d = 0; d < idx.ndim(); ++d) {
-    xs.push_back(0);
-    is.push_back(idx.strides()[d]);
-  }
-  for (int d = axis + 1; d < x.ndim(); ++d) {
-    xs.push_back(x.strides()[d]);
-    is.push_back(0);
-  }
+  take_strides(x, idx, axis, xs, is);
   gather(Primitive::take, in, out, attr, xs, is, s);
 }
 
