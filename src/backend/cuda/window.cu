@@ -1,0 +1,9 @@
+// Placeholder: the window kernels land here; until then those primitives take the CPU
+// fallback.
+#include "backend/cuda/kernels.h"
+
+namespace emily::cuda {
+
+void register_window(KernelTable&) {}
+
+}  // namespace emily::cuda
