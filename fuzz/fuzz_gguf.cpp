@@ -1,6 +1,6 @@
 // libFuzzer target for the GGUF reader: any bytes either parse or raise emily::Error;
 // whatever parses must list, load and dequantize without a crash or a sanitizer report.
-// Seeds: tests/fixtures/gguf/*.gguf.
+// seeds: tests/fixtures/gguf/*.gguf
 #include <cstddef>
 #include <cstdint>
 #include <optional>

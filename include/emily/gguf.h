@@ -9,7 +9,8 @@
 // contiguous one); Emily shapes are row-major, so a tensor written with dims
 // (4096, 32000) is shape (32000, 4096) here, and the last axis is GGUF's first.
 // As in ggml, a tensor has at most 4 dimensions, and a dimension may be 0 (an empty
-// tensor); dimensions at or above 2^63, or whose nonzero product overflows, are refused.
+// tensor); a dimension at or above 2^63, or nonzero dimensions whose product exceeds
+// 2^60 (so that strides in bytes fit in 64 bits), is refused.
 //
 // Tensors of type F32, F16, BF16, F64 and I8..I64 become CPU tensors over the mapping
 // itself (they keep it alive). Q4_0, Q4_1 and Q8_0 become QuantizedTensor (affine,

@@ -107,6 +107,7 @@ constexpr std::uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian 
 constexpr std::uint32_t kMaxDims = 4;         // ggml's GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 16;            // nesting beyond this is an attack, not a model
 constexpr std::uint64_t kDefaultAlignment = 32;
+constexpr std::uint64_t kMaxElements = std::numeric_limits<std::int64_t>::max() / 8;
 
 bool valid_utf8(const std::string& s) {
   std::size_t i = 0, n = s.size();
@@ -403,11 +404,11 @@ GgufTensorInfo read_tensor_info(Cursor& in, const detail::GgufContents& c, std::
     if (dims[d] > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
       in.fail(what, " has a negative dimension ", static_cast<std::int64_t>(dims[d]));
     // Nonzero dims must multiply without overflow even when another dim is zero, since
-    // shapes and strides are computed from them.
+    // strides are computed from them, and stay so in bytes of the widest element.
     if (dims[d] == 0) {
       empty = true;
     } else {
-      if (elements > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / dims[d])
+      if (elements > kMaxElements / dims[d])
         in.fail(what, " has dimensions whose product overflows");
       elements *= dims[d];
     }

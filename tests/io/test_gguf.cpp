@@ -525,6 +525,10 @@ TEST(Gguf, TensorInfoLies) {
   put<std::uint64_t>(b, f32.dims + 8, 1ull << 40);
   expect_corrupt(b, "product overflows");
   b = good;
+  put<std::uint64_t>(b, f32.dims, 1ull << 62);  // (0, 2^62): empty, but its strides overflow
+  put<std::uint64_t>(b, f32.dims + 8, 0);
+  expect_corrupt(b, "product overflows");
+  b = good;
   put<std::uint32_t>(b, f32.rank, 5);
   expect_corrupt(b, "5 dimensions");
   b = good;
