@@ -152,6 +152,11 @@ TEST_F(CudaShape, PadMatchesTheCpu) {
       Tensor got = pad(on(x, gpu), c.widths, on(value, gpu));
       EXPECT_TRUE(exact(to_host(got), want)) << name(d) << " " << to_string(c.shape);
     }
+    // A pad value given as a number goes to x's device.
+    Tensor x = sample(seed++, {3, 4}, d);
+    EXPECT_TRUE(exact(to_host(pad(on(x, gpu), {{1, 2, 1}, {0, 1, 0}}, 1.0)),
+                      pad(x, {{1, 2, 1}, {0, 1, 0}}, 1.0)))
+        << name(d);
   }
 }
 
