@@ -3,6 +3,7 @@
 // element that lands there or the pad value (no fill pass first); slice_update copies x,
 // then writes the update's region through a strided view of the output.
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "backend/cuda/flat.cuh"
@@ -51,36 +52,55 @@ bool pad_axes(const Tensor& x, const Tensor& y, const PadAttr& p, PadAxes& A) {
   return true;
 }
 
-template <class W>
+// Ix: the index arithmetic's type. 32-bit division costs a fraction of 64-bit division,
+// which would otherwise bound this kernel rather than memory.
+template <class W, class Ix>
 struct PadStep {
   W* y;
   const W* x;
   const W* value;
   PadAxes A;
   __device__ void operator()(std::int64_t i, const std::int64_t (&)[1]) const {
-    std::int64_t rest = i, off = 0;
+    Ix rest = static_cast<Ix>(i);
+    std::int64_t off = 0;
     bool inside = true;
     for (int d = A.ndim - 1; d >= 0 && inside; --d) {
-      const std::int64_t c = rest % A.out[d] - A.low[d];
-      rest /= A.out[d];
-      const std::int64_t q = c / A.step[d];
-      inside = c >= 0 && q * A.step[d] == c && q < A.n[d];
-      off += q * A.xs[d];
+      const auto out = static_cast<Ix>(A.out[d]), step = static_cast<Ix>(A.step[d]);
+      const Ix c = rest % out - static_cast<Ix>(A.low[d]);
+      rest /= out;
+      const Ix q = c / step;
+      inside = c >= 0 && q * step == c && q < static_cast<Ix>(A.n[d]);
+      off += static_cast<std::int64_t>(q) * A.xs[d];
     }
     y[i] = inside ? x[off] : *value;
   }
 };
+
+// Whether every quantity PadStep divides or compares fits in 32 signed bits.
+bool fits_32(const PadAxes& A, std::int64_t elements) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int32_t>::max();
+  bool ok = elements <= kMax;
+  for (int d = 0; d < A.ndim; ++d) {
+    const std::int64_t low = A.low[d] < 0 ? -A.low[d] : A.low[d];
+    ok = ok && A.out[d] + low <= kMax && A.step[d] <= kMax && A.n[d] <= kMax;
+  }
+  return ok;
+}
 
 void pad_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
   const Tensor &x = in[0], &value = in[1];
   Tensor& y = out[0];
   PadAxes A;
   if (!pad_axes(x, y, std::get<PadAttr>(attr), A)) return run_on_cpu(Primitive::pad, in, out, attr);
+  const bool narrow = fits_32(A, y.size());
   visit_word(y.itemsize(), [&]<std::size_t W>() {
-    launch<1>(flat(y.size()), s, "pad",
-              PadStep<Word<W>>{static_cast<Word<W>*>(y.raw_data()),
-                               static_cast<const Word<W>*>(x.raw_data()),
-                               static_cast<const Word<W>*>(value.raw_data()), A});
+    auto* py = static_cast<Word<W>*>(y.raw_data());
+    const auto* px = static_cast<const Word<W>*>(x.raw_data());
+    const auto* pv = static_cast<const Word<W>*>(value.raw_data());
+    if (narrow)
+      launch<1>(flat(y.size()), s, "pad", PadStep<Word<W>, std::int32_t>{py, px, pv, A});
+    else
+      launch<1>(flat(y.size()), s, "pad", PadStep<Word<W>, std::int64_t>{py, px, pv, A});
   });
 }
 
