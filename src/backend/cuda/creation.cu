@@ -4,7 +4,7 @@
 // time where the output's alignment allows.
 #include <cstdint>
 
-#include "backend/cuda/complex.cuh"
+#include "backend/cuda/c64_values.cuh"
 #include "backend/cuda/flat.cuh"
 #include "backend/cuda/kernels.h"
 

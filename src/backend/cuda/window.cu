@@ -14,7 +14,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "backend/cuda/complex.cuh"
+#include "backend/cuda/c64_values.cuh"
 #include "backend/cuda/flat.cuh"
 #include "backend/cuda/kernels.h"
 
