@@ -1,0 +1,133 @@
+// The CUDA convolution, FFT and linear algebra kernels against the CPU backend. Oracle:
+// the same op on the same inputs on the CPU (im2col + OpenBLAS, FFTW, LAPACK). The two
+// sides sum in different orders, so values are compared by the normwise relative error
+// ||got - want|| / ||want|| with a bound per dtype stated at each test; where a result is
+// unique only up to signs (eigenvectors, singular vectors, QR's Q and R) the test checks
+// defining invariants instead (reconstruction, orthogonality). Every test also asserts
+// that no `fallback` event fired for the dtypes the CUDA kernels claim. Every test skips,
+// saying why, on a machine without a CUDA device.
+#include <cmath>
+#include <string>
+
+#include "emily/fft.h"
+#include "emily/linalg.h"
+#include "emily/telemetry.h"
+#include "support/testing.h"
+
+namespace emily {
+namespace {
+
+class CudaMath : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+    id_ = telemetry::attach("emily.fallback.start", [this](const telemetry::Event& e) {
+      const std::string* op = e.find("op");
+      fallbacks_ += (fallbacks_.empty() ? "" : " ") + (op ? *op : std::string("?"));
+    });
+    attached_ = true;
+  }
+  void TearDown() override {
+    if (attached_) telemetry::detach(id_);
+  }
+  // The ops that fell back to the CPU since the test started (space separated).
+  const std::string& fallbacks() const { return fallbacks_; }
+
+  Device gpu = Device::cuda(0);
+
+ private:
+  std::string fallbacks_;
+  telemetry::HandlerId id_{};
+  bool attached_ = false;
+};
+
+Tensor normal(std::uint64_t seed, const Shape& shape, DType dtype = DType::f32) {
+  return astype(random::normal(random::key(seed), shape), dtype);
+}
+
+// Real and imaginary parts side by side in f64 (a real tensor's own values).
+Tensor parts(const Tensor& t) {
+  Tensor h = to_host(t);
+  if (!is_complex(h.dtype())) return astype(h, DType::f64);
+  return concatenate({astype(real(h), DType::f64), astype(imag(h), DType::f64)}, 0);
+}
+
+// ||got - want|| / ||want||, computed in f64 on the host.
+double relative_error(const Tensor& got, const Tensor& want) {
+  Tensor g = reshape(parts(got), {-1}), w = reshape(parts(want), {-1});
+  const double den = std::sqrt(sum(w * w).item<double>());
+  const double num = std::sqrt(sum((g - w) * (g - w)).item<double>());
+  return den == 0.0 ? num : num / den;
+}
+
+// ---- convolution -------------------------------------------------------------------------
+
+TEST_F(CudaMath, ConvMatchesTheCpu) {
+  // Oracle: the CPU's conv_general. Bounds on the normwise relative error: summation
+  // order differs (cuBLAS vs OpenBLAS), so f32 1e-5 and f64 1e-13; f16/bf16 results
+  // round to their own precision on both sides (2e-3, 1.6e-2).
+  struct Case {
+    const char* what;
+    Shape x, w;
+    ConvOptions o;
+    bool transpose_x = false;  // x arrives as a strided view (last two axes swapped)
+  };
+  const Case cases[] = {
+      {"whisper conv1", {2, 8, 50}, {16, 8, 3}, {{}, {1}, {1}}},
+      {"whisper conv2 stride 2", {2, 16, 50}, {16, 16, 3}, {{2}, {1}, {1}}},
+      {"vit patches", {2, 3, 32, 32}, {8, 3, 8, 8}, {{8, 8}}},
+      {"dilations and asymmetric padding",
+       {2, 3, 9, 11},
+       {4, 3, 3, 2},
+       {{2, 1}, {2, 0}, {-1, 3}, {2, 1}, {2, 3}}},
+      {"depthwise", {2, 6, 9, 9}, {6, 1, 3, 3}, {{}, {1, 1}, {1, 1}, {}, {}, 6}},
+      {"feature groups", {3, 4, 7, 7}, {6, 2, 3, 3}, {{}, {}, {}, {}, {}, 2}},
+      {"batch groups", {4, 3, 6, 6}, {4, 3, 3, 3}, {{}, {}, {}, {}, {}, 1, 2}},
+      {"1x1 direct", {2, 5, 4, 4}, {7, 5, 1, 1}, {}},
+      {"1x1 direct, batch groups", {4, 5, 4, 4}, {6, 5, 1, 1}, {{}, {}, {}, {}, {}, 1, 2}},
+      {"1x1 strided", {2, 5, 7, 7}, {3, 5, 1, 1}, {{2, 2}}},
+      {"3d", {1, 2, 5, 6, 7}, {3, 2, 2, 3, 2}, {{}, {1, 0, 1}, {1, 1, 0}}},
+      {"strided input", {2, 10, 8}, {4, 8, 3}, {{}, {2}, {0}}, true},
+      {"kernel larger than input", {1, 2, 3}, {2, 2, 5}, {}},
+      {"no input channels", {2, 0, 5}, {3, 0, 2}, {}},
+      {"empty batch", {0, 3, 5}, {2, 3, 2}, {}},
+  };
+  int seed = 1000;
+  for (DType d : {DType::f32, DType::f64, DType::f16, DType::bf16}) {
+    const double bound = d == DType::f32   ? 1e-5
+                         : d == DType::f64 ? 1e-13
+                         : d == DType::f16 ? 2e-3
+                                           : 1.6e-2;
+    for (const Case& c : cases) {
+      Tensor x = normal(seed++, c.x, d), w = normal(seed++, c.w, d);
+      if (c.transpose_x) x = swapaxes(x, 1, 2);
+      Tensor want = conv_general(x, w, c.o);
+      Tensor got = conv_general(to_device(x, gpu), to_device(w, gpu), c.o);
+      ASSERT_EQ(got.shape(), want.shape()) << c.what;
+      EXPECT_EQ(got.dtype(), want.dtype()) << c.what;
+      EXPECT_LE(relative_error(got, want), bound) << name(d) << " " << c.what;
+    }
+  }
+  EXPECT_EQ(fallbacks(), "");
+}
+
+TEST_F(CudaMath, ConvSplitsLargeColumnsIntoChunks) {
+  // 64 items of 576 x 4096 unrolled f32 columns are 600 MiB, more than one column
+  // buffer: the items go in chunks. Oracle: the CPU; bound 1e-5 (f32, as above).
+  Tensor x = normal(7, {64, 64, 64, 64}), w = normal(8, {32, 64, 3, 3});
+  const ConvOptions o{{}, {1, 1}, {1, 1}};
+  Tensor want = conv_general(x, w, o);
+  Tensor got = conv_general(to_device(x, gpu), to_device(w, gpu), o);
+  EXPECT_LE(relative_error(got, want), 1e-5);
+  EXPECT_EQ(fallbacks(), "");
+}
+
+TEST_F(CudaMath, ConvOfComplexRaisesAsOnTheCpu) {
+  Tensor x = astype(normal(9, {1, 2, 5}), DType::c64),
+         w = astype(normal(10, {1, 2, 2}), DType::c64);
+  EXPECT_EMILY_ERROR(conv_general(to_device(x, gpu), to_device(w, gpu)), DTypeError,
+                     "conv_general");
+}
+
+}  // namespace
+}  // namespace emily
