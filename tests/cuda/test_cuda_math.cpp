@@ -129,5 +129,116 @@ TEST_F(CudaMath, ConvOfComplexRaisesAsOnTheCpu) {
                      "conv_general");
 }
 
+// ---- FFT ---------------------------------------------------------------------------------
+
+namespace fft_tests {
+
+// A complex signal with independent real and imaginary parts.
+Tensor signal(std::uint64_t seed, const Shape& shape) {
+  Tensor i = tensor<c64>({c64(0.0f, 1.0f)}, {});
+  return astype(normal(seed, shape), DType::c64) + astype(normal(seed + 1, shape), DType::c64) * i;
+}
+
+}  // namespace fft_tests
+
+TEST_F(CudaMath, FftMatchesTheCpu) {
+  // Oracle: FFTW (single precision) on the CPU. Both sides compute in f32 with O(log n)
+  // error growth, so the normwise relative error is bounded by 2e-6 (lengths here are at
+  // most 4096; prime lengths included, which cuFFT and FFTW both handle without loss).
+  using fft_tests::signal;
+  struct Case {
+    const char* what;
+    Shape shape;
+    std::vector<int> axes;
+    Shape s;  // transform lengths (empty: the axes' own)
+  };
+  const Case cases[] = {
+      {"last axis", {4, 100}, {-1}, {}},
+      {"middle axis", {3, 64, 5}, {1}, {}},
+      {"first axis", {48, 6}, {0}, {}},
+      {"prime length", {2, 97}, {-1}, {}},
+      {"long", {4096}, {0}, {}},
+      {"padded", {3, 40}, {-1}, {64}},
+      {"cropped", {3, 40}, {-1}, {25}},
+      {"2d last axes", {8, 16, 12}, {1, 2}, {}},
+      {"2d outer axes", {6, 7, 10}, {0, 2}, {}},
+      {"2d reversed axes", {6, 7, 10}, {2, 1}, {}},
+      {"4 axes (two passes)", {3, 4, 5, 6}, {0, 1, 2, 3}, {}},
+      {"length one axis", {5, 1, 8}, {1, 2}, {}},
+  };
+  int seed = 2000;
+  for (const Case& c : cases) {
+    Tensor x = signal(seed, c.shape);
+    seed += 2;
+    Tensor gx = to_device(x, gpu);
+    for (bool inverse : {false, true}) {
+      Tensor want, got;
+      if (c.axes.size() == 1) {
+        const std::int64_t n = c.s.empty() ? -1 : c.s[0];
+        want = inverse ? ifft(x, n, c.axes[0]) : fft(x, n, c.axes[0]);
+        got = inverse ? ifft(gx, n, c.axes[0]) : fft(gx, n, c.axes[0]);
+      } else {
+        want = inverse ? ifft2(x, c.s, c.axes) : fft2(x, c.s, c.axes);
+        got = inverse ? ifft2(gx, c.s, c.axes) : fft2(gx, c.s, c.axes);
+      }
+      ASSERT_EQ(got.shape(), want.shape()) << c.what;
+      EXPECT_EQ(got.dtype(), DType::c64);
+      EXPECT_LE(relative_error(got, want), 2e-6) << (inverse ? "ifft " : "fft ") << c.what;
+    }
+  }
+  // Strided inputs: a transposed view and a stepped slice.
+  Tensor x = signal(seed, {20, 30});
+  Tensor t = transpose(x);
+  EXPECT_LE(relative_error(fft(transpose(to_device(x, gpu)), -1, 1), fft(t, -1, 1)), 2e-6);
+  EXPECT_LE(relative_error(fft(transpose(to_device(x, gpu)), -1, 0), fft(t, -1, 0)), 2e-6);
+  Tensor st = slice(x, {0, 1}, {20, 30}, {2, 3});
+  Tensor gst = slice(to_device(x, gpu), {0, 1}, {20, 30}, {2, 3});
+  EXPECT_LE(relative_error(fft2(gst), fft2(st)), 2e-6);
+  EXPECT_EQ(fallbacks(), "");
+}
+
+TEST_F(CudaMath, RealFftMatchesTheCpu) {
+  // Oracle: FFTW on the CPU; bound 2e-6 as for fft. irfft's input is an arbitrary complex
+  // tensor: both sides treat it as Hermitian, which ignores the imaginary parts of the
+  // zero (and, for even n, the Nyquist) bins.
+  using fft_tests::signal;
+  struct Case {
+    const char* what;
+    Shape shape;
+    int axis;
+    std::int64_t n;
+  };
+  const Case cases[] = {
+      {"even", {5, 128}, -1, -1},     {"odd", {5, 99}, -1, -1},
+      {"first axis", {40, 6}, 0, -1}, {"padded", {3, 40}, -1, 50},
+      {"cropped", {3, 40}, -1, 31},   {"whisper frames", {3000, 400}, -1, -1},
+      {"single", {1}, 0, -1},         {"middle axis", {3, 16, 4}, 1, -1},
+  };
+  int seed = 3000;
+  for (const Case& c : cases) {
+    Tensor x = normal(seed++, c.shape);
+    Tensor want = rfft(x, c.n, c.axis);
+    Tensor got = rfft(to_device(x, gpu), c.n, c.axis);
+    ASSERT_EQ(got.shape(), want.shape()) << c.what;
+    EXPECT_LE(relative_error(got, want), 2e-6) << "rfft " << c.what;
+
+    Tensor z = signal(seed, want.shape());
+    seed += 2;
+    for (std::int64_t n : {std::int64_t{-1}, c.n, std::int64_t{2 * want.shape(c.axis) - 1}}) {
+      if (n == -1 && want.shape(c.axis) == 1) continue;  // default n would be 0
+      Tensor wi = irfft(z, n, c.axis);
+      Tensor gi = irfft(to_device(z, gpu), n, c.axis);
+      ASSERT_EQ(gi.shape(), wi.shape()) << c.what;
+      EXPECT_EQ(gi.dtype(), DType::f32);
+      EXPECT_LE(relative_error(gi, wi), 2e-6) << "irfft " << c.what << " n=" << n;
+    }
+  }
+  // A transposed real input.
+  Tensor x = normal(seed, {30, 20});
+  EXPECT_LE(relative_error(rfft(transpose(to_device(x, gpu)), -1, 1), rfft(transpose(x), -1, 1)),
+            2e-6);
+  EXPECT_EQ(fallbacks(), "");
+}
+
 }  // namespace
 }  // namespace emily
