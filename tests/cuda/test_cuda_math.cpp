@@ -240,5 +240,256 @@ TEST_F(CudaMath, RealFftMatchesTheCpu) {
   EXPECT_EQ(fallbacks(), "");
 }
 
+// ---- linear algebra ----------------------------------------------------------------------
+
+namespace linalg_tests {
+
+// A well-conditioned matrix: normal entries plus n on the diagonal.
+Tensor well(std::uint64_t seed, const Shape& shape, DType d) {
+  const std::int64_t n = shape.back();
+  Tensor a = random::normal(random::key(seed), shape, DType::f64);
+  if (shape[shape.size() - 2] == n) a = a + eye(n, n, 0, DType::f64) * static_cast<double>(n);
+  return astype(a, d);
+}
+
+// A symmetric positive definite matrix: B B^T + n I.
+Tensor spd(std::uint64_t seed, const Shape& shape, DType d) {
+  const std::int64_t n = shape.back();
+  Tensor b = random::normal(random::key(seed), shape, DType::f64);
+  return astype(matmul(b, swapaxes(b, -1, -2)) + eye(n, n, 0, DType::f64) * static_cast<double>(n),
+                d);
+}
+
+Tensor h64(const Tensor& t) {
+  return astype(to_host(t), DType::f64);
+}
+
+Tensor mT(const Tensor& t) {
+  return swapaxes(t, -1, -2);
+}
+
+// The (batch..., k, k) identity, batch taken from `like`.
+Tensor identity(std::int64_t k, const Tensor& like) {
+  Shape shape(like.shape().begin(), like.shape().end() - 2);
+  shape.insert(shape.end(), {k, k});
+  return broadcast_to(eye(k, k, 0, DType::f64), shape);
+}
+
+// Normwise relative error bound per dtype for results that the two libraries compute
+// by different (backward-stable) algorithms on well-conditioned inputs: f32 1e-4
+// (n * eps for n up to a few hundred), f64 1e-11.
+double bound(DType d) {
+  return d == DType::f64 ? 1e-11 : 1e-4;
+}
+
+// The message of the error `f` raises ("no error" when none).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace linalg_tests
+
+TEST_F(CudaMath, CholeskyInvSolveMatchTheCpu) {
+  // Oracle: LAPACK on the CPU. These results are unique, so they are compared directly;
+  // bounds: linalg_tests::bound (f32 1e-4, f64 1e-11 normwise relative).
+  using namespace linalg_tests;
+  const Shape shapes[] = {{1, 1}, {5, 5}, {3, 8, 8}, {2, 150, 150}, {2, 1, 4, 4}};
+  int seed = 4000;
+  for (DType d : {DType::f32, DType::f64}) {
+    for (const Shape& sh : shapes) {
+      const std::string where = std::string(name(d)) + " " + to_string(sh);
+      Tensor p = spd(seed++, sh, d), gp = to_device(p, gpu);
+      for (bool upper : {false, true}) {
+        EXPECT_LE(relative_error(linalg::cholesky(gp, upper), linalg::cholesky(p, upper)), bound(d))
+            << "cholesky " << where << " upper=" << upper;
+      }
+      Tensor a = well(seed++, sh, d), ga = to_device(a, gpu);
+      EXPECT_LE(relative_error(linalg::inv(ga), linalg::inv(a)), bound(d)) << "inv " << where;
+      EXPECT_LE(relative_error(linalg::inv(mT(ga)), linalg::inv(mT(a))), bound(d))
+          << "inv of a transposed view " << where;
+      Shape bs = sh;
+      bs.back() = 3;
+      Tensor b = astype(random::normal(random::key(seed++), bs), d), gb = to_device(b, gpu);
+      EXPECT_LE(relative_error(linalg::solve(ga, gb), linalg::solve(a, b)), bound(d))
+          << "solve " << where;
+    }
+    // b a vector; a broadcast against b's batch.
+    Tensor a = well(seed++, {5, 5}, d), ga = to_device(a, gpu);
+    Tensor v = astype(random::normal(random::key(seed++), {5}), d);
+    EXPECT_LE(relative_error(linalg::solve(ga, to_device(v, gpu)), linalg::solve(a, v)), bound(d));
+    Tensor b = astype(random::normal(random::key(seed++), {4, 5, 2}), d);
+    EXPECT_LE(relative_error(linalg::solve(ga, to_device(b, gpu)), linalg::solve(a, b)), bound(d));
+  }
+  // Half precision and integers compute in f32 on the same kernels.
+  Tensor h = well(seed++, {6, 6}, DType::f16);
+  EXPECT_LE(relative_error(linalg::inv(to_device(h, gpu)), linalg::inv(h)), 2e-3);
+  EXPECT_EQ(fallbacks(), "");
+}
+
+TEST_F(CudaMath, TriangularSolvesMatchTheCpu) {
+  // Oracle: LAPACK's trtrs/trtri on the CPU, which read one triangle only: the inputs
+  // have a random other triangle, so reading the wrong one fails. Bounds as above.
+  using namespace linalg_tests;
+  int seed = 5000;
+  for (DType d : {DType::f32, DType::f64}) {
+    for (bool upper : {false, true}) {
+      Tensor a = well(seed++, {3, 7, 7}, d), ga = to_device(a, gpu);
+      Tensor b = astype(random::normal(random::key(seed++), {3, 7, 4}), d), gb = to_device(b, gpu);
+      const std::string where = std::string(name(d)) + (upper ? " upper" : " lower");
+      EXPECT_LE(relative_error(linalg::solve_triangular(ga, gb, upper),
+                               linalg::solve_triangular(a, b, upper)),
+                bound(d))
+          << where;
+      // a column-major view (the transposed path), a stepped slice (copied first), a
+      // broadcast a, a vector b.
+      EXPECT_LE(relative_error(linalg::solve_triangular(mT(ga), gb, upper),
+                               linalg::solve_triangular(mT(a), b, upper)),
+                bound(d))
+          << "transposed " << where;
+      Tensor big = well(seed++, {14, 14}, d), gbig = to_device(big, gpu);
+      Tensor cut = slice(big, {0, 0}, {14, 14}, {2, 2}),
+             gcut = slice(gbig, {0, 0}, {14, 14}, {2, 2});
+      EXPECT_LE(relative_error(linalg::solve_triangular(gcut, gb, upper),
+                               linalg::solve_triangular(cut, b, upper)),
+                bound(d))
+          << "stepped " << where;
+      Tensor v = astype(random::normal(random::key(seed++), {7}), d);
+      EXPECT_LE(relative_error(linalg::solve_triangular(slice(ga, {0, 0, 0}, {1, 7, 7}),
+                                                        to_device(v, gpu), upper),
+                               linalg::solve_triangular(slice(a, {0, 0, 0}, {1, 7, 7}), v, upper)),
+                bound(d))
+          << "vector " << where;
+      EXPECT_LE(relative_error(tri_inv(ga, upper), tri_inv(a, upper)), bound(d))
+          << "tri_inv " << where;
+      EXPECT_LE(relative_error(tri_inv(mT(ga), upper), tri_inv(mT(a), upper)), bound(d))
+          << "tri_inv transposed " << where;
+    }
+  }
+  EXPECT_EQ(fallbacks(), "");
+}
+
+TEST_F(CudaMath, LuMatchesTheCpu) {
+  // Oracle: LAPACK's getrf on the CPU. Partial pivoting on the same matrix picks the same
+  // rows, so P is compared exactly and L, U by the bounds above; P L U = A as well.
+  using namespace linalg_tests;
+  const Shape shapes[] = {{5, 5}, {3, 4, 6}, {2, 6, 4}, {1, 1}, {3, 0}, {40, 40}};
+  int seed = 6000;
+  for (DType d : {DType::f32, DType::f64}) {
+    for (const Shape& sh : shapes) {
+      const std::string where = std::string(name(d)) + " " + to_string(sh);
+      Tensor a = astype(random::normal(random::key(seed++), sh), d);
+      auto [P, L, U] = linalg::lu(a);
+      auto [gP, gL, gU] = linalg::lu(to_device(a, gpu));
+      EXPECT_TRUE(testing::all_equal(to_host(gP), P)) << where;
+      EXPECT_LE(relative_error(gL, L), bound(d)) << "L " << where;
+      EXPECT_LE(relative_error(gU, U), bound(d)) << "U " << where;
+      if (a.size() > 0) {
+        Tensor back = matmul(h64(gP), matmul(h64(gL), h64(gU)));
+        EXPECT_LE(relative_error(back, astype(a, DType::f64)), bound(d)) << "PLU " << where;
+      }
+    }
+  }
+  EXPECT_EQ(fallbacks(), "");
+}
+
+TEST_F(CudaMath, QrSvdEighPinvHoldTheirInvariants) {
+  // Q, R, U, V and eigenvectors are unique only up to signs, so they are checked by
+  // invariants (Q R = A, Q^T Q = I, U diag(S) V^T = A, U^T U = V V^T = I, V diag(w) V^T
+  // equal to the CPU's) and by |Q|, |R| against the CPU; singular values, eigenvalues and
+  // pinv are unique and compared directly. Bounds: linalg_tests::bound.
+  using namespace linalg_tests;
+  int seed = 7000;
+  for (DType d : {DType::f32, DType::f64}) {
+    const double tol = bound(d);
+    const Shape shapes[] = {{6, 4},    {4, 6}, {3, 5, 5}, {9, 9},
+                            {2, 1, 7}, {7, 1}, {2, 3, 8}, {60, 45}};
+    for (const Shape& sh : shapes) {
+      const std::string where = std::string(name(d)) + " " + to_string(sh);
+      Tensor a = astype(random::normal(random::key(seed++), sh), d), ga = to_device(a, gpu);
+      Tensor a64 = astype(a, DType::f64);
+      const std::int64_t k = std::min(sh[sh.size() - 2], sh.back());
+
+      auto [Q, R] = linalg::qr(a);
+      auto [gQ, gR] = linalg::qr(ga);
+      EXPECT_LE(relative_error(matmul(h64(gQ), h64(gR)), a64), tol) << "QR " << where;
+      EXPECT_LE(relative_error(matmul(mT(h64(gQ)), h64(gQ)), identity(k, gR)), tol)
+          << "Q^T Q " << where;
+      EXPECT_LE(relative_error(abs(h64(gQ)), abs(astype(Q, DType::f64))), tol) << "|Q| " << where;
+      EXPECT_LE(relative_error(abs(h64(gR)), abs(astype(R, DType::f64))), tol) << "|R| " << where;
+
+      auto [U, S, Vt] = linalg::svd(a);
+      auto [gU, gS, gVt] = linalg::svd(ga);
+      EXPECT_LE(relative_error(gS, S), tol) << "S " << where;
+      Tensor us = h64(gU) * expand_dims(h64(gS), {-2});
+      EXPECT_LE(relative_error(matmul(us, h64(gVt)), a64), tol) << "U S V^T " << where;
+      EXPECT_LE(relative_error(matmul(mT(h64(gU)), h64(gU)), identity(k, gR)), tol)
+          << "U^T U " << where;
+      EXPECT_LE(relative_error(matmul(h64(gVt), mT(h64(gVt))), identity(k, gR)), tol)
+          << "V^T V " << where;
+      auto [none, gS2, none2] = linalg::svd(ga, false);
+      EXPECT_FALSE(none.defined());
+      EXPECT_LE(relative_error(gS2, S), tol) << "S only " << where;
+
+      EXPECT_LE(relative_error(linalg::pinv(ga), linalg::pinv(a)), 10 * tol) << "pinv " << where;
+
+      if (sh[sh.size() - 2] == sh.back()) {
+        for (bool upper : {false, true}) {  // a is not symmetric: one triangle is read
+          auto [w, V] = linalg::eigh(a, upper);
+          auto [gw, gV] = linalg::eigh(ga, upper);
+          EXPECT_LE(relative_error(gw, w), tol) << "eigenvalues " << where;
+          Tensor want = matmul(astype(V, DType::f64) * expand_dims(astype(w, DType::f64), {-2}),
+                               mT(astype(V, DType::f64)));
+          Tensor got = matmul(h64(gV) * expand_dims(h64(gw), {-2}), mT(h64(gV)));
+          EXPECT_LE(relative_error(got, want), tol) << "V w V^T " << where;
+          EXPECT_LE(relative_error(matmul(mT(h64(gV)), h64(gV)), identity(k, gV)), tol)
+              << "V^T V " << where;
+        }
+      }
+    }
+    // A rank-deficient matrix: pinv drops the zero singular value on both sides.
+    Tensor r = astype(tensor<double>({1, 2, 0, 3, 4, 0, 5, 6, 0, 7, 8, 0}, {4, 3}), d);
+    EXPECT_LE(relative_error(linalg::pinv(to_device(r, gpu)), linalg::pinv(r)), 10 * tol);
+  }
+  EXPECT_EQ(fallbacks(), "");
+}
+
+TEST_F(CudaMath, LinalgErrorsMatchTheCpu) {
+  // The same ValueError message as the CPU, batch index and pivot included.
+  using namespace linalg_tests;
+  auto both = [&](auto&& f, const Tensor& x) {
+    const std::string want = error_of([&] { f(x); });
+    const std::string got = error_of([&] { f(to_device(x, gpu)); });
+    EXPECT_NE(want, "no error");
+    EXPECT_EQ(got, want);
+  };
+  Tensor singular = tensor<float>({1, 0, 0, 1, 1, 2, 2, 4}, {2, 2, 2});
+  both([](const Tensor& x) { return linalg::inv(x); }, singular);
+  both(
+      [](const Tensor& x) {
+        return linalg::solve(x, to_device(ones({2, 2, 1}), x.device()));
+      },
+      singular);
+  Tensor indefinite = tensor<double>({4, 0, 0, 4, 1, 2, 2, 1}, {2, 2, 2});
+  both([](const Tensor& x) { return linalg::cholesky(x); }, indefinite);
+  both([](const Tensor& x) { return linalg::cholesky(x, true); }, indefinite);
+  Tensor zero_diag = tensor<float>({1, 0, 5, 0, 0, 0, 3, 7, 1}, {3, 3});
+  both([](const Tensor& x) { return tri_inv(x); }, zero_diag);
+  both(
+      [](const Tensor& x) { return linalg::solve_triangular(x, to_device(ones({3}), x.device())); },
+      zero_diag);
+  Tensor nan = tensor<float>({1, 2, 3, 4, 1, std::nanf(""), 3, 4}, {2, 2, 2});
+  both([](const Tensor& x) { return linalg::svd(x); }, nan);
+  both([](const Tensor& x) { return linalg::pinv(x); }, nan);
+  // lu of a singular matrix is no error.
+  auto [P, L, U] = linalg::lu(to_device(singular, gpu));
+  EXPECT_EQ(U.shape(), (Shape{2, 2, 2}));
+}
+
 }  // namespace
 }  // namespace emily
