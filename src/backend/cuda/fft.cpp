@@ -137,6 +137,7 @@ std::shared_ptr<Plan> plan_for(const char* op, int device, Kind kind, int rank, 
 // the same tensor, for later passes of a c2c transform).
 void pass(const char* op, Kind kind, const Tensor& src, const Tensor& dst,
           const std::vector<int>& axes, Stream s) {
+  cudaStream_t cs = stream(s);  // also makes the device current for planning
   const int rank = static_cast<int>(axes.size());
   long long n[3];
   const Tensor& real_side = kind == Kind::c2r ? dst : src;  // lengths are the real ones
@@ -163,7 +164,6 @@ void pass(const char* op, Kind kind, const Tensor& src, const Tensor& dst,
   if (plan->work > 0)
     work = Tensor::empty({static_cast<std::int64_t>(plan->work)}, DType::u8, dst.device());
   {
-    cudaStream_t cs = stream(s);
     std::lock_guard lock(plan->mutex);
     check_fft(cufftSetStream(plan->handle, cs), op, "cufftSetStream");
     if (work.defined())

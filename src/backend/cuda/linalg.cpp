@@ -208,7 +208,8 @@ void eigh_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
   {
     SolverHandle h(s, op);
     std::size_t dev = 0, host = 0;
-    if (count > 1) {
+    // syevBatched addresses the whole batch with 32-bit indices.
+    if (count > 1 && n * n * count <= INT_MAX) {
       check_solver(
           cusolverDnXsyevBatched_bufferSize(h.get(), h.params(), jobz, uplo, n, type, m.raw_data(),
                                             n, type, out[0].raw_data(), type, &dev, &host, count),
@@ -224,10 +225,11 @@ void eigh_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
                                       type, out[0].raw_data(), type, &dev, &host),
           op, "cusolverDnXsyevd_bufferSize");
       Workspace w(dev, host, a.device());
-      check_solver(cusolverDnXsyevd(h.get(), h.params(), jobz, uplo, n, type, m.raw_data(), n, type,
-                                    out[0].raw_data(), type, w.dev(), w.dev_bytes(), w.hst(), host,
-                                    codes.at(0)),
-                   op, "cusolverDnXsyevd");
+      for (std::int64_t i = 0; i < count; ++i)
+        check_solver(cusolverDnXsyevd(h.get(), h.params(), jobz, uplo, n, type, at(m, i * n * n), n,
+                                      type, at(out[0], i * n), type, w.dev(), w.dev_bytes(),
+                                      w.hst(), host, codes.at(i)),
+                     op, "cusolverDnXsyevd");
     }
   }
   // The eigenvectors are the columns of the column-major result.
