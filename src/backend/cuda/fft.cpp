@@ -191,11 +191,24 @@ void pass(const char* op, Kind kind, const Tensor& src, const Tensor& dst,
 
 void transform(const char* op, Kind kind, const Tensor& x, Tensor& y, const std::vector<int>& axes,
                Stream s) {
+  // A transform of length 1 is the identity: such axes are left out (cuFFT need not plan
+  // them), and a real transform of length 1 is a conversion.
+  std::vector<int> live;
+  for (int a : axes)
+    if (y.shape()[a] > 1 || x.shape()[a] > 1) live.push_back(a);
+  if (kind == Kind::r2c || kind == Kind::c2r) {
+    if (live.empty()) {
+      return kind == Kind::r2c ? real_to_complex(y, x, s, op) : real_part(y, x, s, op);
+    }
+    live = axes;  // the halved axis must stay last
+  } else if (live.empty()) {
+    return copy_strided(y, x, s, op);
+  }
   // Passes of at most three axes, innermost group first; later passes run in place on y.
-  const int r = static_cast<int>(axes.size());
+  const int r = static_cast<int>(live.size());
   bool first = true;
   for (int end = r; end > 0; end -= 3) {
-    const std::vector<int> group(axes.begin() + std::max(0, end - 3), axes.begin() + end);
+    const std::vector<int> group(live.begin() + std::max(0, end - 3), live.begin() + end);
     pass(op, kind, first ? x : y, y, group, s);
     first = false;
   }

@@ -24,6 +24,30 @@ struct Move {
   __device__ void operator()(std::int64_t, const std::int64_t (&o)[2]) const { y[o[0]] = x[o[1]]; }
 };
 
+struct ToComplex {
+  float2* y;
+  const float* x;
+  __device__ void operator()(std::int64_t, const std::int64_t (&o)[2]) const {
+    y[o[0]] = make_float2(x[o[1]], 0.0f);
+  }
+};
+
+struct RealPart {
+  float* y;
+  const float2* x;
+  __device__ void operator()(std::int64_t, const std::int64_t (&o)[2]) const {
+    y[o[0]] = x[o[1]].x;
+  }
+};
+
+template <int N>
+Layout<N> layout_or_throw(const Tensor& dst, const Tensor& src, const char* op) {
+  Layout<N> L;
+  if (!make_layout<N>(dst.shape(), {&dst.strides(), &src.strides()}, L))
+    EMILY_THROW(Unsupported, op, "a copy over more than ", kMaxDims, " unmergeable axes");
+  return L;
+}
+
 template <class T>
 __global__ void scale_kernel(T* p, std::int64_t n, T f) {
   EMILY_GRID_LOOP(i, n) p[i] *= f;
@@ -145,14 +169,22 @@ std::int64_t batch_count(const Tensor& t) {
 }  // namespace
 
 void copy_strided(const Tensor& dst, const Tensor& src, Stream s, const char* op) {
-  Layout<2> L;
-  if (!make_layout<2>(dst.shape(), {&dst.strides(), &src.strides()}, L))
-    EMILY_THROW(Unsupported, op, "a copy over more than ", kMaxDims, " unmergeable axes");
+  const Layout<2> L = layout_or_throw<2>(dst, src, op);
   visit_word(dst.itemsize(), [&]<std::size_t W>() {
     launch<2>(L, s, op,
               Move<Word<W>>{static_cast<Word<W>*>(dst.raw_data()),
                             static_cast<const Word<W>*>(src.raw_data())});
   });
+}
+
+void real_to_complex(const Tensor& dst, const Tensor& src, Stream s, const char* op) {
+  launch<2>(layout_or_throw<2>(dst, src, op), s, op,
+            ToComplex{static_cast<float2*>(dst.raw_data()), src.data<float>()});
+}
+
+void real_part(const Tensor& dst, const Tensor& src, Stream s, const char* op) {
+  launch<2>(layout_or_throw<2>(dst, src, op), s, op,
+            RealPart{dst.data<float>(), static_cast<const float2*>(src.raw_data())});
 }
 
 Tensor col_major(const Tensor& t, Stream s, const char* op, bool fill) {

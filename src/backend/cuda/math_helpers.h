@@ -15,6 +15,11 @@ namespace emily::cuda {
 // dst[i] = src[i] for every index of their (equal) shape; either may be a strided view.
 void copy_strided(const Tensor& dst, const Tensor& src, Stream s, const char* op);
 
+// dst (c64) = src (f32) with zero imaginary parts, or dst (f32) = the real parts of src
+// (c64); same shapes, either may be strided.
+void real_to_complex(const Tensor& dst, const Tensor& src, Stream s, const char* op);
+void real_part(const Tensor& dst, const Tensor& src, Stream s, const char* op);
+
 // A fresh tensor with `t`'s shape and dtype whose matrices (last two axes) are stored
 // column-major, the batch row-major; its values are `t`'s when `fill`.
 Tensor col_major(const Tensor& t, Stream s, const char* op, bool fill = true);
