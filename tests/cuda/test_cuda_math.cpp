@@ -475,6 +475,10 @@ TEST_F(CudaMath, LinalgErrorsMatchTheCpu) {
         return linalg::solve(x, to_device(ones({2, 2, 1}), x.device()));
       },
       singular);
+  // One matrix alone takes cuSOLVER's path, a batch cuBLAS's batched one.
+  Tensor alone = tensor<double>({1, 2, 2, 4}, {2, 2});
+  both([](const Tensor& x) { return linalg::inv(x); }, alone);
+  both([](const Tensor& x) { return linalg::solve(x, to_device(ones({2}), x.device())); }, alone);
   Tensor indefinite = tensor<double>({4, 0, 0, 4, 1, 2, 2, 1}, {2, 2, 2});
   both([](const Tensor& x) { return linalg::cholesky(x); }, indefinite);
   both([](const Tensor& x) { return linalg::cholesky(x, true); }, indefinite);

@@ -276,6 +276,41 @@ void getrs_all(SolverHandle& h, const Tensor& w, const Tensor& ipiv, const Tenso
                  op, "cusolverDnXgetrs");
 }
 
+// Batches of matrices up to this order factor and solve through cuBLAS's batched LU (a
+// few launches for the whole batch) rather than one cuSOLVER call per matrix.
+constexpr std::int64_t kBatchedLu = 64;
+
+bool lu_batched(std::int64_t n, std::int64_t k, std::int64_t count) {
+  return count > 1 && n <= kBatchedLu && k <= INT_MAX && count <= INT_MAX;
+}
+
+// getrf_all + getrs_all for a batch of small matrices: w (batch, n, n) and x (batch, n, k)
+// column-major views.
+void lu_solve_batched(const Tensor& w, const Tensor& x, std::int64_t n, std::int64_t k,
+                      std::int64_t count, const Codes& codes, Stream s, const char* op) {
+  Tensor pw = matrix_pointers(w, s, op), px = matrix_pointers(x, s, op);
+  Tensor piv = Tensor::empty({count * n}, DType::s32, w.device());
+  auto* ipiv = static_cast<int*>(piv.raw_data());
+  const int N = static_cast<int>(n), K = static_cast<int>(k), B = static_cast<int>(count);
+  int arg_info = 0;  // getrsBatched reports bad arguments on the host
+  BlasHandle h(s, op);
+  if (w.dtype() == DType::f64) {
+    auto* a = static_cast<double* const*>(pw.raw_data());
+    check_blas(cublasDgetrfBatched(h.get(), N, a, N, ipiv, codes.at(0), B), op,
+               "cublasDgetrfBatched");
+    check_blas(cublasDgetrsBatched(h.get(), CUBLAS_OP_N, N, K, a, N, ipiv,
+                                   static_cast<double* const*>(px.raw_data()), N, &arg_info, B),
+               op, "cublasDgetrsBatched");
+  } else {
+    auto* a = static_cast<float* const*>(pw.raw_data());
+    check_blas(cublasSgetrfBatched(h.get(), N, a, N, ipiv, codes.at(0), B), op,
+               "cublasSgetrfBatched");
+    check_blas(cublasSgetrsBatched(h.get(), CUBLAS_OP_N, N, K, a, N, ipiv,
+                                   static_cast<float* const*>(px.raw_data()), N, &arg_info, B),
+               op, "cublasSgetrsBatched");
+  }
+}
+
 void inv_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
   constexpr const char* op = "linalg_inv";
   if (!real_dtype(in[0])) return run_on_cpu(Primitive::linalg_inv, in, out, attr);
@@ -284,9 +319,11 @@ void inv_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& a
   Tensor w = col_major(a, s, op);
   Tensor x = Tensor::empty(a.shape(), a.dtype(), a.device());  // the identity, then A^-1
   fill_identity(x, s, op);                                     // (column-major)
-  Tensor ipiv = Tensor::empty({count * n}, DType::s64, a.device());
   Codes codes(count, 1, a.device(), s, op);
-  {
+  if (lu_batched(n, n, count)) {
+    lu_solve_batched(w, x, n, n, count, codes, s, op);
+  } else {
+    Tensor ipiv = Tensor::empty({count * n}, DType::s64, a.device());
     SolverHandle h(s, op);
     getrf_all(h, w, n, n, count, ipiv, codes, op);
     getrs_all(h, w, ipiv, x, n, n, count, s, op);
@@ -305,9 +342,11 @@ void solve_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&
   const std::int64_t n = a.shape(-1), k = b.shape(-1), count = matrices(a);
   Tensor w = col_major(a, s, op);  // broadcast batches become real copies here
   Tensor x = col_major(b, s, op);
-  Tensor ipiv = Tensor::empty({count * n}, DType::s64, a.device());
   Codes codes(count, 1, a.device(), s, op);
-  {
+  if (lu_batched(n, k, count)) {
+    lu_solve_batched(w, x, n, k, count, codes, s, op);
+  } else {
+    Tensor ipiv = Tensor::empty({count * n}, DType::s64, a.device());
     SolverHandle h(s, op);
     getrf_all(h, w, n, n, count, ipiv, codes, op);
     getrs_all(h, w, ipiv, x, n, k, count, s, op);
