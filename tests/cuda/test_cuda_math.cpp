@@ -119,6 +119,11 @@ TEST_F(CudaMath, ConvSplitsLargeColumnsIntoChunks) {
   Tensor want = conv_general(x, w, o);
   Tensor got = conv_general(to_device(x, gpu), to_device(w, gpu), o);
   EXPECT_LE(relative_error(got, want), 1e-5);
+  // One item of 576 x 131072 columns is 288 MiB: its output positions go in chunks.
+  Tensor x1 = normal(11, {1, 64, 128, 1024}), w1 = normal(12, {8, 64, 3, 3});
+  EXPECT_LE(relative_error(conv_general(to_device(x1, gpu), to_device(w1, gpu), o),
+                           conv_general(x1, w1, o)),
+            1e-5);
   EXPECT_EQ(fallbacks(), "");
 }
 
@@ -143,7 +148,7 @@ Tensor signal(std::uint64_t seed, const Shape& shape) {
 
 TEST_F(CudaMath, FftMatchesTheCpu) {
   // Oracle: FFTW (single precision) on the CPU. Both sides compute in f32 with O(log n)
-  // error growth, so the normwise relative error is bounded by 2e-6 (lengths here are at
+  // error growth, so the normwise relative error is bounded by 4e-6 (lengths here are at
   // most 4096; prime lengths included, which cuFFT and FFTW both handle without loss).
   using fft_tests::signal;
   struct Case {
@@ -183,22 +188,22 @@ TEST_F(CudaMath, FftMatchesTheCpu) {
       }
       ASSERT_EQ(got.shape(), want.shape()) << c.what;
       EXPECT_EQ(got.dtype(), DType::c64);
-      EXPECT_LE(relative_error(got, want), 2e-6) << (inverse ? "ifft " : "fft ") << c.what;
+      EXPECT_LE(relative_error(got, want), 4e-6) << (inverse ? "ifft " : "fft ") << c.what;
     }
   }
   // Strided inputs: a transposed view and a stepped slice.
   Tensor x = signal(seed, {20, 30});
   Tensor t = transpose(x);
-  EXPECT_LE(relative_error(fft(transpose(to_device(x, gpu)), -1, 1), fft(t, -1, 1)), 2e-6);
-  EXPECT_LE(relative_error(fft(transpose(to_device(x, gpu)), -1, 0), fft(t, -1, 0)), 2e-6);
+  EXPECT_LE(relative_error(fft(transpose(to_device(x, gpu)), -1, 1), fft(t, -1, 1)), 4e-6);
+  EXPECT_LE(relative_error(fft(transpose(to_device(x, gpu)), -1, 0), fft(t, -1, 0)), 4e-6);
   Tensor st = slice(x, {0, 1}, {20, 30}, {2, 3});
   Tensor gst = slice(to_device(x, gpu), {0, 1}, {20, 30}, {2, 3});
-  EXPECT_LE(relative_error(fft2(gst), fft2(st)), 2e-6);
+  EXPECT_LE(relative_error(fft2(gst), fft2(st)), 4e-6);
   EXPECT_EQ(fallbacks(), "");
 }
 
 TEST_F(CudaMath, RealFftMatchesTheCpu) {
-  // Oracle: FFTW on the CPU; bound 2e-6 as for fft. irfft's input is an arbitrary complex
+  // Oracle: FFTW on the CPU; bound 4e-6 as for fft. irfft's input is an arbitrary complex
   // tensor: both sides treat it as Hermitian, which ignores the imaginary parts of the
   // zero (and, for even n, the Nyquist) bins.
   using fft_tests::signal;
@@ -220,7 +225,7 @@ TEST_F(CudaMath, RealFftMatchesTheCpu) {
     Tensor want = rfft(x, c.n, c.axis);
     Tensor got = rfft(to_device(x, gpu), c.n, c.axis);
     ASSERT_EQ(got.shape(), want.shape()) << c.what;
-    EXPECT_LE(relative_error(got, want), 2e-6) << "rfft " << c.what;
+    EXPECT_LE(relative_error(got, want), 4e-6) << "rfft " << c.what;
 
     Tensor z = signal(seed, want.shape());
     seed += 2;
@@ -230,13 +235,13 @@ TEST_F(CudaMath, RealFftMatchesTheCpu) {
       Tensor gi = irfft(to_device(z, gpu), n, c.axis);
       ASSERT_EQ(gi.shape(), wi.shape()) << c.what;
       EXPECT_EQ(gi.dtype(), DType::f32);
-      EXPECT_LE(relative_error(gi, wi), 2e-6) << "irfft " << c.what << " n=" << n;
+      EXPECT_LE(relative_error(gi, wi), 4e-6) << "irfft " << c.what << " n=" << n;
     }
   }
   // A transposed real input.
   Tensor x = normal(seed, {30, 20});
   EXPECT_LE(relative_error(rfft(transpose(to_device(x, gpu)), -1, 1), rfft(transpose(x), -1, 1)),
-            2e-6);
+            4e-6);
   EXPECT_EQ(fallbacks(), "");
 }
 
