@@ -17,11 +17,15 @@
 // positions. A 1x1 kernel with unit stride and no padding or dilation over a contiguous
 // input skips the unrolling: the input already is the column matrix.
 //
+// Convolutions whose groups each read one channel (depthwise) skip the GEMM: a direct
+// kernel sums each output's window.
+//
 // f32 multiplies in strict f32 (no TF32), f64 in f64, f16/bf16 with f32 accumulation and
 // one rounding on store (cuBLAS's 32F compute type), as on the CPU.
 #include <algorithm>
 #include <climits>
 
+#include "backend/cuda/device_types.cuh"
 #include "backend/cuda/handles.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/launch.cuh"
@@ -101,6 +105,42 @@ __global__ void im2col(Geometry g, const Word<W>* x, Word<W>* cols, std::int64_t
   }
 }
 
+// Depthwise-style convolutions (every group reads one input channel) as direct sums:
+// one thread per output element walks the kernel window. Their GEMMs would be one row
+// deep, so unrolling them costs far more than it saves. Accumulates in Compute<T>
+// (f32 for f16/bf16), summing kernel positions in order.
+template <class T>
+__global__ void depthwise(Geometry g, const T* x, const T* w, T* y, std::int64_t total) {
+  using C = typename Compute<T>::type;
+  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < total;
+       e += step) {
+    std::int64_t p = e % g.P;
+    const std::int64_t o = (e / g.P) % g.O, n = e / (g.P * g.O);
+    std::int64_t od[kMaxSpatial];
+    for (int d = g.ns - 1; d >= 0; --d) {
+      od[d] = p % g.out_sp[d];
+      p /= g.out_sp[d];
+    }
+    const T* xc = x + n * g.sN + (o / g.Og) * g.sC;
+    const T* wo = w + o * g.kprod;
+    C acc = C(0);
+    for (std::int64_t r = 0; r < g.kprod; ++r) {
+      std::int64_t kr = r, off = 0;
+      bool valid = true;
+      for (int d = g.ns - 1; d >= 0 && valid; --d) {
+        const std::int64_t kd = kr % g.k_sp[d];
+        kr /= g.k_sp[d];
+        const std::int64_t i = od[d] * g.stride[d] + kd * g.kdil[d] - g.lo[d];
+        valid = i >= 0 && i < g.dil_in[d] && i % g.idil[d] == 0;
+        off += (i / g.idil[d]) * g.in_st[d];
+      }
+      if (valid) acc += load(xc[off]) * load(wo[r]);
+    }
+    y[e] = store<T>(acc);
+  }
+}
+
 struct Types {
   cudaDataType_t data;
   cublasComputeType_t compute;
@@ -140,6 +180,21 @@ void conv_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
   if (g.Kg == 0) {  // no input channels: every output is an empty sum
     check(cudaMemsetAsync(y.raw_data(), 0, y.nbytes(), cs), op, "cudaMemsetAsync");
     return;
+  }
+  if (g.Cg == 1 && g.G > 1 && !g.batch_grouped) {
+    const std::int64_t total = y.size();
+    const auto blocks = static_cast<unsigned>(
+        std::clamp<std::int64_t>((total + kThreads - 1) / kThreads, 1, 65536));
+    visit_dtype(dtype, [&]<class T>() {
+      if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                    std::is_same_v<T, f16> || std::is_same_v<T, bf16>) {
+        using St = S<T>;
+        depthwise<St><<<blocks, kThreads, 0, cs>>>(g, static_cast<const St*>(x.raw_data()),
+                                                   static_cast<const St*>(w.raw_data()),
+                                                   static_cast<St*>(y.raw_data()), total);
+      }
+    });
+    return check_launch(op);
   }
   if (g.Kg > INT_MAX || g.P > INT_MAX || g.O > INT_MAX)
     EMILY_THROW(Unsupported, op, "matrices above INT_MAX rows or columns");
