@@ -26,6 +26,7 @@
 #include <climits>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cuda/handles.h"
@@ -520,7 +521,7 @@ void tri_inv_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Att
 
 // ---- svd and pinv ----------------------------------------------------------------------------
 
-// The svd codes' second slot: the matrix holds NaN or Inf (checked before the SVD, as
+// The svd codes' first slot: the matrix holds NaN or Inf (checked before the SVD, as
 // the CPU does, since what an SVD makes of them depends on the library).
 constexpr int kNotFinite = -1;
 
