@@ -74,34 +74,48 @@ Geometry geometry(const Tensor& x, const Tensor& w, const Tensor& y, const ConvA
   return g;
 }
 
-// Column entry e of a chunk (items [n0, n0 + nb), positions [p0, p0 + len)), laid out
-// [item][group][row][position]: the input element that the row's channel and kernel
-// position meet at that output position, or zero in padding and dilation holes.
+// Row `row` of a chunk's columns (items [n0, n0 + nb), positions [p0, p0 + len)), rows
+// laid out [item][group][channel, kernel position], holds for each output position the
+// input element that the row's channel and kernel position meet there, or zero in
+// padding and dilation holes. Blocks own rows (y) and cut them into position tiles (x),
+// so a row's decomposition happens once per block and an element costs two 32-bit
+// divisions per spatial axis (P <= INT_MAX is checked before), plus two for an
+// input-dilated axis.
 template <std::size_t W>
 __global__ void im2col(Geometry g, const Word<W>* x, Word<W>* cols, std::int64_t n0,
-                       std::int64_t p0, std::int64_t len, std::int64_t total) {
-  const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t e = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; e < total;
-       e += step) {
-    std::int64_t t = e / len;
-    std::int64_t q = p0 + e % len;
-    const std::int64_t r = t % g.Kg;
-    t /= g.Kg;
+                       std::int64_t p0, std::int64_t len, std::int64_t rows) {
+  for (std::int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
+    const std::int64_t r = row % g.Kg, t = row / g.Kg;
     const std::int64_t grp = t % g.G, n = n0 + t / g.G;
     const std::int64_t b = g.batch_grouped ? grp * g.Np + n : n;
     const std::int64_t c = (g.batch_grouped ? 0 : grp * g.Cg) + r / g.kprod;
+    const std::int64_t base = b * g.sN + c * g.sC;
+    std::int64_t first[kMaxSpatial];  // dilated input index at output coordinate 0
     std::int64_t kr = r % g.kprod;
-    std::int64_t off = b * g.sN + c * g.sC;
-    bool valid = true;
-    for (int d = g.ns - 1; d >= 0 && valid; --d) {
-      const std::int64_t kd = kr % g.k_sp[d], od = q % g.out_sp[d];
+    for (int d = g.ns - 1; d >= 0; --d) {
+      first[d] = (kr % g.k_sp[d]) * g.kdil[d] - g.lo[d];
       kr /= g.k_sp[d];
-      q /= g.out_sp[d];
-      const std::int64_t i = od * g.stride[d] + kd * g.kdil[d] - g.lo[d];
-      valid = i >= 0 && i < g.dil_in[d] && i % g.idil[d] == 0;
-      off += (i / g.idil[d]) * g.in_st[d];
     }
-    cols[e] = valid ? x[off] : Word<W>{};  // all-zero bytes: +0 in every float type
+    Word<W>* dst = cols + row * len;
+    for (std::int64_t p = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; p < len;
+         p += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+      auto q = static_cast<unsigned>(p0 + p);
+      std::int64_t off = base;
+      bool valid = true;
+      for (int d = g.ns - 1; d >= 0 && valid; --d) {
+        const auto extent = static_cast<unsigned>(g.out_sp[d]);
+        const std::int64_t i = static_cast<std::int64_t>(q % extent) * g.stride[d] + first[d];
+        q /= extent;
+        valid = i >= 0 && i < g.dil_in[d];
+        if (g.idil[d] == 1) {
+          off += i * g.in_st[d];
+        } else {
+          valid = valid && i % g.idil[d] == 0;
+          off += (i / g.idil[d]) * g.in_st[d];
+        }
+      }
+      dst[p] = valid ? x[off] : Word<W>{};  // all-zero bytes: +0 in every float type
+    }
   }
 }
 
@@ -238,13 +252,14 @@ void conv_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
         c = {static_cast<const char*>(x.raw_data()) + n0 * g.sN * item, g.sN,
              g.batch_grouped ? g.Np * g.sN : g.Cg * g.sC, g.P};
       } else {
-        const std::int64_t total = items * g.G * g.Kg * span;
-        const auto blocks = static_cast<unsigned>(
-            std::clamp<std::int64_t>((total + kThreads - 1) / kThreads, 1, 65536));
+        const std::int64_t rows = items * g.G * g.Kg;
+        const dim3 grid(static_cast<unsigned>(
+                            std::clamp<std::int64_t>((span + kThreads - 1) / kThreads, 1, 1024)),
+                        static_cast<unsigned>(std::min<std::int64_t>(rows, 65535)));
         visit_word(y.itemsize(), [&]<std::size_t W>() {
-          im2col<W><<<blocks, kThreads, 0, cs>>>(g, static_cast<const Word<W>*>(x.raw_data()),
-                                                 static_cast<Word<W>*>(cols.raw_data()), n0, p0,
-                                                 span, total);
+          im2col<W><<<grid, kThreads, 0, cs>>>(g, static_cast<const Word<W>*>(x.raw_data()),
+                                               static_cast<Word<W>*>(cols.raw_data()), n0, p0, span,
+                                               rows);
         });
         check_launch(op);
         c = {static_cast<const char*>(cols.raw_data()), g.G * g.Kg * span, g.Kg * span, span};
