@@ -131,25 +131,29 @@ __global__ void depthwise(Geometry g, const T* x, const T* w, T* y, std::int64_t
        e += step) {
     std::int64_t p = e % g.P;
     const std::int64_t o = (e / g.P) % g.O, n = e / (g.P * g.O);
-    std::int64_t od[kMaxSpatial];
+    std::int64_t first[kMaxSpatial], kd[kMaxSpatial];  // window origin; kernel position
     for (int d = g.ns - 1; d >= 0; --d) {
-      od[d] = p % g.out_sp[d];
+      first[d] = (p % g.out_sp[d]) * g.stride[d] - g.lo[d];
       p /= g.out_sp[d];
+      kd[d] = 0;
     }
     const T* xc = x + n * g.sN + (o / g.Og) * g.sC;
     const T* wo = w + o * g.kprod;
     C acc = C(0);
+    // Kernel positions in row-major order, advanced as an odometer (no divisions).
     for (std::int64_t r = 0; r < g.kprod; ++r) {
-      std::int64_t kr = r, off = 0;
+      std::int64_t off = 0;
       bool valid = true;
-      for (int d = g.ns - 1; d >= 0 && valid; --d) {
-        const std::int64_t kd = kr % g.k_sp[d];
-        kr /= g.k_sp[d];
-        const std::int64_t i = od[d] * g.stride[d] + kd * g.kdil[d] - g.lo[d];
-        valid = i >= 0 && i < g.dil_in[d] && i % g.idil[d] == 0;
-        off += (i / g.idil[d]) * g.in_st[d];
+      for (int d = 0; d < g.ns && valid; ++d) {
+        const std::int64_t i = first[d] + kd[d] * g.kdil[d];
+        valid = i >= 0 && i < g.dil_in[d] && (g.idil[d] == 1 || i % g.idil[d] == 0);
+        off += (g.idil[d] == 1 ? i : i / g.idil[d]) * g.in_st[d];
       }
       if (valid) acc += load(xc[off]) * load(wo[r]);
+      for (int d = g.ns - 1; d >= 0; --d) {
+        if (++kd[d] < g.k_sp[d]) break;
+        kd[d] = 0;
+      }
     }
     y[e] = store<T>(acc);
   }
