@@ -19,6 +19,9 @@ void check_solver(cusolverStatus_t status, const char* op, const char* what) {
 
 namespace {
 
+// What cuBLAS asks for on Hopper to reach its fastest kernels.
+constexpr std::int64_t kBlasWorkspace = std::int64_t{32} << 20;
+
 // Made once per device on first use and never destroyed: kernels may still run while
 // statics go away at exit.
 struct Blas {
@@ -58,6 +61,9 @@ BlasHandle::BlasHandle(Stream s, const char* op) {
   lock_ = std::unique_lock(b.mutex);
   handle_ = b.handle;
   check_blas(cublasSetStream(handle_, cs), op, "cublasSetStream");
+  workspace_ = Tensor::empty({kBlasWorkspace}, DType::u8, s.device);
+  check_blas(cublasSetWorkspace(handle_, workspace_.raw_data(), kBlasWorkspace), op,
+             "cublasSetWorkspace");
 }
 
 SolverHandle::SolverHandle(Stream s, const char* op) {

@@ -1,7 +1,10 @@
-// Per-device handles of the CUDA math libraries (cuBLAS, cuSOLVER) that conv, fft and
-// linalg share. A handle carries one bound stream, so a kernel holds the handle's lock
-// from binding its stream until its last library call is queued; the calls only queue
-// work, so the lock is held for microseconds, never across a device synchronisation.
+// Per-device handles of the CUDA math libraries (cuBLAS, cuSOLVER) that conv and linalg
+// share. A handle carries one bound stream, so a kernel holds the handle's lock from
+// binding its stream until its last library call is queued; the calls only queue work,
+// so the lock is held for microseconds, never across a device synchronisation. cuBLAS
+// gets a workspace of its own from the stream-ordered pool for each binding: its
+// default one belongs to the handle, and two streams taking turns on the handle would
+// otherwise share it while both still run.
 #pragma once
 
 #include <cublas_v2.h>
@@ -10,6 +13,7 @@
 #include <mutex>
 
 #include "emily/stream.h"
+#include "emily/tensor.h"
 
 namespace emily::cuda {
 
@@ -26,6 +30,7 @@ class BlasHandle {
  private:
   std::unique_lock<std::mutex> lock_;
   cublasHandle_t handle_ = nullptr;
+  Tensor workspace_;
 };
 
 class SolverHandle {
