@@ -529,5 +529,25 @@ TEST_F(CudaMath, LinalgErrorsMatchTheCpu) {
   EXPECT_EQ(U.shape(), (Shape{2, 2, 2}));
 }
 
+TEST_F(CudaMath, CompiledFunctionsReplayTheseKernels) {
+  // Oracle: eager on the GPU. Native replay calls the same kernels on the same layouts,
+  // and these kernels are deterministic (cuBLAS and cuFFT with fixed plans and
+  // algorithms; cuSOLVER's LU), so results are bitwise equal.
+  auto fn = [](const std::vector<Tensor>& in) {
+    Tensor y = conv_general(in[0], in[1], {{}, {1}, {1}});
+    return std::vector<Tensor>{rfft(y), linalg::inv(in[2])};
+  };
+  auto f = compile(fn, testing::native());
+  Tensor x = to_device(normal(1, {2, 4, 16}), gpu), w = to_device(normal(2, {6, 4, 3}), gpu);
+  Tensor a = to_device(linalg_tests::well(3, {3, 5, 5}, DType::f32), gpu);
+  const auto want = fn({x, w, a});
+  for (int i = 0; i < 3; ++i) {
+    const auto got = f({x, w, a});
+    EXPECT_TRUE(testing::all_equal(to_host(got[0]), to_host(want[0])));
+    EXPECT_TRUE(testing::all_equal(to_host(got[1]), to_host(want[1])));
+  }
+  EXPECT_EQ(fallbacks(), "");
+}
+
 }  // namespace
 }  // namespace emily
