@@ -80,6 +80,7 @@ struct Recorded {
   std::vector<std::vector<Tensor>> owned;  // per node, per output: escaping nodes only
   int replays = 0;
   bool refused = false;
+  bool said = false;  // a call that could not use the recording was reported
 };
 
 // Inputs are copied in on every recorded call: past this many bytes the copies would
@@ -107,8 +108,10 @@ struct Plan {
   std::vector<std::vector<std::shared_ptr<const Plan>>> subplans;
   mutable std::mutex workspace_mutex;
   mutable std::unique_ptr<Workspace> workspace;  // built by the first replay
-  // Set: every node runs a kernel on this device, which records (plan_recording).
+  // Set: every node runs a kernel on this device, which records (plan_recording);
+  // else `unrecordable` says why not (empty when no device of the plan records).
   std::optional<Device> record_device;
+  std::string unrecordable;
   mutable Recorded recorded;  // guarded by workspace_mutex
 };
 
@@ -139,9 +142,20 @@ void plan_kernels(Plan& p) {
 void plan_recording(Plan& p) {
   const ir::Graph& g = p.graph;
   if (g.nodes.empty() || !can_record(g.nodes[0].device)) return;
-  for (std::size_t i = 0; i < g.nodes.size(); ++i)
-    if (!p.kernels[i] || !g.nodes[i].subgraphs.empty() || g.nodes[i].device != g.nodes[0].device)
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    std::ostringstream why;
+    if (n.device != g.nodes[0].device)
+      why << "node " << i << " (" << name(n.op) << ") runs on " << to_string(n.device);
+    else if (!n.subgraphs.empty())
+      why << "node " << i << " (" << name(n.op) << ") is control flow";
+    else if (!p.kernels[i])
+      why << "node " << i << " (" << name(n.op) << ") has no kernel on " << to_string(n.device);
+    if (why.tellp() > 0) {
+      p.unrecordable = why.str();
       return;
+    }
+  }
   p.record_device = g.nodes[0].device;
 }
 
@@ -503,7 +517,11 @@ bool replay_recorded(const Plan& p, Workspace& w, const std::vector<Tensor>& inp
   if (r.refused || ++r.replays < 2) return false;
   const Stream s = current_stream();
   const Device device = *p.record_device;
-  if (std::string why = unrecordable(p, inputs, s); !why.empty()) return false;
+  if (std::string why = unrecordable(p, inputs, s); !why.empty()) {
+    if (!r.said) emit("emily.compile.unrecorded", p.graph.name, why);
+    r.said = true;
+    return false;
+  }
   const ir::Graph& g = p.graph;
   if (!r.recording) {
     telemetry::Span span("compile.record", [&] {
@@ -561,6 +579,10 @@ std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs) {
     if (p.record_device && config::settings().cuda_graphs &&
         replay_recorded(p, *w, inputs, results))
       return results;
+    if (!p.unrecordable.empty() && !p.recorded.refused) {
+      p.recorded.refused = true;  // said once per plan
+      emit("emily.compile.unrecorded", p.graph.name, p.unrecordable);
+    }
   } else {
     build_workspace(p, local);
   }

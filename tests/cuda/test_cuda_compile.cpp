@@ -26,12 +26,17 @@ Tensor sample(std::uint64_t seed, const Shape& shape, Device d) {
   return to_device(random::uniform(random::key(seed), shape, DType::f32, -2.0, 2.0), d);
 }
 
-// Counts the events whose name starts with `prefix` while it lives.
+// Counts the events whose name starts with `prefix` while it lives, keeping the last
+// one's reason (the compiler says why a plan was not recorded).
 struct Count {
   explicit Count(std::string prefix)
-      : id(telemetry::attach(std::move(prefix), [this](const telemetry::Event&) { ++n; })) {}
+      : id(telemetry::attach(std::move(prefix), [this](const telemetry::Event& e) {
+          ++n;
+          if (const std::string* r = e.find("reason")) reason = *r;
+        })) {}
   ~Count() { telemetry::detach(id); }
   int n = 0;
+  std::string reason;
   telemetry::HandlerId id;
 };
 
@@ -73,7 +78,7 @@ TEST_F(CudaCompile, RecordedReplayMatchesEagerAThousandTimes) {
   for (std::size_t k = 0; k < first.size(); ++k)
     EXPECT_TRUE(all_equal(to_host(first[k]), want_host[k])) << "result " << k;
   EXPECT_EQ(recorded.n, 1) << "the plan should be recorded once";
-  EXPECT_EQ(refused.n, 0);
+  EXPECT_EQ(refused.n, 0) << refused.reason;
   EXPECT_EQ(fallbacks.n, 0);
 }
 
@@ -81,7 +86,7 @@ TEST_F(CudaCompile, RecordedReplayFollowsNewInputs) {
   CompileOptions o;
   o.mode = CompileMode::native;
   auto f = compile(block, o);
-  Count recorded("emily.compile.record.start");
+  Count recorded("emily.compile.record.start"), refused("emily.compile.unrecorded");
   for (int call = 0; call < 8; ++call) {
     std::vector<Tensor> in = {sample(10 + call, {16, 32}, gpu), sample(20 + call, {32, 24}, gpu),
                               sample(30 + call, {24}, gpu)};
@@ -91,7 +96,7 @@ TEST_F(CudaCompile, RecordedReplayFollowsNewInputs) {
       EXPECT_TRUE(all_equal(to_host(got[k]), to_host(want[k])))
           << "call " << call << " result " << k;
   }
-  EXPECT_EQ(recorded.n, 1);
+  EXPECT_EQ(recorded.n, 1) << refused.reason;
 }
 
 TEST_F(CudaCompile, StridedInputsAndStreamsAreOrdered) {

@@ -598,9 +598,15 @@ void pinv_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
   if (m > INT_MAX || n > INT_MAX || count > INT_MAX)
     return run_on_cpu(Primitive::linalg_pinv, in, out, attr);
   const DType dt = a.dtype();
-  Tensor u = Tensor::empty({count, m, k}, dt, a.device());
-  Tensor sv = Tensor::empty({count, k}, dt, a.device());
-  Tensor vt = Tensor::empty({count, k, n}, dt, a.device());
+  // The factors keep a's batch axes: svd_into writes them through views of that shape.
+  auto with = [&](std::initializer_list<std::int64_t> tail) {
+    Shape sh = batch_of(a);
+    sh.insert(sh.end(), tail);
+    return sh;
+  };
+  Tensor u = Tensor::empty(with({m, k}), dt, a.device());
+  Tensor sv = Tensor::empty(with({k}), dt, a.device());
+  Tensor vt = Tensor::empty(with({k, n}), dt, a.device());
   Codes codes(count, 2, a.device(), s, op);
   svd_into(a, u, sv, vt, true, codes, s, op);
   // pinv = V diag(1/s) U^T over the singular values above the cutoff: scale V^T's rows,
