@@ -1,4 +1,4 @@
-// The emily command line: `emily doctor`, `emily ops`, `emily version`.
+// The emily command line: `emily doctor`, `emily ops`, `emily inspect`, `emily version`.
 #include <sys/utsname.h>
 
 #include <cmath>
@@ -28,6 +28,10 @@ std::vector<DeviceSummary> devices();
 }  // namespace emily::cuda
 #endif
 
+namespace emily::cli {
+int inspect(const std::string& path);
+}
+
 namespace {
 
 int usage(std::ostream& os, int code) {
@@ -35,6 +39,9 @@ int usage(std::ostream& os, int code) {
         "commands:\n"
         "  doctor    check the platform, libraries and devices; run a smoke computation\n"
         "  ops       list every catalogue op as NAME cpu=STATUS cuda=STATUS\n"
+        "  inspect PATH\n"
+        "            metadata and tensor table of a safetensors file, sharded model\n"
+        "            (index or folder) or GGUF file\n"
         "  version   print the version\n"
         "  help      this text\n";
   return code;
@@ -134,6 +141,10 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "doctor") return doctor();
     if (cmd == "ops") return ops();
+    if (cmd == "inspect") {
+      if (argc != 3) return usage(std::cerr, 2);
+      return emily::cli::inspect(argv[2]);
+    }
     if (cmd == "version" || cmd == "--version") {
       std::cout << emily::kVersion << "\n";
       return 0;
