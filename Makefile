@@ -2,11 +2,13 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 300
 # A CUDA toolkit in its default place is used when nvcc is not already on PATH.
 export PATH := $(PATH):/usr/local/cuda/bin
 CMAKE_FLAGS ?=
 
-.PHONY: demo test test-sanitize build deps bench format clean
+.PHONY: demo test test-sanitize build deps bench fuzz format clean
 
 deps:
 	@scripts/install-deps
@@ -38,8 +40,20 @@ test-sanitize: deps
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do echo "== $$b"; $$b; done
 
+# libFuzzer programs (fuzz/fuzz_*.cpp) built with Debian's clang, the parsers under ASan and
+# UBSan (fuzz/CMakeLists.txt), each run for FUZZ_SECONDS from its seed corpus (fuzz/run;
+# results in bench/results/fuzz.md).
+# FUZZ_TARGETS="fuzz_json" runs only those.
+fuzz:
+	@scripts/install-deps fuzz
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O0" \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DEMILY_FUZZ=ON \
+	  -DEMILY_BUILD_TESTS=OFF -DEMILY_BUILD_BENCH=OFF -DEMILY_CUDA=OFF $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
+	fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cpp' '*.cu')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -5,8 +5,10 @@
 
 #include <concepts>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -22,17 +24,20 @@ using Object = std::vector<Member>;  // in file order; keys are unique
 
 class Value {
  public:
-  Value() = default;  // null
-  Value(std::nullptr_t) {}
-  Value(bool b) : v_(b) {}
+  // The constructors are defined below Member: a body here would need the variant of a
+  // still incomplete Member (clang refuses; GCC lets it pass).
+  Value() noexcept;  // null
+  Value(std::nullptr_t) noexcept;
+  Value(bool b);
+  // Integers beyond int64 (large uint64 values) become the nearest double, as when read.
   template <std::integral T>
-  requires(!std::same_as<T, bool>) Value(T i) : v_(static_cast<std::int64_t>(i)) {}
-  Value(double d) : v_(d) {}
-  Value(std::string s) : v_(std::move(s)) {}
-  Value(std::string_view s) : v_(std::string(s)) {}
-  Value(const char* s) : v_(std::string(s)) {}  // not bool, which a pointer would become
-  Value(Array a) : v_(std::move(a)) {}
-  Value(Object o) : v_(std::move(o)) {}
+  requires(!std::same_as<T, bool>) Value(T i);
+  Value(double d);
+  Value(std::string s);
+  Value(std::string_view s);
+  Value(const char* s);  // not bool, which a pointer would become
+  Value(Array a);
+  Value(Object o);
 
   Kind kind() const;
   bool is_null() const { return kind() == Kind::null; }
@@ -80,6 +85,26 @@ struct Member {
   Value value;
   friend bool operator==(const Member&, const Member&) = default;
 };
+
+inline Value::Value() noexcept = default;
+inline Value::Value(std::nullptr_t) noexcept {}
+inline Value::Value(bool b) : v_(b) {}
+template <std::integral T>
+requires(!std::same_as<T, bool>) Value::Value(T i) {
+  if constexpr (std::is_unsigned_v<T> && sizeof(T) >= sizeof(std::int64_t)) {
+    if (i > static_cast<T>(std::numeric_limits<std::int64_t>::max())) {
+      v_ = static_cast<double>(i);
+      return;
+    }
+  }
+  v_ = static_cast<std::int64_t>(i);
+}
+inline Value::Value(double d) : v_(d) {}
+inline Value::Value(std::string s) : v_(std::move(s)) {}
+inline Value::Value(std::string_view s) : v_(std::string(s)) {}
+inline Value::Value(const char* s) : v_(std::string(s)) {}
+inline Value::Value(Array a) : v_(std::move(a)) {}
+inline Value::Value(Object o) : v_(std::move(o)) {}
 
 // Nesting deeper than this is refused (a "[[[[..." bomb would otherwise exhaust the stack).
 inline constexpr int kMaxDepth = 512;

@@ -6,9 +6,18 @@
 namespace emily {
 
 namespace {
+// The position of A among Attr's alternatives, found without constructing a variant
+// (clang 14 cannot evaluate libstdc++'s variant constructor in a constant expression).
+template <class A, class... Ts>
+constexpr std::size_t index_among(const std::variant<Ts...>*) {
+  constexpr bool same[] = {std::is_same_v<A, Ts>...};
+  std::size_t i = 0;
+  while (i < sizeof...(Ts) && !same[i]) ++i;
+  return i;
+}
 template <class A>
 constexpr std::size_t attr_index() {
-  return Attr(A{}).index();
+  return index_among<A>(static_cast<const Attr*>(nullptr));
 }
 
 constexpr std::array<PrimitiveInfo, kNumPrimitives> kInfo = {{

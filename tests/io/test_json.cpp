@@ -225,6 +225,10 @@ TEST(Json, Builders) {
   EXPECT_EMILY_ERROR(a.set("k", 1), ValueError, "json");
   EXPECT_EMILY_ERROR(o.push_back(1), ValueError, "json");
   EXPECT_EQ(Value(1), Value(1.0));
+  EXPECT_TRUE(Value(std::uint64_t{1} << 63).is_number());
+  EXPECT_FALSE(Value(std::uint64_t{1} << 63).is_integer());  // beyond int64: a double
+  EXPECT_EQ(Value(std::uint64_t{1} << 63).as_double(), 9223372036854775808.0);
+  EXPECT_EQ(Value(std::uint64_t{7}).as_int(), 7);
   EXPECT_NE(Value(1), Value("1"));
 }
 

@@ -267,7 +267,7 @@ void scatter_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Att
   const std::vector<std::int64_t> sel = select<IsMax>(x, t, src.size(), taps_per_window(a));
   visit_dtype(y.dtype(), [&]<class T>() {
     if constexpr (!std::is_same_v<T, bool>) {
-      using A = SumOp<T>::acc_t;
+      using A = typename SumOp<T>::acc_t;
       std::vector<A> acc(static_cast<std::size_t>(y.size()), load_sum(init.data<T>()[0]));
       // Windows in row-major order, so overlapping windows add up in a fixed order.
       const T* ps = src.data<T>();
