@@ -531,7 +531,12 @@ GgufFile GgufFile::open(const std::string& path) {
     bytes = std::make_shared<Bytes>(std::string());  // mmap refuses empty lengths
   } else {
     std::size_t size = static_cast<std::size_t>(st.st_size);
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    // Writable and private, so a write never reaches the file; MAP_NORESERVE because a
+    // private writable mapping is otherwise charged in full against the commit limit,
+    // which refuses model files larger than RAM + swap. Where the kernel still refuses
+    // (strict overcommit), a read-only mapping serves every read.
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
     if (p == MAP_FAILED) {
       ::close(fd);
