@@ -14,6 +14,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "backend/cpu/threads.h"
 #include "emily/gguf.h"
 
 namespace emily {
@@ -685,24 +686,25 @@ QuantizedTensor GgufFile::quantized_tensor(const std::string& name) const {
   auto* words = q.packed.data<std::uint32_t>();
   auto* scales = q.scales.data<float>();
   auto* biases = q.biases.data<float>();
-  const std::uint8_t* block = contents_->bytes->data() + contents_->data_offset + info.offset;
+  const std::uint8_t* data = contents_->bytes->data() + contents_->data_offset + info.offset;
+  const GgmlType kind = info.type;
   const std::uint32_t stride = type.block_size;
-  for (std::int64_t b = 0; b < blocks; ++b, block += stride, words += words_per_block) {
+  // Blocks are independent; a large model's weights repack on every core.
+#pragma omp parallel for schedule(static) num_threads(cpu::threads()) if (blocks > 4096)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const std::uint8_t* block = data + b * stride;
+    std::uint32_t* out = words + b * words_per_block;
     float d = read_f16(block);
     scales[b] = d;
-    switch (info.type) {
-      case GgmlType::q4_0:
-        biases[b] = -8.0f * d;
-        repack_q4(block + 2, words);
-        break;
-      case GgmlType::q4_1:
-        biases[b] = read_f16(block + 2);
-        repack_q4(block + 4, words);
-        break;
-      default:  // Q8_0
-        biases[b] = -128.0f * d;
-        repack_q8(block + 2, words);
-        break;
+    if (kind == GgmlType::q4_0) {
+      biases[b] = -8.0f * d;
+      repack_q4(block + 2, out);
+    } else if (kind == GgmlType::q4_1) {
+      biases[b] = read_f16(block + 2);
+      repack_q4(block + 4, out);
+    } else {  // Q8_0
+      biases[b] = -128.0f * d;
+      repack_q8(block + 2, out);
     }
   }
   return q;
