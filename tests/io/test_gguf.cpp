@@ -600,6 +600,21 @@ TEST(Dequantize, MatchesTheFormulaForEachBitWidth) {
   }
 }
 
+// Oracle: eager dequantize of the same GGUF weights; compiled plans (native replay and
+// fused) must be bit-identical, since the same kernels see the same values.
+TEST(Dequantize, ReplaysInsideCompiledPlans) {
+  QuantizedTensor q = GgufFile::open(fixture_path("model_v3.gguf")).quantized_tensor("w.q4_1");
+  auto fn = [&](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    return {dequantize(in[0], in[1], in[2], q.group_size, q.bits)};
+  };
+  Tensor eager = dequantize(q);
+  for (CompileMode mode : {CompileMode::native, CompileMode::fuse}) {
+    auto f = compile(fn, testing::compile_options(mode, "dequantize"));
+    for (int call = 0; call < 2; ++call)
+      EXPECT_TRUE(all_equal(f({q.packed, q.scales, q.biases})[0], eager));
+  }
+}
+
 TEST(Dequantize, BadArgumentsNameTheOp) {
   Tensor packed = zeros({2, 8}, DType::u32), s = zeros({2, 2}), b = zeros({2, 2});
   EXPECT_EQ(dequantize(packed, s, b, 32, 4).shape(), (Shape{2, 64}));
