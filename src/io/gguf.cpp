@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "io/gguf_contents.h"
+#include "io/utf8.h"
 
 namespace emily {
 
@@ -73,39 +74,6 @@ constexpr std::uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian 
 constexpr std::uint32_t kMaxDims = 4;         // ggml's GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 16;            // nesting beyond this is an attack, not a model
 constexpr std::uint64_t kMaxElements = std::numeric_limits<std::int64_t>::max() / 8;
-
-bool valid_utf8(const std::string& s) {
-  std::size_t i = 0, n = s.size();
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int len;
-    std::uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4, cp = c & 0x07;
-    } else {
-      return false;  // a continuation byte, an overlong lead (c0, c1) or past U+10FFFF
-    }
-    if (n - i < static_cast<std::size_t>(len)) return false;
-    for (int k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    i += len;
-  }
-  return true;
-}
 
 // Reads little-endian values from the file, failing with the file's name, the item being
 // read and where, rather than reading past the end.
@@ -314,7 +282,7 @@ void read_metadata(Cursor& in, detail::GgufContents& c, std::uint64_t count) {
   for (std::uint64_t i = 0; i < count; ++i) {
     std::string entry = "metadata entry " + std::to_string(i);
     std::string key = in.read_string(entry + " key");
-    if (!valid_utf8(key)) in.fail(entry, " has a key that is not valid UTF-8");
+    if (!io::is_valid_utf8(key)) in.fail(entry, " has a key that is not valid UTF-8");
     std::string what = "metadata " + quoted(key);
     if (c.key_index.count(key)) in.fail(what, " appears twice");
     GgufValueType type = read_value_type(in, what);
@@ -336,7 +304,7 @@ GgufTensorInfo read_tensor_info(Cursor& in, const detail::GgufContents& c, std::
   std::string entry = "tensor info " + std::to_string(index);
   GgufTensorInfo info;
   info.name = in.read_string(entry + " name");
-  if (!valid_utf8(info.name)) in.fail(entry, " has a name that is not valid UTF-8");
+  if (!io::is_valid_utf8(info.name)) in.fail(entry, " has a name that is not valid UTF-8");
   std::string what = "tensor " + quoted(info.name);
   if (c.tensor_index.count(info.name)) in.fail(what, " appears twice");
   std::uint32_t n_dims = in.read<std::uint32_t>(what + " rank");

@@ -180,6 +180,14 @@ TEST(Gguf, HeaderAndMetadataOfEveryType) {
             "array[2] of array [array[3] of i32 [1, 2, 3], array[2] of i32 [4, 5]]");
 }
 
+TEST(Gguf, StringsPrintWithoutControlOrBrokenBytes) {
+  // Oracle: the rule in gguf_value.cpp: UTF-8 stays, C0/C1 controls and non-UTF-8 bytes
+  // become \xNN, quotes and backslashes are escaped.
+  GgufValue v(GgufValueType::string, GgufValueType::string,
+              std::string("\xce\xb3\n\xc2\x9b\xff\"\\"));
+  EXPECT_EQ(to_string(v), "string \"\xce\xb3\\x0a\\xc2\\x9b\\xff\\\"\\\\\"");
+}
+
 TEST(Gguf, TypedReadsNameTheFileAndKey) {
   const std::string path = fixture_path("model_v3.gguf");
   GgufFile f = GgufFile::open(path);
@@ -258,7 +266,8 @@ TEST(Gguf, TensorTableAsThePackageReportsIt) {
   EXPECT_NE(listing.find("  test.u8: u8 200\n"), std::string::npos) << listing;
   EXPECT_NE(listing.find("w.q4_0  Q4_0    (3, 96)"), std::string::npos) << listing;
   EXPECT_NE(listing.find("tokenizer.ggml.tokens: array[7] of string"), std::string::npos);
-  EXPECT_NE(listing.find("\"\\xe2\\x96\"]"), std::string::npos) << listing;  // bytes escaped
+  EXPECT_NE(listing.find("\"\\xe2\\x96\"]"), std::string::npos) << listing;  // not UTF-8
+  EXPECT_NE(listing.find("test.string: string \"h\xc3\xa9llo \xe2\x9c\x93\""), std::string::npos);
 }
 
 // Emily's dequantization of the repacked blocks against the package's dequantization.
