@@ -1,6 +1,7 @@
 // libFuzzer target for the GGUF reader: any bytes either parse or raise emily::Error;
 // whatever parses must list, load and dequantize without a crash or a sanitizer report.
 // seeds: tests/fixtures/gguf/*.gguf
+// dict: fuzz/gguf.dict
 #include <cstddef>
 #include <cstdint>
 #include <optional>

@@ -1,6 +1,6 @@
-// GGUF reading: the file is mapped, parsed and validated once in GgufFile::open; tensors
-// are made on request. Every count and length read from the file is checked against the
-// bytes that remain before anything is reserved or read, so a lying file costs at most
+// GGUF reading: the file is mapped, parsed and validated once in GgufFile::open (tensors
+// are made on request, in gguf_tensor.cpp). Every count and length read from the file is checked
+// against the bytes that remain before anything is reserved or read, so a lying file costs at most
 // its own size in memory.
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -11,52 +11,19 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
-#include <sstream>
-#include <unordered_map>
 
-#include "emily/gguf.h"
+#include "io/gguf_contents.h"
+#include "io/utf8.h"
 
 namespace emily {
 
 namespace {
 
-// The file's bytes: a private copy-on-write mapping (so a tensor donated to an in-place
-// op never writes the file), or bytes handed to GgufFile::parse.
-class Bytes {
- public:
-  explicit Bytes(std::string owned) : owned_(std::move(owned)) {
-    data_ = reinterpret_cast<const std::uint8_t*>(owned_.data());
-    size_ = owned_.size();
-  }
-  Bytes(void* mapped, std::size_t size)
-      : data_(static_cast<const std::uint8_t*>(mapped)), size_(size), mapped_(mapped) {}
-  ~Bytes() {
-    if (mapped_) ::munmap(mapped_, size_);
-  }
-  Bytes(const Bytes&) = delete;
-  Bytes& operator=(const Bytes&) = delete;
-
-  const std::uint8_t* data() const { return data_; }
-  std::uint64_t size() const { return size_; }
-
- private:
-  std::string owned_;
-  const std::uint8_t* data_ = nullptr;
-  std::uint64_t size_ = 0;
-  void* mapped_ = nullptr;
-};
-
-struct TypeTraits {
-  GgmlType type;
-  std::string_view name;
-  std::uint32_t block;       // elements per block
-  std::uint32_t block_size;  // bytes per block
-  bool plain;                // one element per block, stored as `dtype`
-  DType dtype;
-};
+using detail::GgmlTypeTraits;
+using detail::GgufBytes;
 
 // Block sizes from ggml's type table; each entry's bytes are its block struct's size.
-constexpr TypeTraits kTypes[] = {
+constexpr GgmlTypeTraits kTypes[] = {
     {GgmlType::f32, "F32", 1, 4, true, DType::f32},
     {GgmlType::f16, "F16", 1, 2, true, DType::f16},
     {GgmlType::q4_0, "Q4_0", 32, 18, false, DType::u8},
@@ -93,60 +60,26 @@ constexpr TypeTraits kTypes[] = {
     {GgmlType::q1_0, "Q1_0", 128, 18, false, DType::u8},
 };
 
-const TypeTraits* find_type(std::uint32_t id) {
-  for (const TypeTraits& t : kTypes)
+}  // namespace
+
+const detail::GgmlTypeTraits* detail::find_ggml_type(std::uint32_t id) {
+  for (const GgmlTypeTraits& t : kTypes)
     if (static_cast<std::uint32_t>(t.type) == id) return &t;
   return nullptr;
 }
 
-const TypeTraits& traits(GgmlType type) {
-  return *find_type(static_cast<std::uint32_t>(type));  // GgmlType values all have entries
-}
+namespace {
 
 constexpr std::uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian u32
 constexpr std::uint32_t kMaxDims = 4;         // ggml's GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 16;            // nesting beyond this is an attack, not a model
-constexpr std::uint64_t kDefaultAlignment = 32;
 constexpr std::uint64_t kMaxElements = std::numeric_limits<std::int64_t>::max() / 8;
-
-bool valid_utf8(const std::string& s) {
-  std::size_t i = 0, n = s.size();
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int len;
-    std::uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4, cp = c & 0x07;
-    } else {
-      return false;  // a continuation byte, an overlong lead (c0, c1) or past U+10FFFF
-    }
-    if (n - i < static_cast<std::size_t>(len)) return false;
-    for (int k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-      return false;
-    i += len;
-  }
-  return true;
-}
 
 // Reads little-endian values from the file, failing with the file's name, the item being
 // read and where, rather than reading past the end.
 class Cursor {
  public:
-  Cursor(const Bytes& bytes, const std::string& label) : bytes_(bytes), label_(label) {}
+  Cursor(const GgufBytes& bytes, const std::string& label) : bytes_(bytes), label_(label) {}
 
   std::uint64_t position() const { return pos_; }
   std::uint64_t remaining() const { return bytes_.size() - pos_; }
@@ -189,7 +122,7 @@ class Cursor {
   }
 
  private:
-  const Bytes& bytes_;
+  const GgufBytes& bytes_;
   const std::string& label_;
   std::uint64_t pos_ = 0;
 };
@@ -329,27 +262,7 @@ GgufValue read_value(Cursor& in, GgufValueType type, const std::string& what, in
   return GgufValue(type, type, read_widened<std::int64_t>(in, type, what));
 }
 
-std::string quoted(const std::string& s) {
-  return "'" + s + "'";
-}
-
-}  // namespace
-
-namespace detail {
-struct GgufContents {
-  std::string path;
-  std::shared_ptr<const Bytes> bytes;
-  std::uint32_t version = 0;
-  std::uint64_t alignment = kDefaultAlignment;
-  std::uint64_t data_offset = 0;
-  std::vector<std::pair<std::string, GgufValue>> metadata;
-  std::unordered_map<std::string, std::size_t> key_index;
-  std::vector<GgufTensorInfo> tensors;
-  std::unordered_map<std::string, std::size_t> tensor_index;
-};
-}  // namespace detail
-
-namespace {
+using detail::quoted;
 
 void read_header(Cursor& in, detail::GgufContents& c) {
   std::uint32_t magic = in.read<std::uint32_t>("the magic");
@@ -369,7 +282,7 @@ void read_metadata(Cursor& in, detail::GgufContents& c, std::uint64_t count) {
   for (std::uint64_t i = 0; i < count; ++i) {
     std::string entry = "metadata entry " + std::to_string(i);
     std::string key = in.read_string(entry + " key");
-    if (!valid_utf8(key)) in.fail(entry, " has a key that is not valid UTF-8");
+    if (!io::is_valid_utf8(key)) in.fail(entry, " has a key that is not valid UTF-8");
     std::string what = "metadata " + quoted(key);
     if (c.key_index.count(key)) in.fail(what, " appears twice");
     GgufValueType type = read_value_type(in, what);
@@ -391,7 +304,7 @@ GgufTensorInfo read_tensor_info(Cursor& in, const detail::GgufContents& c, std::
   std::string entry = "tensor info " + std::to_string(index);
   GgufTensorInfo info;
   info.name = in.read_string(entry + " name");
-  if (!valid_utf8(info.name)) in.fail(entry, " has a name that is not valid UTF-8");
+  if (!io::is_valid_utf8(info.name)) in.fail(entry, " has a name that is not valid UTF-8");
   std::string what = "tensor " + quoted(info.name);
   if (c.tensor_index.count(info.name)) in.fail(what, " appears twice");
   std::uint32_t n_dims = in.read<std::uint32_t>(what + " rank");
@@ -417,7 +330,7 @@ GgufTensorInfo read_tensor_info(Cursor& in, const detail::GgufContents& c, std::
   for (std::uint32_t d = n_dims; d-- > 0;) info.shape.push_back(static_cast<std::int64_t>(dims[d]));
 
   std::uint32_t type_id = in.read<std::uint32_t>(what + " type");
-  const TypeTraits* type = find_type(type_id);
+  const GgmlTypeTraits* type = detail::find_ggml_type(type_id);
   if (!type) in.fail(what, " has unknown ggml type id ", type_id);
   info.type = type->type;
   std::uint64_t row = n_dims ? dims[0] : 1;
@@ -457,7 +370,7 @@ void check_tensor_data(Cursor& in, const detail::GgufContents& c) {
   }
 }
 
-std::shared_ptr<const detail::GgufContents> parse_contents(std::shared_ptr<const Bytes> bytes,
+std::shared_ptr<const detail::GgufContents> parse_contents(std::shared_ptr<const GgufBytes> bytes,
                                                            const std::string& label) {
   auto c = std::make_shared<detail::GgufContents>();
   c->path = label;
@@ -482,35 +395,6 @@ std::shared_ptr<const detail::GgufContents> parse_contents(std::shared_ptr<const
   return c;
 }
 
-// The unsigned 4-bit codes of one Q4 block, MLX order: element j at bit 4 (j % 8) of
-// word j / 8. GGUF stores element j in qs[j]'s low nibble and j + 16 in its high one.
-void repack_q4(const std::uint8_t* qs, std::uint32_t* words) {
-  for (int w = 0; w < 4; ++w) {
-    std::uint32_t word = 0;
-    for (int k = 0; k < 8; ++k) {
-      int j = w * 8 + k;
-      std::uint32_t code = j < 16 ? (qs[j] & 0x0f) : (qs[j - 16] >> 4);
-      word |= code << (4 * k);
-    }
-    words[w] = word;
-  }
-}
-
-// Q8_0's signed codes, offset by 128 into unsigned ones, four to a word, first lowest.
-void repack_q8(const std::uint8_t* qs, std::uint32_t* words) {
-  for (int w = 0; w < 8; ++w) {
-    std::uint32_t word = 0;
-    for (int k = 0; k < 4; ++k) word |= std::uint32_t(qs[w * 4 + k] ^ 0x80u) << (8 * k);
-    words[w] = word;
-  }
-}
-
-float read_f16(const std::uint8_t* p) {
-  std::uint16_t bits;
-  std::memcpy(&bits, p, 2);
-  return f16::to_float(bits);
-}
-
 }  // namespace
 
 GgufFile GgufFile::open(const std::string& path) {
@@ -526,25 +410,30 @@ GgufFile GgufFile::open(const std::string& path) {
     ::close(fd);
     EMILY_THROW(FormatError, path.c_str(), "not a regular file");
   }
-  std::shared_ptr<const Bytes> bytes;
+  std::shared_ptr<const GgufBytes> bytes;
   if (st.st_size == 0) {
-    bytes = std::make_shared<Bytes>(std::string());  // mmap refuses empty lengths
+    bytes = std::make_shared<GgufBytes>(std::string());  // mmap refuses empty lengths
   } else {
     std::size_t size = static_cast<std::size_t>(st.st_size);
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    // Writable and private, so a write never reaches the file; MAP_NORESERVE because a
+    // private writable mapping is otherwise charged in full against the commit limit,
+    // which refuses model files larger than RAM + swap. Where the kernel still refuses
+    // (strict overcommit), a read-only mapping serves every read.
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
     if (p == MAP_FAILED) {
       ::close(fd);
       EMILY_THROW(FormatError, path.c_str(), "cannot map ", size, " bytes: ", std::strerror(err));
     }
-    bytes = std::make_shared<Bytes>(p, size);
+    bytes = std::make_shared<GgufBytes>(p, size);
   }
   ::close(fd);  // the mapping stays valid without the descriptor
   return GgufFile(parse_contents(std::move(bytes), path));
 }
 
 GgufFile GgufFile::parse(std::string bytes, const std::string& label) {
-  return GgufFile(parse_contents(std::make_shared<Bytes>(std::move(bytes)), label));
+  return GgufFile(parse_contents(std::make_shared<GgufBytes>(std::move(bytes)), label));
 }
 
 const std::string& GgufFile::path() const {
@@ -619,116 +508,9 @@ std::vector<double> GgufFile::get_floats(const std::string& key) const {
   return typed(*this, key, [](const GgufValue& v) { return v.as_floats(); });
 }
 
-const std::vector<GgufTensorInfo>& GgufFile::tensors() const {
-  return contents_->tensors;
-}
-
-bool GgufFile::has_tensor(const std::string& name) const {
-  return contents_->tensor_index.count(name) != 0;
-}
-
-const GgufTensorInfo& GgufFile::tensor_info(const std::string& name) const {
-  auto it = contents_->tensor_index.find(name);
-  if (it == contents_->tensor_index.end())
-    EMILY_THROW(ValueError, path().c_str(), "no tensor named ", quoted(name));
-  return contents_->tensors[it->second];
-}
-
-bool GgufFile::is_quantized(GgmlType type) {
-  return type == GgmlType::q4_0 || type == GgmlType::q4_1 || type == GgmlType::q8_0;
-}
-
-Tensor GgufFile::tensor(const std::string& name) const {
-  const GgufTensorInfo& info = tensor_info(name);
-  const TypeTraits& type = traits(info.type);
-  if (!type.plain)
-    EMILY_THROW(Unsupported, path().c_str(), "tensor ", quoted(name), " is ", type.name,
-                is_quantized(info.type) ? "; read it with quantized_tensor"
-                                        : ", a type Emily does not read");
-  if (info.bytes == 0) return Tensor::empty(info.shape, type.dtype, Device::cpu());
-  const std::uint8_t* p = contents_->bytes->data() + contents_->data_offset + info.offset;
-  // A file aligned to less than the element size (general.alignment 1 or 2) is legal;
-  // its tensors are copied rather than read through misaligned pointers.
-  if (reinterpret_cast<std::uintptr_t>(p) % size_of(type.dtype) != 0)
-    return from_blob(p, info.shape, type.dtype);
-  std::shared_ptr<const Bytes> keep = contents_->bytes;
-  return from_blob_zero_copy(const_cast<std::uint8_t*>(p), info.shape, type.dtype,
-                             [keep](void*) {});
-}
-
-QuantizedTensor GgufFile::quantized_tensor(const std::string& name) const {
-  const GgufTensorInfo& info = tensor_info(name);
-  const TypeTraits& type = traits(info.type);
-  if (!is_quantized(info.type))
-    EMILY_THROW(Unsupported, path().c_str(), "tensor ", quoted(name), " is ", type.name,
-                type.plain ? "; read it with tensor" : ", a type Emily does not read");
-  const int bits = info.type == GgmlType::q8_0 ? 8 : 4;
-  const std::int64_t words_per_block = 32 * bits / 32;
-  // Quantized tensors have rank >= 1: a rank-0 one would hold one element, not a block.
-  const Shape& shape = info.shape;
-  std::int64_t blocks = numel(shape) / 32;
-  Shape packed_shape = shape, group_shape = shape;
-  packed_shape.back() = shape.back() / 32 * words_per_block;
-  group_shape.back() = shape.back() / 32;
-
-  QuantizedTensor q;
-  q.bits = bits;
-  q.group_size = 32;
-  q.packed = Tensor::empty(packed_shape, DType::u32, Device::cpu());
-  q.scales = Tensor::empty(group_shape, DType::f32, Device::cpu());
-  q.biases = Tensor::empty(group_shape, DType::f32, Device::cpu());
-  auto* words = q.packed.data<std::uint32_t>();
-  auto* scales = q.scales.data<float>();
-  auto* biases = q.biases.data<float>();
-  const std::uint8_t* block = contents_->bytes->data() + contents_->data_offset + info.offset;
-  const std::uint32_t stride = type.block_size;
-  for (std::int64_t b = 0; b < blocks; ++b, block += stride, words += words_per_block) {
-    float d = read_f16(block);
-    scales[b] = d;
-    switch (info.type) {
-      case GgmlType::q4_0:
-        biases[b] = -8.0f * d;
-        repack_q4(block + 2, words);
-        break;
-      case GgmlType::q4_1:
-        biases[b] = read_f16(block + 2);
-        repack_q4(block + 4, words);
-        break;
-      default:  // Q8_0
-        biases[b] = -128.0f * d;
-        repack_q8(block + 2, words);
-        break;
-    }
-  }
-  return q;
-}
-
 std::string_view name(GgmlType t) {
-  const TypeTraits* traits = find_type(static_cast<std::uint32_t>(t));
+  const GgmlTypeTraits* traits = detail::find_ggml_type(static_cast<std::uint32_t>(t));
   return traits ? traits->name : "unknown";
-}
-
-std::string describe(const GgufFile& file) {
-  std::ostringstream os;
-  os << "GGUF v" << file.version() << ", " << file.metadata().size() << " metadata keys, "
-     << file.tensors().size() << " tensors, alignment " << file.alignment() << ", data at byte "
-     << file.data_offset() << " of " << file.file_size() << "\n";
-  os << "metadata:\n";
-  for (const auto& [key, value] : file.metadata())
-    os << "  " << key << ": " << to_string(value) << "\n";
-  std::size_t width = 4;
-  for (const GgufTensorInfo& t : file.tensors()) width = std::max(width, t.name.size());
-  os << "tensors:\n";
-  auto row = [&](std::string_view n, std::string_view type, const std::string& shape,
-                 const std::string& bytes) {
-    os << "  " << n << std::string(width - n.size() + 2, ' ') << type
-       << std::string(type.size() < 8 ? 8 - type.size() : 1, ' ') << shape
-       << std::string(shape.size() < 24 ? 24 - shape.size() : 1, ' ') << bytes << "\n";
-  };
-  row("name", "type", "shape", "bytes");
-  for (const GgufTensorInfo& t : file.tensors())
-    row(t.name, name(t.type), to_string(t.shape), std::to_string(t.bytes));
-  return os.str();
 }
 
 }  // namespace emily

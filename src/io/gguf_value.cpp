@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "emily/gguf.h"
+#include "io/utf8.h"
 
 namespace emily {
 
@@ -47,19 +48,25 @@ std::string type_text(const GgufValue& v) {
   EMILY_THROW(FormatError, kWhere, "value is ", type_text(v), ", not ", wanted);
 }
 
-// Strings print quoted, with bytes outside printable ASCII as \xNN so a listing of a
-// vocabulary never writes control characters to a terminal.
+// Strings print quoted; well-formed UTF-8 stays as it is, and control characters and
+// bytes that are not UTF-8 print as \xNN, so a listing of a vocabulary never writes
+// raw control or broken bytes to a terminal.
 void quote(std::ostream& os, const std::string& s) {
   static const char* hex = "0123456789abcdef";
   os << '"';
-  for (unsigned char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c >= 0x80 ? io::utf8_sequence_length(std::string_view(s).substr(i)) : 1;
+    if (n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0) n = 0;  // C1 controls
     if (c == '"' || c == '\\') {
       os << '\\' << c;
-    } else if (c >= 0x20 && c < 0x7f) {
-      os << c;
+    } else if (n > 1 || (c >= 0x20 && c < 0x7f)) {
+      os.write(s.data() + i, static_cast<std::streamsize>(n));
     } else {
+      n = 1;
       os << "\\x" << hex[c >> 4] << hex[c & 15];
     }
+    i += n;
   }
   os << '"';
 }

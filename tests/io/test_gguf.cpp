@@ -180,6 +180,14 @@ TEST(Gguf, HeaderAndMetadataOfEveryType) {
             "array[2] of array [array[3] of i32 [1, 2, 3], array[2] of i32 [4, 5]]");
 }
 
+TEST(Gguf, StringsPrintWithoutControlOrBrokenBytes) {
+  // Oracle: the rule in gguf_value.cpp: UTF-8 stays, C0/C1 controls and non-UTF-8 bytes
+  // become \xNN, quotes and backslashes are escaped.
+  GgufValue v(GgufValueType::string, GgufValueType::string,
+              std::string("\xce\xb3\n\xc2\x9b\xff\"\\"));
+  EXPECT_EQ(to_string(v), "string \"\xce\xb3\\x0a\\xc2\\x9b\\xff\\\"\\\\\"");
+}
+
 TEST(Gguf, TypedReadsNameTheFileAndKey) {
   const std::string path = fixture_path("model_v3.gguf");
   GgufFile f = GgufFile::open(path);
@@ -258,7 +266,8 @@ TEST(Gguf, TensorTableAsThePackageReportsIt) {
   EXPECT_NE(listing.find("  test.u8: u8 200\n"), std::string::npos) << listing;
   EXPECT_NE(listing.find("w.q4_0  Q4_0    (3, 96)"), std::string::npos) << listing;
   EXPECT_NE(listing.find("tokenizer.ggml.tokens: array[7] of string"), std::string::npos);
-  EXPECT_NE(listing.find("\"\\xe2\\x96\"]"), std::string::npos) << listing;  // bytes escaped
+  EXPECT_NE(listing.find("\"\\xe2\\x96\"]"), std::string::npos) << listing;  // not UTF-8
+  EXPECT_NE(listing.find("test.string: string \"h\xc3\xa9llo \xe2\x9c\x93\""), std::string::npos);
 }
 
 // Emily's dequantization of the repacked blocks against the package's dequantization.
@@ -597,6 +606,21 @@ TEST(Dequantize, MatchesTheFormulaForEachBitWidth) {
         }
       EXPECT_EQ(mismatches, 0);
     }
+  }
+}
+
+// Oracle: eager dequantize of the same GGUF weights; compiled plans (native replay and
+// fused) must be bit-identical, since the same kernels see the same values.
+TEST(Dequantize, ReplaysInsideCompiledPlans) {
+  QuantizedTensor q = GgufFile::open(fixture_path("model_v3.gguf")).quantized_tensor("w.q4_1");
+  auto fn = [&](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    return {dequantize(in[0], in[1], in[2], q.group_size, q.bits)};
+  };
+  Tensor eager = dequantize(q);
+  for (CompileMode mode : {CompileMode::native, CompileMode::fuse}) {
+    auto f = compile(fn, testing::compile_options(mode, "dequantize"));
+    for (int call = 0; call < 2; ++call)
+      EXPECT_TRUE(all_equal(f({q.packed, q.scales, q.biases})[0], eager));
   }
 }
 
