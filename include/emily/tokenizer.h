@@ -68,9 +68,10 @@ class Tokenizer {
   // `text` must be valid UTF-8 (ValueError otherwise). add_special_tokens runs the
   // post-processor's template ([CLS] text [SEP], <s> text, ...).
   Encoding encode(std::string_view text, bool add_special_tokens = true) const;
-  // A pair of sequences (question and context, ...); the second gets type id 1.
-  Encoding encode(std::string_view text, std::string_view pair,
-                  bool add_special_tokens = true) const;
+  // A pair of sequences (question and context, ...); the second gets type id 1. (A name
+  // of its own: encode("a", "b") would otherwise bind "b" to the bool.)
+  Encoding encode_pair(std::string_view text, std::string_view pair,
+                       bool add_special_tokens = true) const;
   // Each text encoded as by encode(); then padded together when padding is set.
   std::vector<Encoding> encode_batch(std::span<const std::string> texts,
                                      bool add_special_tokens = true) const;

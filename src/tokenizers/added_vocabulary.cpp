@@ -7,8 +7,16 @@ namespace emily::tokenizers {
 AddedVocabulary::AddedVocabulary(std::vector<AddedToken> tokens, const Normalizer* normalizer)
     : tokens_(std::move(tokens)) {
   for (std::size_t i = 0; i < tokens_.size(); ++i) {
-    by_id_[tokens_[i].id] = i;
-    by_content_[tokens_[i].content] = i;
+    AddedToken& t = tokens_[i];
+    t.normalized_content = t.content;
+    if (t.normalized && normalizer != nullptr) {
+      NormalizedString s(t.content, 0);
+      normalizer->normalize(s);
+      t.normalized_content = s.str();
+    }
+    by_id_[t.id] = i;
+    by_content_.emplace(t.normalized_content, i);
+    by_content_[t.content] = i;
   }
   build(raw_, false, normalizer);
   build(normalized_, true, normalizer);
@@ -18,12 +26,7 @@ void AddedVocabulary::build(Patterns& p, bool normalized, const Normalizer* norm
   for (std::size_t i = 0; i < tokens_.size(); ++i) {
     const AddedToken& t = tokens_[i];
     if (t.normalized != normalized || t.content.empty()) continue;
-    std::string pattern = t.content;
-    if (normalized && normalizer != nullptr) {
-      NormalizedString s(pattern, 0);
-      normalizer->normalize(s);
-      pattern = s.str();
-    }
+    std::string pattern = normalized ? t.normalized_content : t.content;
     if (pattern.empty()) continue;
     p.all.emplace_back(std::move(pattern), i);
   }

@@ -23,6 +23,8 @@ struct AddedToken {
   bool rstrip = false;
   bool normalized = true;
   bool special = false;
+  // The content after the normalizer, for normalized tokens: what HF decodes them to.
+  std::string normalized_content;
 };
 
 class AddedVocabulary {

@@ -237,7 +237,7 @@ class ExprParser {
     if (is_name("if")) {
       ++pos_;
       ExprPtr cond = logic_or();
-      ExprPtr otherwise = std::make_shared<Expr>(Expr{Expr::Kind::literal});
+      ExprPtr otherwise = node(Expr::Kind::literal);
       if (is_name("else")) {
         ++pos_;
         otherwise = expression();

@@ -46,11 +46,11 @@ void trim_byte_level_offsets(Encoding& e, bool add_prefix_space) {
     std::size_t leading = 0, at = 0;
     int n = 0;
     while (at < t.size() && is_space(at, &n)) ++leading, at += n;
+    // Counted over the whole token, independently: an all-space token has both.
     std::size_t trailing = 0;
-    std::size_t end = t.size();
-    while (end > at) {
+    for (std::size_t end = t.size(); end > 0;) {
       std::size_t k = end - 1;
-      while (k > at && (static_cast<unsigned char>(t[k]) & 0xC0) == 0x80) --k;
+      while (k > 0 && (static_cast<unsigned char>(t[k]) & 0xC0) == 0x80) --k;
       if (!is_space(k, &n)) break;
       ++trailing;
       end = k;

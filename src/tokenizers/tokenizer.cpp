@@ -233,8 +233,8 @@ Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const
   return e;
 }
 
-Encoding Tokenizer::encode(std::string_view text, std::string_view pair,
-                           bool add_special_tokens) const {
+Encoding Tokenizer::encode_pair(std::string_view text, std::string_view pair,
+                                bool add_special_tokens) const {
   Encoding e = encode_impl(text, &pair, add_special_tokens);
   if (padding_) tokenizers::pad(e, tokenizers::padded_length(e.size(), *padding_), *padding_);
   return e;
@@ -262,7 +262,7 @@ std::string Tokenizer::decode(std::span<const std::int32_t> ids, bool skip_speci
   tokens.reserve(ids.size());
   for (std::int32_t id : ids) {
     if (const tokenizers::AddedToken* a = pipeline_->added.find(id)) {
-      if (!(skip_special_tokens && a->special)) tokens.push_back(a->content);
+      if (!(skip_special_tokens && a->special)) tokens.push_back(a->normalized_content);
       continue;
     }
     std::optional<std::string> t = pipeline_->model->id_to_token(id);
@@ -287,7 +287,7 @@ std::optional<std::int32_t> Tokenizer::token_to_id(std::string_view token) const
 
 std::optional<std::string> Tokenizer::id_to_token(std::int32_t id) const {
   if (!pipeline_) return std::nullopt;
-  if (const tokenizers::AddedToken* a = pipeline_->added.find(id)) return a->content;
+  if (const tokenizers::AddedToken* a = pipeline_->added.find(id)) return a->normalized_content;
   return pipeline_->model->id_to_token(id);
 }
 

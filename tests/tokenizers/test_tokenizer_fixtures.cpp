@@ -60,7 +60,7 @@ TEST_P(Fixture, EncodeAndDecodeEqualHuggingFace) {
     const std::string& text = row["text"].as_string();
     const json::Value* pair = row.find("pair");
     SCOPED_TRACE("text: " + json::dump(row["text"]) + (pair ? " pair: " + json::dump(*pair) : ""));
-    Encoding e = pair ? tok.encode(text, pair->as_string()) : tok.encode(text);
+    Encoding e = pair ? tok.encode_pair(text, pair->as_string()) : tok.encode(text);
     EXPECT_EQ(e.ids, ints<std::int32_t>(row["ids"]));
     EXPECT_EQ(e.tokens, strings(row["tokens"]));
     EXPECT_EQ(e.offsets, offsets(row["offsets"]));
