@@ -220,14 +220,16 @@ TEST_F(CudaOrdering, NaNAndTieRulesByHand) {
 // cumulative_* with every direction and inclusiveness.
 using ScanFn = Tensor (*)(const Tensor&, int, bool, bool);
 
-// Serial lines (short, or many across a leading axis), one block per line, and lines
-// split into chunks (one long line, a long leading axis under three columns).
+// Serial lines (at most 64 long, or many across a leading axis), one block per line (the
+// line contiguous or strided), and lines split into chunks (one long line, a long
+// leading axis under three columns).
 const Case kScanCases[] = {{{37, 300}, 1, Layout::dense},     {{37, 300}, 0, Layout::dense},
                            {{40, 33}, 1, Layout::transposed}, {{9, 20}, 1, Layout::sliced},
                            {{6, 7, 8}, 1, Layout::dense},     {{20, 50}, 0, Layout::broadcast},
                            {{4, 0}, 1, Layout::dense},        {{1000, 7}, 1, Layout::dense},
                            {{64, 5000}, 0, Layout::dense},    {{3, 3000}, 1, Layout::dense},
-                           {{2, 100000}, 1, Layout::dense},   {{100000, 3}, 0, Layout::dense}};
+                           {{2, 100000}, 1, Layout::dense},   {{100000, 3}, 0, Layout::dense},
+                           {{4, 500, 3}, 1, Layout::dense},   {{300, 40}, 0, Layout::transposed}};
 
 TEST_F(CudaOrdering, CumulativeMaxMinMatchTheCpuExactly) {
   int seed = 300;
@@ -305,10 +307,10 @@ TEST_F(CudaOrdering, CumulativeSumProductMatchTheCpu) {
 }
 
 TEST_F(CudaOrdering, ShortFloatScansFollowTheCpuSequence) {
-  // Oracle: the CPU. Lines of at most 16 run one thread per line in the CPU's order, so
+  // Oracle: the CPU. Lines of at most 64 run one thread per line in the CPU's order, so
   // even float sums are exact there.
   for (DType d : {DType::f16, DType::bf16, DType::f32, DType::f64}) {
-    Tensor x = sample(900, {500, 16}, d, false);
+    Tensor x = sample(900, {500, 64}, d, false);
     Tensor g = to_device(x, gpu);
     EXPECT_TRUE(same(cumulative_sum(g, 1), cumulative_sum(x, 1))) << name(d);
     EXPECT_TRUE(same(cumulative_sum(g, 1, true, false), cumulative_sum(x, 1, true, false)))

@@ -241,6 +241,7 @@ constexpr std::int64_t kMinPart = 4096;
 template <bool IsMax>
 void arg_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
   const Tensor& x = in[0];
+  if (out[0].size() == 0) return;
   const int axis = std::get<AxisAttr>(attr).axis;
   const Primitive p = IsMax ? Primitive::argmax : Primitive::argmin;
   const char* op = IsMax ? "argmax" : "argmin";

@@ -208,7 +208,7 @@ void scan_typed(const Tensor& x, Tensor& y, const ScanAttr& a, Stream s, const c
   const auto* px = static_cast<const St*>(x.raw_data());
   auto* py = static_cast<St*>(y.raw_data());
   cudaStream_t cs = stream(s);
-  if (L.n <= 16 || (inner > 1 && L.lines >= 4096)) {
+  if (L.n <= 64 || (inner > 1 && L.lines >= 4096)) {
     scan_serial<Op><<<blocks_for(L.lines, kBlock), kBlock, 0, cs>>>(L, a.inclusive, px, py);
     return check_launch(op);
   }
@@ -267,6 +267,7 @@ template <template <class> class OpOf>
 void scan_kernel(Primitive p, std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr,
                  Stream s) {
   const auto& a = std::get<ScanAttr>(attr);
+  if (in[0].size() == 0) return;
   bool done = false;
   // The op layer hands a contiguous input; anything else goes to the CPU rather than
   // being read wrongly.

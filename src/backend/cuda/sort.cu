@@ -251,6 +251,7 @@ void order_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&
                           : O == Output::indices ? Primitive::argsort
                                                  : Primitive::top_k;
   const Tensor& x = in[0];
+  if (out[0].size() == 0) return;  // nothing to sort, or k = 0
   int axis;
   bool descending = true;
   if constexpr (O == Output::top_k) {
