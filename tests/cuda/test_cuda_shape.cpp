@@ -47,7 +47,8 @@ class CudaShape : public ::testing::Test {
 const DType kAllDTypes[] = {DType::bool_, DType::u8,  DType::u16, DType::u32, DType::u64,
                             DType::s8,    DType::s16, DType::s32, DType::s64, DType::f16,
                             DType::bf16,  DType::f32, DType::f64, DType::c64};
-const DType kIndexDTypes[] = {DType::s32, DType::s64, DType::u8, DType::s8, DType::u64};
+const DType kIndexDTypes[] = {DType::u8, DType::u16, DType::u32, DType::u64,
+                              DType::s8, DType::s16, DType::s32, DType::s64};
 
 // Random values in a range every dtype holds; c64 gets random real and imaginary parts.
 Tensor sample(std::uint64_t seed, const Shape& shape, DType dtype) {
