@@ -97,6 +97,22 @@ Tensor canonical(const Tensor& t, const std::vector<int>& axes, bool fill, Strea
   return view;
 }
 
+// A real signal's spectrum has real zero (and, for even n, Nyquist) bins. FFTW's and
+// NumPy's complex-to-real transforms ignore the imaginary parts there; cuFFT's
+// algorithm may fold them into the result, so they are cleared in irfft's scratch copy.
+void ignore_imaginary_edges(const Tensor& bins, int axis, long long n, Stream s, const char* op) {
+  Shape shape = bins.shape();
+  shape[axis] = 1;
+  std::vector<std::int64_t> edges = {0};
+  if (n % 2 == 0) edges.push_back(n / 2);
+  for (std::int64_t k : edges) {
+    if (k >= bins.shape()[axis]) continue;
+    zero_imaginary(bins.with_layout(DType::c64, shape, bins.strides(),
+                                    bins.offset() + k * bins.strides()[axis]),
+                   s, op);
+  }
+}
+
 struct Plan {
   cufftHandle handle = 0;
   std::size_t work = 0;
@@ -152,6 +168,7 @@ void pass(const char* op, Kind kind, const Tensor& src, const Tensor& dst,
     in = canonical(src, axes, true, s, op);
     describe(in, axes, is);
   }
+  if (kind == Kind::c2r && rank == 1) ignore_imaginary_edges(in, axes[0], n[0], s, op);
   Tensor out = dst;
   const bool copy_out = !describe(out, axes, os);
   if (copy_out) {

@@ -40,6 +40,11 @@ struct RealPart {
   }
 };
 
+struct ZeroImaginary {
+  float2* y;
+  __device__ void operator()(std::int64_t, const std::int64_t (&o)[1]) const { y[o[0]].y = 0.0f; }
+};
+
 template <int N>
 Layout<N> layout_or_throw(const Tensor& dst, const Tensor& src, const char* op) {
   Layout<N> L;
@@ -185,6 +190,13 @@ void real_to_complex(const Tensor& dst, const Tensor& src, Stream s, const char*
 void real_part(const Tensor& dst, const Tensor& src, Stream s, const char* op) {
   launch<2>(layout_or_throw<2>(dst, src, op), s, op,
             RealPart{dst.data<float>(), static_cast<const float2*>(src.raw_data())});
+}
+
+void zero_imaginary(const Tensor& t, Stream s, const char* op) {
+  Layout<1> L;
+  if (!make_layout<1>(t.shape(), {&t.strides()}, L))
+    EMILY_THROW(Unsupported, op, "a view over more than ", kMaxDims, " unmergeable axes");
+  launch<1>(L, s, op, ZeroImaginary{static_cast<float2*>(t.raw_data())});
 }
 
 Tensor col_major(const Tensor& t, Stream s, const char* op, bool fill) {

@@ -20,6 +20,9 @@ void copy_strided(const Tensor& dst, const Tensor& src, Stream s, const char* op
 void real_to_complex(const Tensor& dst, const Tensor& src, Stream s, const char* op);
 void real_part(const Tensor& dst, const Tensor& src, Stream s, const char* op);
 
+// Sets the imaginary part of every element of the c64 view `t` to zero.
+void zero_imaginary(const Tensor& t, Stream s, const char* op);
+
 // A fresh tensor with `t`'s shape and dtype whose matrices (last two axes) are stored
 // column-major, the batch row-major; its values are `t`'s when `fill`.
 Tensor col_major(const Tensor& t, Stream s, const char* op, bool fill = true);
