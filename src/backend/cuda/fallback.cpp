@@ -24,7 +24,7 @@ Tensor host_view(const Tensor& t) {
   }
   const std::size_t item = t.itemsize();
   const auto bytes = static_cast<std::size_t>(hi + 1 - lo) * item;
-  auto buffer = allocate(bytes, Device::cpu());
+  auto buffer = emily::allocate(bytes, Device::cpu());
   copy(buffer->data(), Device::cpu(), static_cast<const char*>(t.buffer()->data()) + lo * item,
        t.device(), bytes);
   return Tensor(buffer, t.dtype(), t.shape(), t.strides(), t.offset() - lo);
