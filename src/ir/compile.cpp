@@ -474,7 +474,6 @@ void stage_inputs(const Recorded& r, const std::vector<Tensor>& inputs, Device d
 
 // Why `inputs` cannot go through a recording of `p` on `s`; empty when they can.
 std::string unrecordable(const Plan& p, const std::vector<Tensor>& inputs, Stream s) {
-  if (s.device != *p.record_device) return "the call's stream is on another device";
   std::size_t staged = 0;
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     if (inputs[k].device() != *p.record_device) return "an input is on another device";
@@ -515,8 +514,11 @@ bool replay_recorded(const Plan& p, Workspace& w, const std::vector<Tensor>& inp
   // The first replay runs node by node: it warms what kernels set up lazily (library
   // handles, plans, heuristics), which must not happen while recording.
   if (r.refused || ++r.replays < 2) return false;
-  const Stream s = current_stream();
   const Device device = *p.record_device;
+  // The stream the nodes' kernels run on (run_nodes): the current one when it is on the
+  // plan's device, else that device's default stream.
+  const Stream current = current_stream();
+  const Stream s = current.device == device ? current : default_stream(device);
   if (std::string why = unrecordable(p, inputs, s); !why.empty()) {
     if (!r.said) emit("emily.compile.unrecorded", p.graph.name, why);
     r.said = true;
