@@ -18,6 +18,13 @@ bool can_record(Device device) {
 #endif
 }
 
+bool reads_back(Primitive op) {
+  // LU and QR report nothing; the others raise on singular, indefinite or non-finite
+  // input, which needs the codes on the host.
+  return info(op).family == Family::linalg && op != Primitive::linalg_lu &&
+         op != Primitive::linalg_qr;
+}
+
 void begin_recording(Stream s) {
 #ifdef EMILY_HAS_CUDA
   if (s.device.type == Device::Type::cuda) return cuda::begin_capture(s);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "emily/device.h"
+#include "emily/primitive.h"
 #include "emily/stream.h"
 
 namespace emily {
@@ -26,6 +27,10 @@ class Recording {
 };
 
 bool can_record(Device device);
+// Whether `op`'s kernels read device results on the host before returning (the linear
+// algebra routines check their error codes): such a kernel cannot be recorded, so a plan
+// holding one is not tried.
+bool reads_back(Primitive op);
 // Kernels launched on `s` from this thread until end_recording are recorded, not run.
 void begin_recording(Stream s);
 // The recording, or nullptr with `why` set when something could not be recorded (a

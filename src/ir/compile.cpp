@@ -151,6 +151,8 @@ void plan_recording(Plan& p) {
       why << "node " << i << " (" << name(n.op) << ") is control flow";
     else if (!p.kernels[i])
       why << "node " << i << " (" << name(n.op) << ") has no kernel on " << to_string(n.device);
+    else if (reads_back(n.op))
+      why << "node " << i << " (" << name(n.op) << ") reads its results on the host";
     if (why.tellp() > 0) {
       p.unrecordable = why.str();
       return;

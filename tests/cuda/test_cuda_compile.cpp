@@ -134,6 +134,38 @@ TEST_F(CudaCompile, DonatingPlansReplayNodeByNode) {
 #endif
 }
 
+TEST_F(CudaCompile, LibraryKernelsRecordAndHostReadsAreRefusedUpFront) {
+  // cuBLAS(Lt), cuFFT, sorts and scatters record; a linear-algebra routine that reads its
+  // error codes on the host is refused before any capture is tried.
+  auto spectral = [](const std::vector<Tensor>& in) {
+    Tensor y = conv_general(in[0], in[1], {{}, {1}, {1}});
+    return std::vector<Tensor>{abs(rfft(y)), sort(in[2], 1), cumulative_sum(in[2], 1)};
+  };
+  CompileOptions o;
+  o.mode = CompileMode::native;
+  auto f = compile(spectral, o);
+  std::vector<Tensor> in = {sample(80, {2, 4, 16}, gpu), sample(81, {6, 4, 3}, gpu),
+                            sample(82, {5, 300}, gpu)};
+  std::vector<Tensor> want = spectral(in);
+  Count recorded("emily.compile.record.start"), refused("emily.compile.unrecorded");
+  for (int call = 0; call < 5; ++call) {
+    std::vector<Tensor> got = f(in);
+    for (std::size_t k = 0; k < got.size(); ++k)
+      EXPECT_TRUE(all_equal(to_host(got[k]), to_host(want[k]))) << "call " << call << " " << k;
+  }
+  EXPECT_EQ(recorded.n, 1) << refused.reason;
+  auto inverse = compile(
+      [](const std::vector<Tensor>& in) { return std::vector<Tensor>{linalg::inv(in[0]) * 2.0}; },
+      o);
+  Tensor a = to_device(eye(4, 4, 0, DType::f32) * 3.0, gpu);
+  for (int call = 0; call < 3; ++call)
+    EXPECT_TRUE(testing::all_close(to_host(inverse({a})[0]),
+                                   to_host(eye(4, 4, 0, DType::f32) * (2.0 / 3.0)), 1e-6, 0.0));
+  EXPECT_EQ(recorded.n, 1);
+  EXPECT_NE(refused.reason.find("reads its results on the host"), std::string::npos)
+      << refused.reason;
+}
+
 TEST_F(CudaCompile, GraphsCanBeSwitchedOff) {
   // EMILY_CUDA_GRAPHS is read once per process; this checks the switch's default only.
   EXPECT_TRUE(config::settings().cuda_graphs);
