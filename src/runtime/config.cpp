@@ -31,6 +31,11 @@ Settings load() {
       EMILY_THROW(ValueError, "EMILY_CUDA_GRAPHS", "expected 0 or 1, got '", g, "'");
     s.cuda_graphs = g == "1";
   }
+  if (auto t = env("EMILY_MATMUL_TF32"); !t.empty()) {
+    if (t != "0" && t != "1")
+      EMILY_THROW(ValueError, "EMILY_MATMUL_TF32", "expected 0 or 1, got '", t, "'");
+    s.matmul_tf32 = t == "1";
+  }
   if (auto f = env("EMILY_FALLBACK"); !f.empty()) s.fallback = parse_fallback(f);
   if (auto n = env("EMILY_NUM_THREADS"); !n.empty()) {
     char* end = nullptr;
