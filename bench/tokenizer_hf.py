@@ -8,7 +8,9 @@ this repository's C++ sources (src/, include/). Tokenizers (trained here, offlin
 both texts): a GPT-2-style byte-level BPE (vocab 16000), a Qwen2-style BPE (Split regex
 + ByteLevel, NFC) and a BERT-uncased WordPiece (vocab 16000). Encode throughput is
 MB/s of UTF-8 input, one thread (RAYON_NUM_THREADS=1), one encode() of the whole text,
-best of 5 after a warm-up (which fills both libraries' word caches).
+best of 5 after a warm-up (which fills both libraries' word caches). Times are CPU time
+of the process (time.process_time; Google Benchmark's default on the C++ side), so that
+other load on a shared machine does not count.
 """
 import glob
 import os
@@ -91,9 +93,9 @@ def main():
 
 
 def _timed(tok, text):
-    t = time.perf_counter()
+    t = time.process_time()
     tok.encode(text)
-    return time.perf_counter() - t
+    return time.process_time() - t
 
 
 if __name__ == "__main__":

@@ -205,6 +205,19 @@ std::vector<Lexeme> lex(std::string_view s) {
   return out;
 }
 
+// Nesting deeper than this is refused: parsing recurses, and "((((..." must not be able
+// to exhaust the stack.
+constexpr int kMaxNesting = 200;
+
+struct DepthGuard {
+  explicit DepthGuard(int& depth) : depth_(depth) {
+    if (++depth_ > kMaxNesting)
+      EMILY_THROW(FormatError, kOp, "nesting deeper than ", kMaxNesting, " levels");
+  }
+  ~DepthGuard() { --depth_; }
+  int& depth_;
+};
+
 class ExprParser {
  public:
   explicit ExprParser(std::string_view source) : tokens_(lex(source)) {}
@@ -233,6 +246,7 @@ class ExprParser {
   }
 
   ExprPtr expression() {
+    DepthGuard guard(depth_);
     ExprPtr e = logic_or();
     if (is_name("if")) {
       ++pos_;
@@ -265,6 +279,7 @@ class ExprParser {
     return e;
   }
   ExprPtr logic_not() {
+    DepthGuard guard(depth_);
     if (is_name("not")) {
       ++pos_;
       return node(Expr::Kind::negate, {logic_not()});
@@ -316,6 +331,7 @@ class ExprParser {
     return e;
   }
   ExprPtr unary() {
+    DepthGuard guard(depth_);
     if (is_op("-")) {
       ++pos_;
       return node(Expr::Kind::minus, {unary()});
@@ -453,6 +469,7 @@ class ExprParser {
 
   std::vector<Lexeme> tokens_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace
@@ -581,6 +598,7 @@ class Parser {
   // positioned after the keyword) or the end of input (when ends is empty).
   NodePtr block(const std::vector<std::string>& ends, std::string* end,
                 ExprParser** rest = nullptr) {
+    DepthGuard guard(depth_);
     auto b = std::make_shared<Node>();
     b->kind = Node::Kind::block;
     while (pos_ < tags_.size()) {
@@ -698,6 +716,7 @@ class Parser {
 
   std::vector<Tag> tags_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
   std::vector<std::unique_ptr<ExprParser>> parsers_;
 };
 
