@@ -61,6 +61,60 @@ void BM_cuda_eager_add_1_element(benchmark::State& state) {
   synchronize();
 }
 
+// A chain of 100 dependent 1-element adds, compiled native: the time of one call over
+// 100 is the per-node cost. Arg 1: the plan is recorded as a CUDA graph; 0: node by node.
+// Synchronized every 10 calls, so launches overlap execution as in a decode loop.
+void BM_cuda_replay_chain_per_node(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  constexpr int kNodes = 100;
+  const Device gpu = Device::cuda(0);
+  CompileOptions o;
+  o.mode = CompileMode::native;
+  o.cuda_graphs = state.range(0) != 0;
+  auto chain = compile(
+      [](const std::vector<Tensor>& in) {
+        Tensor x = in[0];
+        for (int i = 0; i < kNodes; ++i) x = add(x, in[1]);
+        return std::vector<Tensor>{x};
+      },
+      o);
+  Tensor a = to_device(ones({1}), gpu), b = to_device(ones({1}), gpu);
+  StreamGuard guard(default_stream(gpu));
+  for (int i = 0; i < 5; ++i) benchmark::DoNotOptimize(chain({a, b}));
+  synchronize();
+  std::int64_t n = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(chain({a, b}));
+    if (++n % 10 == 0) synchronize();
+  }
+  synchronize();
+  state.counters["us_per_node"] = benchmark::Counter(
+      static_cast<double>(kNodes) * state.iterations(),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert, benchmark::Counter::kIs1000);
+}
+
+// M = 1 bf16 matmul (1 x n) @ (n x n): bytes of the weight read per second. The weights
+// rotate over copies that together exceed the 50 MB L2, so each call reads from HBM.
+void BM_cuda_gemv_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0);
+  const Device gpu = Device::cuda(0);
+  const std::int64_t copies = std::max<std::int64_t>(2, (256ll << 20) / (n * n * 2));
+  std::vector<Tensor> w;
+  for (std::int64_t c = 0; c < copies; ++c)
+    w.push_back(astype(to_device(random::normal(random::key(c), {n, n}), gpu), DType::bf16));
+  Tensor x = astype(to_device(random::normal(random::key(99), {1, n}), gpu), DType::bf16);
+  StreamGuard guard(default_stream(gpu));
+  for (const auto& m : w) benchmark::DoNotOptimize(matmul(x, m));
+  synchronize();
+  std::size_t k = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(matmul(x, w[k++ % w.size()]));
+    synchronize();
+  }
+  state.SetBytesProcessed(state.iterations() * n * n * 2);
+}
+
 // bf16 matmul n x n x n through Emily's cuBLASLt path (random data; 2 n^3 flops).
 void BM_cuda_matmul_bf16(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
@@ -99,6 +153,12 @@ BENCHMARK(BM_cuda_sum_last_axis_8192)->UseRealTime()->Unit(benchmark::kMilliseco
 BENCHMARK(BM_cuda_matmul_bf16)->Arg(4096)->Arg(8192)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_add_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_memcpy_d2d_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cuda_replay_chain_per_node)
+    ->Arg(1)
+    ->Arg(0)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_gemv_bf16)->Arg(4096)->Arg(8192)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_eager_add_1_element)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -52,6 +52,57 @@ def main():
         torch.add(one, one)
     torch.cuda.synchronize()
     print(f"torch eager 1-element add: {(time.perf_counter() - start) / reps * 1e6:.2f} us/op")
+    # A chain of 100 dependent 1-element adds: eager per op, and replayed as a CUDA graph.
+    x0 = torch.ones(1, device="cuda")
+
+    def chain():
+        x = x0
+        for _ in range(100):
+            x = torch.add(x, one)
+        return x
+
+    for _ in range(10):
+        chain()
+    torch.cuda.synchronize()
+    calls = 200
+    start = time.perf_counter()
+    for i in range(calls):
+        chain()
+        if i % 10 == 9:
+            torch.cuda.synchronize()
+    torch.cuda.synchronize()
+    print(f"torch eager chain: {(time.perf_counter() - start) / calls / 100 * 1e6:.2f} us/node")
+    graph = torch.cuda.CUDAGraph()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        chain()
+    torch.cuda.current_stream().wait_stream(side)
+    with torch.cuda.graph(graph):
+        chain()
+    for _ in range(10):
+        graph.replay()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for i in range(calls * 5):
+        graph.replay()
+        if i % 10 == 9:
+            torch.cuda.synchronize()
+    torch.cuda.synchronize()
+    print(f"torch CUDA graph chain: {(time.perf_counter() - start) / (calls * 5) / 100 * 1e6:.2f} us/node")
+    # M = 1 bf16 GEMV, weights rotating past the L2 (bytes of the weight per second).
+    for n in (4096, 8192):
+        copies = max(2, (256 << 20) // (n * n * 2))
+        ws = [torch.randn(n, n, device="cuda", dtype=torch.bfloat16) for _ in range(copies)]
+        x = torch.randn(1, n, device="cuda", dtype=torch.bfloat16)
+        k = [0]
+
+        def gemv():
+            k[0] += 1
+            return torch.matmul(x, ws[k[0] % copies])
+
+        ms = median_ms(gemv, reps=100)
+        print(f"torch gemv bf16 1x{n}x{n}: {ms * 1e3:.1f} us, {n * n * 2 / ms / 1e9:.3f} TB/s")
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
 
 

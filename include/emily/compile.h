@@ -38,6 +38,10 @@ struct CompileOptions {
   // of it, so a decode step's KV cache update costs no allocation. A donated input's
   // contents are unspecified after the call; keep using only the results.
   std::vector<int> donate;
+  // Record a native plan that runs wholly on one GPU as a CUDA graph (one launch per
+  // call); false replays it node by node. EMILY_CUDA_GRAPHS=0 turns recording off for
+  // every function.
+  bool cuda_graphs = true;
 };
 
 using TensorFunction = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;

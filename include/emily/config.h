@@ -20,6 +20,7 @@ struct Settings {
   std::size_t memory_limit = 0;  // EMILY_MEMORY_LIMIT bytes; 0 = unlimited
   std::string compile;           // EMILY_COMPILE: "", "eager", "native" or "fuse"
   bool dump_ir = false;          // EMILY_DUMP_IR=1: print each traced graph to stderr
+  bool cuda_graphs = true;       // EMILY_CUDA_GRAPHS=0: replay GPU plans node by node
 };
 
 const Settings& settings();

@@ -149,10 +149,16 @@ SafetensorsInfo read_entry(const SafetensorsShard& shard, const json::Member& m,
   auto dims = non_negative_ints(*shape);
   if (!dims) fail(path, who + ": \"shape\" must be an array of non-negative integers");
   // numel * bits, refusing anything that overflows 64 bits on the way.
+  // Strides multiply every dimension but zeros, so that product must fit in int64 as well.
   std::uint64_t bits = static_cast<std::uint64_t>(fd->bits);
+  std::int64_t extent = 1;
   for (std::uint64_t d : *dims) {
     info.shape.push_back(static_cast<std::int64_t>(d));
-    if (__builtin_mul_overflow(bits, d, &bits)) fail(path, who + ": shape too large");
+    if (__builtin_mul_overflow(bits, d, &bits) ||
+        __builtin_mul_overflow(extent, static_cast<std::int64_t>(std::max<std::uint64_t>(d, 1)),
+                               &extent)) {
+      fail(path, who + ": shape too large");
+    }
   }
   if (bits % 8 != 0) {
     fail(path, who + ": " + std::to_string(bits) + " bits of " + info.dtype_name +

@@ -7,6 +7,7 @@
 #include <span>
 #include <sstream>
 
+#include "backend/recording.h"
 #include "emily/backend.h"
 #include "emily/compile.h"
 #include "emily/config.h"
@@ -69,6 +70,23 @@ struct Workspace {
   std::vector<std::vector<Tensor>> operands;  // per node, per operand; undefined: per call
 };
 
+// A native plan recorded once (a CUDA graph) and launched per call. The recording reads
+// the inputs from plan-owned copies (`staged`, with the inputs' own layouts) and writes
+// results into plan-owned buffers (`owned`), so a call copies its inputs in and its
+// results out around one launch.
+struct Recorded {
+  std::unique_ptr<Recording> recording;
+  std::vector<Tensor> staged;              // per input
+  std::vector<std::vector<Tensor>> owned;  // per node, per output: escaping nodes only
+  int replays = 0;
+  bool refused = false;
+  bool said = false;  // a call that could not use the recording was reported
+};
+
+// Inputs are copied in on every recorded call: past this many bytes the copies would
+// cost more than the launches a recording saves, and the plan replays node by node.
+constexpr std::size_t kMaxStagedBytes = std::size_t{64} << 20;
+
 struct Plan {
   ir::Graph graph;
   std::vector<Kernel> kernels;           // per node; null: through detail::dispatch
@@ -90,6 +108,11 @@ struct Plan {
   std::vector<std::vector<std::shared_ptr<const Plan>>> subplans;
   mutable std::mutex workspace_mutex;
   mutable std::unique_ptr<Workspace> workspace;  // built by the first replay
+  // Set: every node runs a kernel on this device, which records (plan_recording);
+  // else `unrecordable` says why not (empty when no device of the plan records).
+  std::optional<Device> record_device;
+  std::string unrecordable;
+  mutable Recorded recorded;  // guarded by workspace_mutex
 };
 
 // Kernels are looked up once; a node whose device has none keeps the dispatch path
@@ -112,6 +135,28 @@ void plan_kernels(Plan& p) {
     }));
   }
   for (const auto& o : g.results) p.result_reads.push_back({ir::reads_whole(g, o)});
+}
+
+// A plan records when one device that records runs every node through a kernel (no
+// control flow, which reads its predicate on the host, and no dispatch path).
+void plan_recording(Plan& p) {
+  const ir::Graph& g = p.graph;
+  if (g.nodes.empty() || !can_record(g.nodes[0].device)) return;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    std::ostringstream why;
+    if (n.device != g.nodes[0].device)
+      why << "node " << i << " (" << name(n.op) << ") runs on " << to_string(n.device);
+    else if (!n.subgraphs.empty())
+      why << "node " << i << " (" << name(n.op) << ") is control flow";
+    else if (!p.kernels[i])
+      why << "node " << i << " (" << name(n.op) << ") has no kernel on " << to_string(n.device);
+    if (why.tellp() > 0) {
+      p.unrecordable = why.str();
+      return;
+    }
+  }
+  p.record_device = g.nodes[0].device;
 }
 
 void plan_slots(Plan& p) {
@@ -202,6 +247,7 @@ std::shared_ptr<Plan> plan_graph(ir::Graph g, CompileMode mode) {
   telemetry::Span span("compile.plan", phase("plan"));
   plan_slots(*plan);
   plan_kernels(*plan);
+  plan_recording(*plan);
   return plan;
 }
 
@@ -310,38 +356,30 @@ void build_workspace(const Plan& p, Workspace& w) {
   }
 }
 
-std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs) {
-  // One call at a time uses the plan's workspace; a concurrent call builds its own.
-  std::unique_lock lock(p.workspace_mutex, std::try_to_lock);
-  Workspace local;
-  Workspace* w = &local;
-  if (lock.owns_lock()) {
-    if (!p.workspace) {
-      p.workspace = std::make_unique<Workspace>();
-      build_workspace(p, *p.workspace);
-    }
-    w = p.workspace.get();
-  } else {
-    build_workspace(p, local);
+Tensor resolve(const ir::Graph& g, const std::vector<Tensor>& inputs,
+               const std::vector<std::vector<Tensor>>& values, const ir::Operand& o, Read r) {
+  const std::shared_ptr<Buffer>* b;
+  switch (o.source.kind) {
+    case ir::Source::Kind::input:
+      if (r.whole) return inputs[o.source.index];
+      b = &inputs[o.source.index].buffer();
+      break;
+    case ir::Source::Kind::capture:
+      b = &g.captures[o.source.index];
+      break;
+    default:
+      if (r.whole) return values[o.source.index][o.source.output];
+      b = &values[o.source.index][o.source.output].buffer();
   }
+  return Tensor(*b, o.dtype, o.shape, o.strides, o.offset);
+}
+
+// Runs every node of `p` on `inputs` into `values` (per node, its outputs). `owned`: the
+// buffers escaping nodes write (a recording's); null: fresh ones per call.
+void run_nodes(const Plan& p, Workspace& w, const std::vector<Tensor>& inputs,
+               std::vector<std::vector<Tensor>>& values,
+               const std::vector<std::vector<Tensor>>* owned) {
   const ir::Graph& g = p.graph;
-  std::vector<std::vector<Tensor>> values(g.nodes.size());
-  auto resolve = [&](const ir::Operand& o, Read r) -> Tensor {
-    const std::shared_ptr<Buffer>* b;
-    switch (o.source.kind) {
-      case ir::Source::Kind::input:
-        if (r.whole) return inputs[o.source.index];
-        b = &inputs[o.source.index].buffer();
-        break;
-      case ir::Source::Kind::capture:
-        b = &g.captures[o.source.index];
-        break;
-      default:
-        if (r.whole) return values[o.source.index][o.source.output];
-        b = &values[o.source.index][o.source.output].buffer();
-    }
-    return Tensor(*b, o.dtype, o.shape, o.strides, o.offset);
-  };
   const Stream current = current_stream();
   std::vector<Tensor> in;
   std::vector<detail::OutSpec> specs;
@@ -349,12 +387,12 @@ std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs) {
     const ir::Node& n = g.nodes[i];
     // Nodes inside the graph read prebuilt operands and write their slots in place: no
     // tensor is made or copied for them (refcount traffic is most of a small op's cost).
-    std::span<const Tensor> ins = w->operands[i];
+    std::span<const Tensor> ins = w.operands[i];
     if (!p.prebuilt[i]) {
       in.clear();
       for (std::size_t k = 0; k < n.inputs.size(); ++k) {
-        const Tensor& pre = w->operands[i][k];
-        in.push_back(pre.defined() ? pre : resolve(n.inputs[k], p.reads[i][k]));
+        const Tensor& pre = w.operands[i][k];
+        in.push_back(pre.defined() ? pre : resolve(g, inputs, values, n.inputs[k], p.reads[i][k]));
       }
       ins = in;
     }
@@ -363,16 +401,20 @@ std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs) {
       continue;
     }
     if (Kernel kernel = p.kernels[i]) {
-      std::span<Tensor> outs = w->outputs[i];
+      std::span<Tensor> outs = w.outputs[i];
       if (p.escapes[i]) {
         std::vector<Tensor>& out = values[i];
-        out.resize(n.outputs.size());
-        for (std::size_t k = 0; k < n.outputs.size(); ++k) {
-          const ir::ValueType& v = n.outputs[k];
-          const int d = p.donated.empty() ? -1 : p.donated[i][k];
-          out[k] =
-              d < 0 ? Tensor::empty(v.shape, v.dtype, n.device)
-                    : Tensor(inputs[d].buffer(), v.dtype, v.shape, row_major_strides(v.shape), 0);
+        if (owned) {
+          out = (*owned)[i];
+        } else {
+          out.resize(n.outputs.size());
+          for (std::size_t k = 0; k < n.outputs.size(); ++k) {
+            const ir::ValueType& v = n.outputs[k];
+            const int d = p.donated.empty() ? -1 : p.donated[i][k];
+            out[k] =
+                d < 0 ? Tensor::empty(v.shape, v.dtype, n.device)
+                      : Tensor(inputs[d].buffer(), v.dtype, v.shape, row_major_strides(v.shape), 0);
+          }
         }
         outs = out;
       }
@@ -391,17 +433,162 @@ std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs) {
       std::vector<Tensor>& out = values[i];
       out = detail::dispatch(n.op, std::vector<Tensor>(ins.begin(), ins.end()), specs, n.attr);
       for (std::size_t k = 0; k < out.size(); ++k) {
-        if (w->outputs[i][k].defined() && out[k].nbytes())
-          std::memcpy(w->outputs[i][k].raw_data(), to_host(out[k]).raw_data(), out[k].nbytes());
-        if (w->outputs[i][k].defined()) out[k] = w->outputs[i][k];
+        if (w.outputs[i][k].defined() && out[k].nbytes())
+          std::memcpy(w.outputs[i][k].raw_data(), to_host(out[k]).raw_data(), out[k].nbytes());
+        if (w.outputs[i][k].defined()) out[k] = w.outputs[i][k];
       }
     }
   }
+}
+
+std::vector<Tensor> results_of(const Plan& p, const std::vector<Tensor>& inputs,
+                               const std::vector<std::vector<Tensor>>& values) {
   std::vector<Tensor> results;
-  results.reserve(g.results.size());
-  for (std::size_t k = 0; k < g.results.size(); ++k)
-    results.push_back(resolve(g.results[k], p.result_reads[k]));
+  results.reserve(p.graph.results.size());
+  for (std::size_t k = 0; k < p.graph.results.size(); ++k)
+    results.push_back(resolve(p.graph, inputs, values, p.graph.results[k], p.result_reads[k]));
   return results;
+}
+
+// The element range [lo, hi) a tensor's view reaches in its buffer.
+std::pair<std::int64_t, std::int64_t> reach(const Tensor& t) {
+  if (t.size() == 0) return {t.offset(), t.offset()};
+  std::int64_t lo = t.offset(), hi = t.offset();
+  for (int d = 0; d < t.ndim(); ++d) {
+    const std::int64_t span = t.strides()[d] * (t.shape()[d] - 1);
+    (span < 0 ? lo : hi) += span;
+  }
+  return {lo, hi + 1};
+}
+
+// Copies each input's reach into its plan-owned twin (same buffer size and layout).
+void stage_inputs(const Recorded& r, const std::vector<Tensor>& inputs, Device device) {
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    const auto [lo, hi] = reach(inputs[k]);
+    const std::size_t item = inputs[k].itemsize();
+    copy_bytes(static_cast<char*>(r.staged[k].buffer()->data()) + lo * item,
+               static_cast<const char*>(inputs[k].buffer()->data()) + lo * item,
+               static_cast<std::size_t>(hi - lo) * item, device);
+  }
+}
+
+// Why `inputs` cannot go through a recording of `p` on `s`; empty when they can.
+std::string unrecordable(const Plan& p, const std::vector<Tensor>& inputs, Stream s) {
+  if (s.device != *p.record_device) return "the call's stream is on another device";
+  std::size_t staged = 0;
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    if (inputs[k].device() != *p.record_device) return "an input is on another device";
+    for (std::size_t j = 0; j < k; ++j)
+      if (inputs[j].buffer() == inputs[k].buffer()) return "two inputs share a buffer";
+    staged += inputs[k].buffer()->bytes();
+  }
+  if (staged > kMaxStagedBytes) return "the inputs' buffers exceed the staging limit";
+  for (const auto& per_node : p.donated)
+    for (int d : per_node)
+      if (d >= 0) return "the plan writes results into donated inputs";
+  return {};
+}
+
+// Records the plan's replay on `s` (the inputs already staged). False when the work
+// could not be recorded (`why` says what); nothing has run then.
+bool record(const Plan& p, Workspace& w, Stream s, std::string& why) {
+  Recorded& r = p.recorded;
+  std::vector<std::vector<Tensor>> values(p.graph.nodes.size());
+  begin_recording(s);
+  try {
+    run_nodes(p, w, r.staged, values, &r.owned);
+  } catch (const std::exception& e) {
+    std::string ignored;
+    end_recording(s, ignored);
+    why = e.what();
+    return false;
+  }
+  r.recording = end_recording(s, why);
+  return r.recording != nullptr;
+}
+
+// A replay through the plan's recording: stage inputs, one launch, copy results out.
+// Returns false (nothing run) when this call replays node by node instead.
+bool replay_recorded(const Plan& p, Workspace& w, const std::vector<Tensor>& inputs,
+                     std::vector<Tensor>& results) {
+  Recorded& r = p.recorded;
+  // The first replay runs node by node: it warms what kernels set up lazily (library
+  // handles, plans, heuristics), which must not happen while recording.
+  if (r.refused || ++r.replays < 2) return false;
+  const Stream s = current_stream();
+  const Device device = *p.record_device;
+  if (std::string why = unrecordable(p, inputs, s); !why.empty()) {
+    if (!r.said) emit("emily.compile.unrecorded", p.graph.name, why);
+    r.said = true;
+    return false;
+  }
+  const ir::Graph& g = p.graph;
+  if (!r.recording) {
+    telemetry::Span span("compile.record", [&] {
+      return std::vector<std::pair<std::string, std::string>>{{"graph", g.name},
+                                                              {"device", to_string(device)}};
+    });
+    r.staged.clear();
+    for (const Tensor& t : inputs)
+      r.staged.emplace_back(allocate(t.buffer()->bytes(), device), t.dtype(), t.shape(),
+                            t.strides(), t.offset());
+    r.owned.assign(g.nodes.size(), {});
+    for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+      if (!p.escapes[i]) continue;
+      for (const auto& v : g.nodes[i].outputs)
+        r.owned[i].push_back(Tensor::empty(v.shape, v.dtype, device));
+    }
+    std::string why;
+    if (!record(p, w, s, why)) {
+      r.refused = true;
+      r.staged.clear();
+      r.owned.clear();
+      emit("emily.compile.unrecorded", g.name, why);
+      return false;
+    }
+  }
+  r.recording->wait_for_previous(s);
+  stage_inputs(r, inputs, device);
+  r.recording->launch(s);
+  // Results leave in buffers of their own: the next launch overwrites the owned ones.
+  std::vector<std::vector<Tensor>> values(g.nodes.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    for (const Tensor& o : r.owned[i]) {
+      Tensor fresh = Tensor::empty(o.shape(), o.dtype(), device);
+      copy_bytes(fresh.raw_data(), o.raw_data(), o.nbytes(), device);
+      values[i].push_back(std::move(fresh));
+    }
+  }
+  r.recording->finish(s);
+  results = results_of(p, inputs, values);
+  return true;
+}
+
+std::vector<Tensor> replay(const Plan& p, const std::vector<Tensor>& inputs) {
+  // One call at a time uses the plan's workspace; a concurrent call builds its own.
+  std::unique_lock lock(p.workspace_mutex, std::try_to_lock);
+  Workspace local;
+  Workspace* w = &local;
+  if (lock.owns_lock()) {
+    if (!p.workspace) {
+      p.workspace = std::make_unique<Workspace>();
+      build_workspace(p, *p.workspace);
+    }
+    w = p.workspace.get();
+    std::vector<Tensor> results;
+    if (p.record_device && config::settings().cuda_graphs &&
+        replay_recorded(p, *w, inputs, results))
+      return results;
+    if (!p.unrecordable.empty() && !p.recorded.refused) {
+      p.recorded.refused = true;  // said once per plan
+      emit("emily.compile.unrecorded", p.graph.name, p.unrecordable);
+    }
+  } else {
+    build_workspace(p, local);
+  }
+  std::vector<std::vector<Tensor>> values(p.graph.nodes.size());
+  run_nodes(p, *w, inputs, values, nullptr);
+  return results_of(p, inputs, values);
 }
 
 }  // namespace
@@ -437,6 +624,7 @@ struct CompiledFunction::State {
       if (!plan->fallback) {
         auto planned = plan_graph(recorder.finish(out), mode);
         plan_donation(*planned, inputs, options.donate);
+        if (!options.cuda_graphs) planned->record_device.reset();
         plan = planned;
       }
     }

@@ -49,10 +49,6 @@ Tensor raw_bits(const Tensor& key, const Shape& shape, DType dtype) {
   return detail::dispatch(Primitive::random_bits, {key}, shape, dtype);
 }
 
-Tensor u32(double v) {
-  return scalar_tensor(v, DType::u32);
-}
-
 // `v` rounded to `dtype` (as the dtype's arithmetic would store it).
 double round_to(DType dtype, double v) {
   return scalar_tensor(v, dtype).item<double>();
@@ -64,21 +60,25 @@ Tensor unit_floats(const Tensor& key, const Shape& shape, DType dtype) {
   switch (dtype) {
     case DType::f64: {
       Tensor w = raw_bits(key, shape, DType::u64);
-      f = bitwise_or(right_shift(w, scalar_tensor(12, DType::u64)),
-                     scalar_tensor(static_cast<double>(0x3ff0000000000000ull), DType::u64));
+      f = bitwise_or(right_shift(w, scalar_like(w, 12)),
+                     scalar_like(w, static_cast<double>(0x3ff0000000000000ull)));
       break;
     }
-    case DType::f32:
-      f = bitwise_or(right_shift(raw_bits(key, shape, DType::u32), u32(9)), u32(0x3f800000));
+    case DType::f32: {
+      Tensor w = raw_bits(key, shape, DType::u32);
+      f = bitwise_or(right_shift(w, scalar_like(w, 9)), scalar_like(w, 0x3f800000));
       break;
+    }
     case DType::f16: {
-      Tensor w = bitwise_and(raw_bits(key, shape, DType::u32), u32(0xffff));
-      f = astype(bitwise_or(right_shift(w, u32(6)), u32(0x3c00)), DType::u16);
+      Tensor bits = raw_bits(key, shape, DType::u32);
+      Tensor w = bitwise_and(bits, scalar_like(bits, 0xffff));
+      f = astype(bitwise_or(right_shift(w, scalar_like(w, 6)), scalar_like(w, 0x3c00)), DType::u16);
       break;
     }
     default: {  // bf16
-      Tensor w = bitwise_and(raw_bits(key, shape, DType::u32), u32(0xff));
-      f = astype(bitwise_or(right_shift(w, u32(1)), u32(0x3f80)), DType::u16);
+      Tensor bits = raw_bits(key, shape, DType::u32);
+      Tensor w = bitwise_and(bits, scalar_like(bits, 0xff));
+      f = astype(bitwise_or(right_shift(w, scalar_like(w, 1)), scalar_like(w, 0x3f80)), DType::u16);
       break;
     }
   }
@@ -186,7 +186,7 @@ Tensor bernoulli(const Tensor& key, const Tensor& p, const Shape& shape) {
 }
 
 Tensor bernoulli(const Tensor& key, double p, const Shape& shape) {
-  return bernoulli(key, scalar_tensor(p, DType::f32), shape);
+  return bernoulli(key, to_device(scalar_tensor(p, DType::f32), key.device()), shape);
 }
 
 Tensor categorical(const Tensor& key, const Tensor& logits, int axis) {

@@ -26,6 +26,11 @@ Settings load() {
       EMILY_THROW(ValueError, "EMILY_DUMP_IR", "expected 0 or 1, got '", d, "'");
     s.dump_ir = d == "1";
   }
+  if (auto g = env("EMILY_CUDA_GRAPHS"); !g.empty()) {
+    if (g != "0" && g != "1")
+      EMILY_THROW(ValueError, "EMILY_CUDA_GRAPHS", "expected 0 or 1, got '", g, "'");
+    s.cuda_graphs = g == "1";
+  }
   if (auto f = env("EMILY_FALLBACK"); !f.empty()) s.fallback = parse_fallback(f);
   if (auto n = env("EMILY_NUM_THREADS"); !n.empty()) {
     char* end = nullptr;

@@ -222,6 +222,12 @@ TEST_F(Cuda, MatmulMatchesTheCpu) {
                         {{32}, {32, 5}, false},
                         {{4, 6}, {6}, false},
                         {{1, 300}, {300, 700}, false},
+                        // M = 1 (gemv.cu): matrix rows of N, rows of K (a transposed view),
+                        // a short K split across many blocks, and an unaligned row length.
+                        {{1, 4096}, {4096, 512}, false},
+                        {{1, 1024}, {768, 1024}, true},
+                        {{1, 2048}, {2048, 64}, false},
+                        {{1, 40}, {37, 40}, true},
                         {{5, 0}, {0, 3}, false}};
   int seed = 300;
   int fallbacks = 0;

@@ -267,6 +267,8 @@ TEST(Safetensors, LyingHeadersAreRefusedNamingTheTensor) {
       {R"({"a":[1,2]})", 0, "tensor \"a\": expected an object, found array"},
       {R"({"a":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,8]}})", 8,
        "shape too large"},
+      {R"({"a":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", 0,
+       "shape too large"},
       {R"({"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}})", 2, "12 bits of F4"},
       {R"({"__metadata__":{"k":1}})", 0, "__metadata__ \"k\" is not a string"},
       {R"({"__metadata__":[]})", 0, "__metadata__ must be an object"},

@@ -1,6 +1,7 @@
 // Element types on the device, shared by the CUDA kernel files: the storage type of each
 // dtype (f16/bf16 as CUDA's own half types), the type it computes in, and conversions
-// that follow detail::convert on the CPU bit for bit.
+// that follow detail::convert on the CPU bit for bit. c64 is complex64 in memory and
+// computes in complex128 (complex.cuh).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -10,6 +11,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "backend/cuda/complex.cuh"
 #include "emily/dtype.h"
 
 namespace emily::cuda {
@@ -26,6 +28,10 @@ template <>
 struct Storage<bf16> {
   using type = __nv_bfloat16;
 };
+template <>
+struct Storage<c64> {
+  using type = complex64;
+};
 
 template <class T>
 struct Compute {
@@ -39,6 +45,10 @@ template <>
 struct Compute<__nv_bfloat16> {
   using type = float;
 };
+template <>
+struct Compute<complex64> {
+  using type = complex128;
+};
 
 template <class S>
 __device__ typename Compute<S>::type load(S v) {
@@ -46,17 +56,28 @@ __device__ typename Compute<S>::type load(S v) {
     return __half2float(v);
   else if constexpr (std::is_same_v<S, __nv_bfloat16>)
     return __bfloat162float(v);
+  else if constexpr (std::is_same_v<S, complex64>)
+    return complex128(v.re, v.im);
   else
     return v;
 }
 
 // As detail::convert on the CPU: one rounding to f16/bf16 (from double directly; from
 // integers through double, exact below 2^53), floats to integers saturate with NaN -> 0,
-// anything to bool is "nonzero".
+// anything to bool is "nonzero", complex to a real type is its real part as a float.
 template <class S, class C>
 __device__ S store(C v) {
   if constexpr (std::is_same_v<S, C>) {
     return v;
+  } else if constexpr (std::is_same_v<C, complex128>) {
+    if constexpr (std::is_same_v<S, complex64>)
+      return {static_cast<float>(v.re), static_cast<float>(v.im)};
+    else if constexpr (std::is_same_v<S, bool>)
+      return v.re != 0.0 || v.im != 0.0;
+    else
+      return store<S>(static_cast<float>(v.re));
+  } else if constexpr (std::is_same_v<S, complex64>) {
+    return {static_cast<float>(v), 0.0f};
   } else if constexpr (std::is_same_v<S, __half> || std::is_same_v<S, __nv_bfloat16>) {
     constexpr bool half = std::is_same_v<S, __half>;
     if constexpr (std::is_same_v<C, float>)

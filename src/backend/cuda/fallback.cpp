@@ -7,6 +7,31 @@
 
 namespace emily::cuda {
 
+namespace {
+
+// `t` on the host with its own layout: the bytes its view reaches, copied as they lie.
+// Not to_host, which makes the view dense on the GPU first: that is a copy kernel, and a
+// layout the copy kernel hands to this fallback would come straight back here.
+Tensor host_view(const Tensor& t) {
+  if (t.device().type == Device::Type::cpu || t.size() == 0)
+    return t.device().type == Device::Type::cpu
+               ? t
+               : Tensor::empty(t.shape(), t.dtype(), Device::cpu());
+  std::int64_t lo = t.offset(), hi = t.offset();
+  for (int d = 0; d < t.ndim(); ++d) {
+    const std::int64_t span = t.strides()[d] * (t.shape()[d] - 1);
+    (span < 0 ? lo : hi) += span;
+  }
+  const std::size_t item = t.itemsize();
+  const auto bytes = static_cast<std::size_t>(hi + 1 - lo) * item;
+  auto buffer = allocate(bytes, Device::cpu());
+  copy(buffer->data(), Device::cpu(), static_cast<const char*>(t.buffer()->data()) + lo * item,
+       t.device(), bytes);
+  return Tensor(buffer, t.dtype(), t.shape(), t.strides(), t.offset() - lo);
+}
+
+}  // namespace
+
 void run_on_cpu(Primitive p, std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr) {
   telemetry::Span span("fallback", [&] {
     return std::vector<std::pair<std::string, std::string>>{
@@ -15,7 +40,7 @@ void run_on_cpu(Primitive p, std::span<const Tensor> in, std::span<Tensor> out, 
         {"reason", "dtype or layout without a CUDA kernel"}};
   });
   std::vector<Tensor> host_in;
-  for (const auto& t : in) host_in.push_back(to_host(t));
+  for (const auto& t : in) host_in.push_back(host_view(t));
   std::vector<Tensor> host_out;
   for (const auto& t : out) host_out.push_back(Tensor::empty(t.shape(), t.dtype(), Device::cpu()));
   {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 
+#include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/runtime.h"
 #include "emily/ops.h"
@@ -28,13 +29,20 @@ void check_blas(cublasStatus_t status, const char* what) {
 
 constexpr std::size_t kWorkspace = 32u << 20;
 
-// Per device: the handle and a workspace, made once (never destroyed: kernels may run
-// while statics go away).
+// Per device: the handle, made once (never destroyed: kernels may run while statics go
+// away), and a workspace per CUDA stream: matmuls on two streams may run at once, and a
+// shared workspace would be written by both.
 struct Context {
   cublasLtHandle_t handle = nullptr;
-  void* workspace = nullptr;
   std::mutex mutex;
   std::map<std::string, std::optional<cublasLtMatmulAlgo_t>> algos;
+  std::map<cudaStream_t, void*> workspaces;
+
+  void* workspace(cudaStream_t s) {
+    void*& w = workspaces[s];
+    if (!w) check(cudaMalloc(&w, kWorkspace), "matmul", "cudaMalloc (workspace)");
+    return w;
+  }
 };
 
 Context& context(Device device) {
@@ -46,7 +54,6 @@ Context& context(Device device) {
     use_device(device);
     auto* fresh = new Context();
     check_blas(cublasLtCreate(&fresh->handle), "cublasLtCreate");
-    check(cudaMalloc(&fresh->workspace, kWorkspace), "matmul", "cudaMalloc (workspace)");
     c = fresh;
   }
   return *c;
@@ -146,6 +153,7 @@ void matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr
     return;
   }
   Tensor a = in[0], b = in[1];
+  if (M == 1 && count == 1 && gemv(a, b, c, s)) return;
   auto oa = describe(a, batch);
   if (!oa) oa = describe(a = contiguous(a), batch);
   auto ob = describe(b, batch);
@@ -175,8 +183,10 @@ void matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr
       << (reinterpret_cast<std::uintptr_t>(a.raw_data()) % 16)
       << (reinterpret_cast<std::uintptr_t>(b.raw_data()) % 16);
   std::optional<cublasLtMatmulAlgo_t> algo;
+  void* workspace = nullptr;
   {
     std::lock_guard lock(ctx.mutex);
+    workspace = ctx.workspace(cs);
     auto it = ctx.algos.find(key.str());
     if (it == ctx.algos.end()) {
       cublasLtMatmulPreference_t pref = nullptr;
@@ -204,7 +214,7 @@ void matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr
   const void* beta = f64 ? static_cast<const void*>(&zero64) : &zero32;
   const cublasStatus_t status = cublasLtMatmul(ctx.handle, op, alpha, ob->data, la.desc, oa->data,
                                                lb.desc, beta, c.raw_data(), lc.desc, c.raw_data(),
-                                               lc.desc, &*algo, ctx.workspace, kWorkspace, cs);
+                                               lc.desc, &*algo, workspace, kWorkspace, cs);
   cublasLtMatmulDescDestroy(op);
   check_blas(status, "cublasLtMatmul");
 }
