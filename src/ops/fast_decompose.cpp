@@ -1,6 +1,8 @@
 // The fast ops written with catalogue ops only. Each computes in f32 for half inputs
 // (f64 for f64) and rounds once at the end, as the kernels do, so the two agree to
-// rounding; the tests use these as the kernels' oracle.
+// rounding; the tests use these as the kernels' oracle. They run where a backend has no
+// kernel, so every tensor made here is moved to the inputs' device (the creation
+// helpers make CPU tensors).
 #include "ops/fast_decompose.h"
 
 #include <cmath>
@@ -46,7 +48,8 @@ Tensor rope_positions(const std::vector<Tensor>& in, const RopeAttr& a, DType c)
   const Tensor& x = in[0];
   const int rank = x.ndim();
   const std::int64_t t = x.shape(-2);
-  Tensor steps = arange(static_cast<double>(a.offset), static_cast<double>(a.offset + t), 1.0, c);
+  Tensor steps = to_device(
+      arange(static_cast<double>(a.offset), static_cast<double>(a.offset + t), 1.0, c), x.device());
   if (a.positions == RopePositions::scalar) return reshape(steps, {t});
   if (a.positions == RopePositions::batch) {
     Tensor offsets = astype(in[1], c);
@@ -71,7 +74,7 @@ Tensor rope(const std::vector<Tensor>& in, const RopeAttr& a) {
     step = astype(astype(in.back(), DType::f32) * a.scale, c);
   } else {
     std::vector<float> f = rope_inverse_frequencies(a.dims, a.base, a.scale);
-    step = astype(tensor<float>(f, {half}), c);
+    step = to_device(astype(tensor<float>(f, {half}), c), x0.device());
   }
   // angle[..., i] = position * step[i]
   Tensor angle = expand_dims(rope_positions(in, a, c), {-1}) * step;
@@ -108,8 +111,9 @@ Tensor sdpa(const std::vector<Tensor>& in, const SdpaAttr& a) {
   const std::int64_t b = q.shape(0), nq = q.shape(1), tq = q.shape(2), dh = q.shape(3);
   const std::int64_t nkv = k.shape(1), tkv = k.shape(2), dv = v.shape(3);
   const std::int64_t groups = nkv == 0 ? 1 : nq / nkv;
-  const double neg_inf = -INFINITY;
-  if (tkv == 0) return full({b, nq, tq, dv}, 0.0, in[0].dtype());  // nothing to attend to
+  const Device device = q.device();
+  if (tkv == 0) return to_device(full({b, nq, tq, dv}, 0.0, in[0].dtype()), device);
+  const Tensor neg_inf = scalar_like(q, -INFINITY);
 
   // Query heads grouped under their key/value head: {B, Nkv, G*Tq, D} against
   // {B, Nkv, D, Tkv}, so K and V are read once per group, never repeated.
@@ -120,16 +124,16 @@ Tensor sdpa(const std::vector<Tensor>& in, const SdpaAttr& a) {
   if (a.mask == SdpaMask::additive) {
     s = s + astype(in[next++], c);
   } else if (a.mask == SdpaMask::boolean) {
-    s = where(in[next++], s, full({}, neg_inf, c));
+    s = where(in[next++], s, neg_inf);
   } else if (a.mask == SdpaMask::keys) {
-    s = where(reshape(in[next++], {b, 1, 1, tkv}), s, full({}, neg_inf, c));
+    s = where(reshape(in[next++], {b, 1, 1, tkv}), s, neg_inf);
   }
   if (a.causal) {
     // Query i sees key j when j <= i + causal_offset.
-    Tensor rows = reshape(arange(0.0, static_cast<double>(tq), 1.0, DType::f64), {tq, 1});
-    Tensor cols = arange(0.0, static_cast<double>(tkv), 1.0, DType::f64);
+    Tensor rows = reshape(to_device(arange(tq), device), {tq, 1});
+    Tensor cols = to_device(arange(tkv), device);
     Tensor allowed = less_equal(cols, rows + static_cast<double>(a.causal_offset));
-    s = where(allowed, s, full({}, neg_inf, c));
+    s = where(allowed, s, neg_inf);
   }
   Tensor m = max(s, -1, true);
   Tensor sink;
@@ -138,13 +142,13 @@ Tensor sdpa(const std::vector<Tensor>& in, const SdpaAttr& a) {
     m = maximum(m, sink);
   }
   // A row with every key masked has max -inf; shifting by 0 there makes its weights 0.
-  m = where(is_infinity(m), zeros_like(m), m);
+  m = where(is_infinity(m), scalar_like(m, 0.0), m);
   Tensor e = exp(s - m);
   Tensor denom = sum(e, -1, true);
   if (a.has_sinks) denom = denom + exp(sink - m);
   Tensor o = matmul(reshape(e, {b, nkv, groups * tq, tkv}), v);
   o = reshape(o, {b, nq, tq, dv});
-  denom = where(equal(denom, zeros_like(denom)), ones_like(denom), denom);
+  denom = where(equal(denom, scalar_like(denom, 0.0)), scalar_like(denom, 1.0), denom);
   return astype(o / denom, in[0].dtype());
 }
 
