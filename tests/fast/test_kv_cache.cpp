@@ -64,6 +64,28 @@ TEST(KvCache, UpdateWritesTheCacheAndAttendsOverThePrefix) {
   }
 }
 
+TEST(KvCache, CompiledWithDonatedCachesEqualsEager) {
+  // Oracle: the eager call on the same values (native replay: bitwise).
+  auto fn = [](const std::vector<Tensor>& in) {
+    KvCacheAttention r = kv_cache_sdpa_update(in[0], in[1], in[2], in[3], in[4], 5, 0.3);
+    return std::vector<Tensor>{r.out, r.k_cache, r.v_cache};
+  };
+  CompileOptions o = testing::native("kv_cache");
+  o.donate = {3, 4};
+  auto f = compile(fn, o);
+  for (std::uint64_t call = 0; call < 3; ++call) {
+    std::vector<Tensor> in = {normal(10 + call, {B, NQ, 1, D}), normal(20 + call, {B, NKV, 1, D}),
+                              normal(30 + call, {B, NKV, 1, D}),
+                              normal(40 + call, {B, NKV, TMAX, D}),
+                              normal(50 + call, {B, NKV, TMAX, D})};
+    auto want = fn(in);
+    auto got = f(in);  // the donated caches are not read after this
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t j = 0; j < got.size(); ++j)
+      EXPECT_TRUE(all_equal(got[j], want[j])) << "call " << call << " result " << j;
+  }
+}
+
 TEST(KvCache, ArgumentErrorsNameTheOp) {
   Tensor kc = normal(1, {B, NKV, TMAX, D});
   Tensor q = normal(3, {B, NQ, 2, D}), nk = normal(4, {B, NKV, 2, D});
