@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "backend/cpu/elementwise_ops.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
@@ -195,7 +196,15 @@ void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
 // whole query block, and keeps per row a streaming (online) softmax: the running max, the
 // sum of exponentials below it and the weighted values, rescaled when the max grows, so
 // no row of scores is ever stored whole.
-constexpr std::int64_t kQueryBlock = 8, kKeyBlock = 64;
+constexpr std::int64_t kQueryBlock = 16, kKeyBlock = 64;
+
+template <class C>
+C exp_of(C x) {
+  if constexpr (std::is_same_v<C, float>)
+    return ew::exp_f32(x);  // vectorizes, within 1 ULP (elementwise_ops.h)
+  else
+    return std::exp(x);
+}
 
 void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
   const auto& a = std::get<SdpaAttr>(attr);
@@ -219,7 +228,7 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
                                                               kParallelGrain)
     {
       std::vector<C> qbuf(kQueryBlock * dh), acc(kQueryBlock * dv), p(kQueryBlock * kKeyBlock);
-      std::vector<C> krow(dh), vrow(dv);
+      std::vector<C> kblock(dh * kKeyBlock), vrow(dv);
       C running_max[kQueryBlock], total[kQueryBlock];
 #pragma omp for schedule(dynamic)
       for (std::int64_t task = 0; task < tasks; ++task) {
@@ -241,34 +250,42 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
         const T* vh = vp + b * vs[0] + kvh * vs[1];
         for (std::int64_t j0 = 0; j0 < last; j0 += kKeyBlock) {
           const std::int64_t n = std::min(kKeyBlock, last - j0);
+          // The key block transposed ({D, keys}), so that every query's scores grow by
+          // one contiguous multiply-add per feature, which vectorizes.
           for (std::int64_t jj = 0; jj < n; ++jj) {
-            const std::int64_t j = j0 + jj;
-            bool key_seen = true;
-            if (a.mask == SdpaMask::keys)
-              key_seen = mask->data<bool>()[b * mask->strides()[0] + j * mask->strides()[1]];
-            if (key_seen) {
-              const T* kr = kh + j * ks[2];
-              for (std::int64_t d = 0; d < dh; ++d) krow[d] = C(kr[d * ks[3]]);
+            const T* kr = kh + (j0 + jj) * ks[2];
+            for (std::int64_t d = 0; d < dh; ++d) kblock[d * kKeyBlock + jj] = C(kr[d * ks[3]]);
+          }
+          for (std::int64_t r = 0; r < rows; ++r) {
+            C* pr = &p[r * kKeyBlock];
+            std::fill(pr, pr + n, C(0));
+            for (std::int64_t d = 0; d < dh; ++d) {
+              const C qd = qbuf[r * dh + d];
+              const C* kd = &kblock[d * kKeyBlock];
+              for (std::int64_t jj = 0; jj < n; ++jj) pr[jj] += qd * kd[jj];
             }
-            for (std::int64_t r = 0; r < rows; ++r) {
-              const std::int64_t i = i0 + r;
-              C score = neg_inf;
-              bool seen = key_seen && (!a.causal || j <= i + a.causal_offset);
+          }
+          // Scale, then the masks: a hidden key's score is -inf.
+          for (std::int64_t r = 0; r < rows; ++r) {
+            const std::int64_t i = i0 + r;
+            C* pr = &p[r * kKeyBlock];
+            for (std::int64_t jj = 0; jj < n; ++jj) {
+              const std::int64_t j = j0 + jj;
+              bool seen = !a.causal || j <= i + a.causal_offset;
               C bias = 0;
-              if (seen && (a.mask == SdpaMask::boolean || a.mask == SdpaMask::additive)) {
+              if (seen && mask) {
                 const auto& ms = mask->strides();
-                const std::int64_t at = b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3];
-                if (a.mask == SdpaMask::boolean)
-                  seen = mask->data<bool>()[at];
-                else
-                  bias = C(mask->data<float>()[at]);
+                if (a.mask == SdpaMask::keys) {
+                  seen = mask->data<bool>()[b * ms[0] + j * ms[1]];
+                } else {
+                  const std::int64_t at = b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3];
+                  if (a.mask == SdpaMask::boolean)
+                    seen = mask->data<bool>()[at];
+                  else
+                    bias = C(mask->data<float>()[at]);
+                }
               }
-              if (seen) {
-                C dot = 0;
-                for (std::int64_t d = 0; d < dh; ++d) dot += qbuf[r * dh + d] * krow[d];
-                score = dot * scale + bias;
-              }
-              p[r * kKeyBlock + jj] = score;
+              pr[jj] = seen ? pr[jj] * scale + bias : neg_inf;
             }
           }
           // Scores to weights, rescaling what the rows gathered so far.
@@ -287,10 +304,12 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
               for (std::int64_t d = 0; d < dv; ++d) acc[r * dv + d] *= rescale;
               running_max[r] = new_max;
             }
+            // Without calls or branches the loop vectorizes; hidden keys select 0.
             for (std::int64_t jj = 0; jj < n; ++jj) {
-              pr[jj] = pr[jj] == neg_inf ? C(0) : std::exp(pr[jj] - new_max);
-              total[r] += pr[jj];
+              const C e = exp_of(std::max(pr[jj] - new_max, C(-100)));
+              pr[jj] = pr[jj] == neg_inf ? C(0) : e;
             }
+            for (std::int64_t jj = 0; jj < n; ++jj) total[r] += pr[jj];
           }
           for (std::int64_t jj = 0; jj < n; ++jj) {
             const T* vr = vh + (j0 + jj) * vs[2];
