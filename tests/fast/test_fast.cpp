@@ -252,6 +252,23 @@ TEST(Fast, FullyMaskedRowsGiveZeros) {
   EXPECT_TRUE(testing::all_equal(out, zeros({1, 2, 3, 4})));
 }
 
+TEST(Fast, EmptyShapesGiveEmptyResultsOrZeros) {
+  // Oracle: the definitions (no rows: an empty result; no keys: nothing summed, zeros).
+  for (bool decomposed : {false, true}) {
+    std::optional<fast::DecomposeGuard> guard;
+    if (decomposed) guard.emplace();
+    EXPECT_EQ(fast::rms_norm(zeros({0, 8}), std::nullopt, 1e-5).shape(), (Shape{0, 8}));
+    EXPECT_EQ(fast::rope(zeros({2, 0, 8}), 8, false, 1e4, 1.0, 0).shape(), (Shape{2, 0, 8}));
+    Tensor q = normal(56, {1, 2, 3, 4}), none = zeros({1, 1, 0, 4});
+    EXPECT_TRUE(testing::all_equal(fast::sdpa(q, none, none, 1.0), zeros({1, 2, 3, 4})))
+        << "decomposed " << decomposed;
+    EXPECT_EQ(fast::sdpa_causal(zeros({1, 2, 0, 4}), normal(57, {1, 1, 5, 4}),
+                                normal(58, {1, 1, 5, 4}), 1.0)
+                  .shape(),
+              (Shape{1, 2, 0, 4}));
+  }
+}
+
 TEST(Fast, GroupedQueryHeadsReadTheirKvHead) {
   // Oracle: grouped-query attention equals attention against K/V heads repeated
   // explicitly (query head h reads kv head h / 2 here).
