@@ -34,9 +34,17 @@ constexpr int kThreads = 256;
 // runs on the CPU instead.
 constexpr std::size_t kMaxParamBytes = 4000;
 
+bool is_half(DType t) {
+  return t == DType::f16 || t == DType::bf16;
+}
+
+// The C++ type a value of dtype `t` lives in inside the kernel: f16 and bf16 compute in
+// float, as the standalone kernels do; null for dtypes the generator lacks.
 const char* ctype(DType t) {
   switch (t) {
     case DType::f32:
+    case DType::f16:
+    case DType::bf16:
       return "float";
     case DType::f64:
       return "double";
@@ -47,19 +55,43 @@ const char* ctype(DType t) {
   }
 }
 
+// The type its elements have in memory.
+const char* storage_type(DType t) {
+  return is_half(t) ? "unsigned short" : ctype(t);
+}
+
+// `e` (a float) rounded once to f16 or bf16 and widened back: the value eager would have
+// stored. Exact for values that are f16/bf16 already.
+std::string round_to(DType t, const std::string& e) {
+  return (t == DType::f16 ? "emily_f16_round(" : "emily_bf16_round(") + e + ")";
+}
+
+// astype as the standalone kernels convert (device_types.cuh's store): anything to bool
+// is "nonzero" (NaN too), f64 -> f32 and float -> f16/bf16 round once to nearest. f64 to
+// f16/bf16 would round from double directly: not generated.
+std::optional<std::string> conversion(DType t, DType r, const std::string& a) {
+  if (!ctype(t) || !ctype(r)) return std::nullopt;
+  if (t == r) return a;
+  if (r == DType::bool_) return "(" + a + " != 0)";
+  if (t == DType::bool_) return "(" + a + (r == DType::f64 ? " ? 1.0 : 0.0)" : " ? 1.0f : 0.0f)");
+  if (is_half(r)) return t == DType::f64 ? std::nullopt : std::optional(round_to(r, a));
+  if (r == DType::f32) return t == DType::f64 ? "((float)" + a + ")" : a;
+  return "((double)" + a + ")";  // to f64: exact
+}
+
 // The value of a step (`op` computing on `t` into `r`) over the operands named `a`, as
 // a CUDA C++ expression; nothing when the generator has no code for it. Arithmetic goes
 // through the _rn intrinsics: they are never contracted into an FMA, so a chain rounds
-// after each step as the standalone kernels do.
+// after each step as the standalone kernels do. f16 and bf16 steps compute in float and
+// round their result once, as a standalone kernel rounds on store.
 std::optional<std::string> expression(Primitive op, DType t, DType r,
                                       std::span<const std::string> a) {
-  if (op == Primitive::astype) {
-    if (!ctype(t) || !ctype(r)) return std::nullopt;
-    if (t == r) return a[0];
-    if (r == DType::bool_) return "(" + a[0] + " != 0)";  // NaN is nonzero: true
-    if (t == DType::bool_)
-      return "(" + a[0] + (r == DType::f32 ? " ? 1.0f : 0.0f)" : " ? 1.0 : 0.0)");
-    return std::string("((") + ctype(r) + ")" + a[0] + ")";  // f64 -> f32 rounds to nearest
+  if (op == Primitive::astype) return conversion(t, r, a[0]);
+  if (is_half(t)) {
+    if (r != t && r != DType::bool_) return std::nullopt;
+    auto e = expression(op, DType::f32, r == t ? DType::f32 : r, a);
+    if (!e || r == DType::bool_) return e;
+    return round_to(t, *e);
   }
   if (t != DType::f32 && t != DType::f64) return std::nullopt;
   const bool f = t == DType::f32;
@@ -129,7 +161,39 @@ std::optional<std::string> expression(Primitive op, DType t, DType r,
 
 // Helpers the expressions call. Sigmoid splits at 0 as the standalone kernel does, so
 // the large-|x| side never divides by an overflowed exp.
+// f16 goes through PTX's conversions (those cuda_fp16.h uses; no headers under NVRTC);
+// bf16 too from sm_80, and by hand before (round to nearest even, NaN kept).
 constexpr const char* kPrelude = R"(typedef long long i64;
+__device__ __forceinline__ float emily_f16_load(unsigned short h) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+}
+__device__ __forceinline__ unsigned short emily_f16_store(float f) {
+  unsigned short h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
+}
+__device__ __forceinline__ float emily_bf16_load(unsigned short h) {
+  return __uint_as_float(((unsigned)h) << 16);
+}
+__device__ __forceinline__ unsigned short emily_bf16_store(float f) {
+#if __CUDA_ARCH__ >= 800
+  unsigned short h;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
+#else
+  const unsigned u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
+  return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+#endif
+}
+__device__ __forceinline__ float emily_f16_round(float f) {
+  return emily_f16_load(emily_f16_store(f));
+}
+__device__ __forceinline__ float emily_bf16_round(float f) {
+  return emily_bf16_load(emily_bf16_store(f));
+}
 __device__ __forceinline__ float emily_sigmoid(float x) {
   if (x >= 0.0f) return __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-x)));
   const float e = expf(x);
@@ -232,8 +296,11 @@ std::string kernel_source(const FusedAttr& f, std::span<const Tensor> in, std::s
     const std::string at = L.access[k] == Access::dense      ? "i"
                            : L.access[k] == Access::repeated ? "0"
                                                              : numbered("o[", strided++) + "]";
-    s += "    const " + std::string(t) + " " + value_name(k) + " = ((const " + t + "*)p.in[" +
-         std::to_string(k) + "])[" + at + "];\n";
+    std::string load = std::string("((const ") + storage_type(type[k]) + "*)p.in[" +
+                       std::to_string(k) + "])[" + at + "]";
+    if (is_half(type[k]))
+      load = (type[k] == DType::f16 ? "emily_f16_load(" : "emily_bf16_load(") + load + ")";
+    s += "    const " + std::string(t) + " " + value_name(k) + " = " + load + ";\n";
   }
   std::array<std::string, 3> args;
   for (std::size_t k = 0; k < f.steps.size(); ++k) {
@@ -264,8 +331,11 @@ std::string kernel_source(const FusedAttr& f, std::span<const Tensor> in, std::s
     if (st.output >= 0) {
       if (static_cast<std::size_t>(st.output) >= out.size() || out[st.output].dtype() != st.result)
         EMILY_THROW(ValueError, "fused", "step ", k, " writes output ", st.output, " wrongly");
-      s += "    ((" + t + "*)p.out[" + std::to_string(st.output) + "])[i] = " + value_name(v) +
-           ";\n";
+      std::string value = value_name(v);
+      if (is_half(st.result))
+        value = (st.result == DType::f16 ? "emily_f16_store(" : "emily_bf16_store(") + value + ")";
+      s += std::string("    ((") + storage_type(st.result) + "*)p.out[" +
+           std::to_string(st.output) + "])[i] = " + value + ";\n";
     }
   }
   s += "  }\n}\n";
