@@ -9,8 +9,6 @@
 // the same CUDA math functions, the same NaN rules, the same conversions.
 #include "backend/cuda/fused.h"
 
-#include <cuda.h>
-
 #include <algorithm>
 #include <array>
 #include <optional>
@@ -371,12 +369,13 @@ void fused_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&
   if (!fits) return run_on_cpu(Primitive::fused, in, out, attr);
 
   const Device device = out[0].device();
-  CUfunction fn = cached_kernel(kernel_source(f, in, out, L), "emily_fused", device);
+  cudaKernel_t kernel = cached_kernel(kernel_source(f, in, out, L), "emily_fused", device);
   const auto blocks =
       static_cast<unsigned>(std::min<std::int64_t>((n + kThreads - 1) / kThreads, 65536));
   void* args[] = {params.data()};
-  check_driver(cuLaunchKernel(fn, blocks, 1, 1, kThreads, 1, 1, 0, stream(s), args, nullptr),
-               "fused", "cuLaunchKernel");
+  check(cudaLaunchKernel(reinterpret_cast<const void*>(kernel), dim3(blocks), dim3(kThreads), args,
+                         0, stream(s)),
+        "fused", "cudaLaunchKernel");
 }
 
 }  // namespace

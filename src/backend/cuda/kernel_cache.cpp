@@ -35,9 +35,8 @@ struct Target {
 };
 
 std::mutex g_mutex;
-std::unordered_map<std::string, CUfunction> g_loaded;  // "<device>\n<key>" -> function
+std::unordered_map<std::string, cudaKernel_t> g_loaded;  // "<device>\n<key>" -> function
 std::map<int, Target> g_targets;
-std::map<int, CUcontext> g_contexts;
 std::optional<std::string> g_dir;  // set_kernel_cache_dir's override
 
 void check_nvrtc(nvrtcResult status, const char* what) {
@@ -74,28 +73,6 @@ Target make_target(Device device) {
   t.option = "--gpu-architecture=compute_" + std::to_string(below);
   t.cubin = false;
   return t;
-}
-
-// The device's primary context, current on the calling thread: the runtime API makes it
-// current lazily, while module loads and launches through the driver API need it now.
-void make_current(Device device) {
-  CUcontext want = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    auto it = g_contexts.find(device.index);
-    if (it == g_contexts.end()) {
-      check_driver(cuInit(0), "fused", "cuInit");
-      CUdevice dev = 0;
-      check_driver(cuDeviceGet(&dev, device.index), "fused", "cuDeviceGet");
-      check_driver(cuDevicePrimaryCtxRetain(&want, dev), "fused", "cuDevicePrimaryCtxRetain");
-      g_contexts[device.index] = want;
-    } else {
-      want = it->second;
-    }
-  }
-  CUcontext current = nullptr;
-  check_driver(cuCtxGetCurrent(&current), "fused", "cuCtxGetCurrent");
-  if (current != want) check_driver(cuCtxSetCurrent(want), "fused", "cuCtxSetCurrent");
 }
 
 // ---- disk entries ---------------------------------------------------------------------
@@ -226,21 +203,32 @@ std::string compile(const std::string& source, const Target& t) {
   return image;
 }
 
-CUfunction load(const std::string& image, const char* entry) {
-  CUmodule module = nullptr;
-  if (cuModuleLoadData(&module, image.data()) != CUDA_SUCCESS) return nullptr;
-  CUfunction fn = nullptr;
-  if (cuModuleGetFunction(&fn, module, entry) != CUDA_SUCCESS) {
-    cuModuleUnload(module);
-    return nullptr;
+// Null when the image does not load (a damaged entry that passed its checksum, a
+// driver too old for the PTX); the error is cleared so no later launch check sees it.
+cudaKernel_t load(const std::string& image, const char* entry, bool must) {
+  cudaLibrary_t library = nullptr;
+  cudaKernel_t kernel = nullptr;
+  cudaError_t status =
+      cudaLibraryLoadData(&library, image.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+  if (status == cudaSuccess) {
+    status = cudaLibraryGetKernel(&kernel, library, entry);
+    // Loaded on the current device now (loading may be lazy), so that the first launch,
+    // which may be recorded into a CUDA graph, finds it there.
+    cudaFuncAttributes attributes;
+    if (status == cudaSuccess)
+      status = cudaFuncGetAttributes(&attributes, reinterpret_cast<const void*>(kernel));
+    if (status != cudaSuccess) cudaLibraryUnload(library);
   }
-  return fn;
+  if (status == cudaSuccess) return kernel;
+  cudaGetLastError();
+  if (must) check(status, "kernel_compile", "loading a compiled kernel");
+  return nullptr;
 }
 
 using Meta = std::vector<std::pair<std::string, std::string>>;
 
-CUfunction build(const std::string& source, const std::string& key, const char* entry,
-                 const Target& t) {
+cudaKernel_t build(const std::string& source, const std::string& key, const char* entry,
+                   const Target& t) {
   const std::string dir = kernel_cache_dir();
   const std::string path = dir.empty() ? std::string() : entry_path(dir, key);
   std::string disk = dir.empty() ? "off" : "absent";
@@ -249,7 +237,7 @@ CUfunction build(const std::string& source, const std::string& key, const char* 
       telemetry::Span span("kernel_compile", [&] {
         return Meta{{"cache", "disk"}, {"target", t.option}, {"entry", entry}};
       });
-      if (CUfunction fn = load(*image, entry)) return fn;
+      if (cudaKernel_t kernel = load(*image, entry, false)) return kernel;
       disk = "unloadable";
     }
   }
@@ -257,28 +245,15 @@ CUfunction build(const std::string& source, const std::string& key, const char* 
     return Meta{{"cache", "miss"}, {"disk", disk}, {"target", t.option}, {"entry", entry}};
   });
   const std::string image = compile(source, t);
-  CUfunction fn = load(image, entry);
-  if (!fn) {
-    CUmodule module = nullptr;
-    check_driver(cuModuleLoadData(&module, image.data()), "kernel_compile", "cuModuleLoadData");
-    check_driver(cuModuleGetFunction(&fn, module, entry), "kernel_compile", "cuModuleGetFunction");
-  }
+  cudaKernel_t kernel = load(image, entry, true);
   if (!path.empty()) write_entry(dir, path, key, image);
-  return fn;
+  return kernel;
 }
 
 }  // namespace
 
-void check_driver(CUresult status, const char* op, const char* what) {
-  if (status == CUDA_SUCCESS) return;
-  const char* message = nullptr;
-  if (cuGetErrorString(status, &message) != CUDA_SUCCESS || !message) message = "unknown error";
-  if (status == CUDA_ERROR_OUT_OF_MEMORY) EMILY_THROW(OutOfMemory, op, what, ": ", message);
-  EMILY_THROW(Error, op, what, ": ", message);
-}
-
-CUfunction cached_kernel(const std::string& source, const char* entry, Device device) {
-  make_current(device);
+cudaKernel_t cached_kernel(const std::string& source, const char* entry, Device device) {
+  use_device(device);
   Target t;
   {
     std::lock_guard<std::mutex> lock(g_mutex);
@@ -294,9 +269,9 @@ CUfunction cached_kernel(const std::string& source, const char* entry, Device de
   }
   // Compiled outside the lock: NVRTC takes long, and two threads racing to the same
   // kernel only load one module more.
-  CUfunction fn = build(source, key, entry, t);
+  cudaKernel_t kernel = build(source, key, entry, t);
   std::lock_guard<std::mutex> lock(g_mutex);
-  return g_loaded.emplace(std::move(loaded_key), fn).first->second;
+  return g_loaded.emplace(std::move(loaded_key), kernel).first->second;
 }
 
 std::string kernel_cache_dir() {

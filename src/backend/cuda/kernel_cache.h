@@ -1,9 +1,11 @@
 // Kernels compiled at run time: CUDA C++ source compiled with NVRTC for the device's
-// architecture, loaded with the driver API, and kept in memory (per device) and on disk
-// (EMILY_KERNEL_CACHE), keyed by the source, the target and NVRTC's version.
+// architecture, loaded as a runtime-API library (cudaLibraryLoadData: no libcuda link,
+// so a CUDA build still starts on a machine without a driver), and kept in memory (per
+// device) and on disk (EMILY_KERNEL_CACHE), keyed by the source, the target and NVRTC's
+// version. Launch a kernel with cudaLaunchKernel, passing it as the function pointer.
 #pragma once
 
-#include <cuda.h>
+#include <cuda_runtime.h>
 
 #include <string>
 
@@ -11,14 +13,10 @@
 
 namespace emily::cuda {
 
-// The function `entry` (an extern "C" __global__) of `source`, compiled for `device`.
-// The first request in a process reads the disk cache or runs NVRTC (the span
-// "kernel_compile", metadata cache=disk|miss); later ones are a map lookup. Makes the
-// device's primary context current on the calling thread, as launches need it.
-CUfunction cached_kernel(const std::string& source, const char* entry, Device device);
-
-// Raises Error("[op] what: <driver's message>") unless `status` is CUDA_SUCCESS.
-void check_driver(CUresult status, const char* op, const char* what);
+// The kernel `entry` (an extern "C" __global__) of `source`, compiled for `device` and
+// loaded on it. The first request in a process reads the disk cache or runs NVRTC (the
+// span "kernel_compile", metadata cache=disk|miss); later ones are a map lookup.
+cudaKernel_t cached_kernel(const std::string& source, const char* entry, Device device);
 
 // The directory compiled kernels are stored in ("" = no disk cache). Starts as the
 // EMILY_KERNEL_CACHE setting; tests point it at a scratch directory.
