@@ -7,12 +7,14 @@
 // without a CUDA device.
 #include <unistd.h>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "emily/compile.h"
+#include "emily/config.h"
 #include "emily/telemetry.h"
 #include "support/testing.h"
 
@@ -168,6 +170,14 @@ TEST(CudaFuseTable, CanFuseAnswersForTheGeneratedSteps) {
 #else
   GTEST_SKIP() << "built without CUDA";
 #endif
+}
+
+// Needs no device: the disk cache's default place.
+TEST(CudaFuseTable, KernelCacheDefaultsUnderHome) {
+  const char* set = std::getenv("EMILY_KERNEL_CACHE");
+  const char* home = std::getenv("HOME");
+  if (set || !home || !*home) GTEST_SKIP() << "EMILY_KERNEL_CACHE set or HOME unset";
+  EXPECT_EQ(config::settings().kernel_cache, std::string(home) + "/.cache/emily/kernels");
 }
 
 TEST_F(CudaFuse, ChainsMatchEagerAtEverySize) {
