@@ -264,6 +264,42 @@ int param_dims(const Layout& L) {
   return std::max<int>(1, static_cast<int>(L.shape.size()));
 }
 
+// Everything kernel_source reads, as bytes: the dtypes and access of the inputs, the
+// axes, the outputs and the steps.
+std::string signature(const FusedAttr& f, std::span<const Tensor> in, std::span<Tensor> out,
+                      const Layout& L) {
+  std::string s;
+  s.reserve(8 + 2 * in.size() + 8 * f.steps.size());
+  auto put = [&](std::int64_t v) {
+    // Small values take one byte; others a marker and 8.
+    if (v >= 0 && v < 255) {
+      s.push_back(static_cast<char>(v));
+    } else {
+      s.push_back(static_cast<char>(255));
+      for (int b = 0; b < 8; ++b) s.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
+    }
+  };
+  put(static_cast<std::int64_t>(in.size()));
+  for (std::size_t k = 0; k < in.size(); ++k) {
+    put(static_cast<int>(in[k].dtype()));
+    put(static_cast<int>(L.access[k]));
+  }
+  put(static_cast<std::int64_t>(L.shape.size()));
+  put(L.strided);
+  put(static_cast<std::int64_t>(out.size()));
+  for (const Tensor& t : out) put(static_cast<int>(t.dtype()));
+  put(static_cast<std::int64_t>(f.steps.size()));
+  for (const FusedStep& st : f.steps) {
+    put(static_cast<int>(st.op));
+    put(static_cast<int>(st.dtype));
+    put(static_cast<int>(st.result));
+    put(st.output);
+    put(static_cast<std::int64_t>(st.args.size()));
+    for (int a : st.args) put(a);
+  }
+  return s;
+}
+
 std::string kernel_source(const FusedAttr& f, std::span<const Tensor> in, std::span<Tensor> out,
                           const Layout& L) {
   const std::size_t inputs = in.size();
@@ -369,7 +405,9 @@ void fused_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&
   if (!fits) return run_on_cpu(Primitive::fused, in, out, attr);
 
   const Device device = out[0].device();
-  cudaKernel_t kernel = cached_kernel(kernel_source(f, in, out, L), "emily_fused", device);
+  cudaKernel_t kernel = cached_kernel(
+      signature(f, in, out, L), [&] { return kernel_source(f, in, out, L); }, "emily_fused",
+      device);
   const auto blocks =
       static_cast<unsigned>(std::min<std::int64_t>((n + kThreads - 1) / kThreads, 65536));
   void* args[] = {params.data()};

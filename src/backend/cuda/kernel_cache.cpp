@@ -35,7 +35,8 @@ struct Target {
 };
 
 std::mutex g_mutex;
-std::unordered_map<std::string, cudaKernel_t> g_loaded;  // "<device>\n<key>" -> function
+std::unordered_map<std::string, cudaKernel_t> g_loaded;  // "<device>\n<key>" -> kernel
+std::unordered_map<std::string, cudaKernel_t> g_signed;  // "<device>\n<signature>" -> kernel
 std::map<int, Target> g_targets;
 std::optional<std::string> g_dir;  // set_kernel_cache_dir's override
 
@@ -274,6 +275,22 @@ cudaKernel_t cached_kernel(const std::string& source, const char* entry, Device 
   return g_loaded.emplace(std::move(loaded_key), kernel).first->second;
 }
 
+cudaKernel_t cached_kernel(const std::string& signature, const std::function<std::string()>& source,
+                           const char* entry, Device device) {
+  std::string signed_key = std::to_string(device.index) + "\n" + signature;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (auto it = g_signed.find(signed_key); it != g_signed.end()) {
+      use_device(device);
+      return it->second;
+    }
+  }
+  cudaKernel_t kernel = cached_kernel(source(), entry, device);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_signed.emplace(std::move(signed_key), kernel);
+  return kernel;
+}
+
 std::string kernel_cache_dir() {
   std::lock_guard<std::mutex> lock(g_mutex);
   return g_dir ? *g_dir : config::settings().kernel_cache;
@@ -287,6 +304,7 @@ void set_kernel_cache_dir(const std::string& dir) {
 void forget_loaded_kernels() {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_loaded.clear();
+  g_signed.clear();
 }
 
 }  // namespace emily::cuda

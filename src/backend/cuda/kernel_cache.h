@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include <functional>
 #include <string>
 
 #include "emily/device.h"
@@ -17,6 +18,11 @@ namespace emily::cuda {
 // loaded on it. The first request in a process reads the disk cache or runs NVRTC (the
 // span "kernel_compile", metadata cache=disk|miss); later ones are a map lookup.
 cudaKernel_t cached_kernel(const std::string& source, const char* entry, Device device);
+
+// The same, looked up first by `signature`, a short key that determines the source:
+// generating the source anew at every launch would cost more than the launch.
+cudaKernel_t cached_kernel(const std::string& signature, const std::function<std::string()>& source,
+                           const char* entry, Device device);
 
 // The directory compiled kernels are stored in ("" = no disk cache). Starts as the
 // EMILY_KERNEL_CACHE setting; tests point it at a scratch directory.
