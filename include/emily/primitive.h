@@ -107,6 +107,42 @@ struct ControlAttr {
   bool operator==(const ControlAttr&) const = default;
 };
 
+// Fused transformer ops (family `fast`). Normalization over the last axis; whether the
+// optional weight and bias operands follow the input.
+struct NormAttr {
+  double eps = 1e-5;
+  bool has_weight = false;
+  bool has_bias = false;
+  bool operator==(const NormAttr&) const = default;
+};
+// Rotary embeddings. Where each row's position comes from: `offset` plus its index
+// along axis -2 (scalar), a per-batch offset operand plus that index (batch), or a
+// {B, T} position operand (tokens). With `has_freqs` the last operand holds the
+// inverse frequencies instead of base^(-2i/dims).
+enum class RopePositions : std::uint8_t { scalar, batch, tokens };
+struct RopeAttr {
+  int dims = 0;
+  bool traditional = false;  // interleaved pairs (2i, 2i+1) rather than (i, i + dims/2)
+  double base = 10000.0;
+  double scale = 1.0;
+  std::int64_t offset = 0;
+  RopePositions positions = RopePositions::scalar;
+  bool has_freqs = false;
+  bool operator==(const RopeAttr&) const = default;
+};
+// Attention over q {B, Nq, Tq, D}, k {B, Nkv, Tkv, D}, v {B, Nkv, Tkv, Dv}. Causal rows
+// see keys j <= i + causal_offset. The mask operand (after v) is additive float or
+// boolean, broadcast to {B, Nq, Tq, Tkv}, or a {B, Tkv} key mask; sinks {Nq} come last.
+enum class SdpaMask : std::uint8_t { none, additive, boolean, keys };
+struct SdpaAttr {
+  double scale = 1.0;
+  bool causal = false;
+  std::int64_t causal_offset = 0;
+  SdpaMask mask = SdpaMask::none;
+  bool has_sinks = false;
+  bool operator==(const SdpaAttr&) const = default;
+};
+
 enum class Primitive : std::uint16_t;  // the table below
 
 // A chain of elementwise primitives fused into one node (compiler fuse mode). Every
@@ -129,9 +165,10 @@ struct FusedAttr {
   bool operator==(const FusedAttr&) const = default;
 };
 
-using Attr = std::variant<NoAttr, AxesAttr, AxisAttr, ArangeAttr, EyeAttr, PadAttr, SliceAttr,
-                          ShapeAttr, PermAttr, StridedAttr, ScanAttr, SortAttr, ConvAttr,
-                          WindowAttr, FftAttr, LinalgAttr, ControlAttr, FusedAttr>;
+using Attr =
+    std::variant<NoAttr, AxesAttr, AxisAttr, ArangeAttr, EyeAttr, PadAttr, SliceAttr, ShapeAttr,
+                 PermAttr, StridedAttr, ScanAttr, SortAttr, ConvAttr, WindowAttr, FftAttr,
+                 LinalgAttr, ControlAttr, FusedAttr, NormAttr, RopeAttr, SdpaAttr>;
 std::string to_string(const Attr& a);  // "axes=[0, 2]"; "" for NoAttr
 
 // Families group primitives that share a kernel template and validation rules.
@@ -157,6 +194,8 @@ enum class Family : std::uint8_t {
   linalg,
   control,  // cond, while_loop: nodes of traced graphs, run by the compiler, no kernels
   fused,    // fused elementwise chains: made by the compiler's fuse pass, never by ops
+  fast,     // fused transformer ops: each has a decomposition that runs where a backend
+            // has no kernel (src/ops/fast.cpp)
 };
 
 // X(name, family, arity, attr); arity -1 means variadic.
@@ -281,7 +320,12 @@ enum class Family : std::uint8_t {
   X(window_max, window, 1, WindowAttr)              \
   X(window_min, window, 1, WindowAttr)              \
   X(window_scatter_max, window, 3, WindowAttr)      \
-  X(window_scatter_min, window, 3, WindowAttr)
+  X(window_scatter_min, window, 3, WindowAttr)      \
+  X(fast_rms_norm, fast, -1, NormAttr)              \
+  X(fast_layer_norm, fast, -1, NormAttr)            \
+  X(fast_swiglu, fast, 2, NoAttr)                   \
+  X(fast_rope, fast, -1, RopeAttr)                  \
+  X(fast_sdpa, fast, -1, SdpaAttr)
 
 enum class Primitive : std::uint16_t {
 #define EMILY_PRIMITIVE_ENUM(name, family, arity, attr) name,

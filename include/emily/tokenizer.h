@@ -56,6 +56,9 @@ struct Padding {
 namespace tokenizers {
 class Pipeline;
 }
+namespace json {
+class Value;
+}
 
 class Tokenizer {
  public:
@@ -63,6 +66,9 @@ class Tokenizer {
   // component type Emily does not implement raises Unsupported naming the type.
   static Tokenizer from_file(const std::string& path);
   static Tokenizer from_json(std::string_view text,
+                             std::string_view source_name = "tokenizer.json");
+  // The same from an already parsed (or built) tokenizer.json value.
+  static Tokenizer from_spec(const json::Value& spec,
                              std::string_view source_name = "tokenizer.json");
 
   // `text` must be valid UTF-8 (ValueError otherwise). add_special_tokens runs the

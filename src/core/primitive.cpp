@@ -124,6 +124,21 @@ std::string to_string(const Attr& a) {
     void operator()(const LinalgAttr& x) {
       os << "upper=" << x.upper << ", compute_uv=" << x.compute_uv;
     }
+    void operator()(const NormAttr& x) {
+      os << "eps=" << x.eps << ", has_weight=" << x.has_weight << ", has_bias=" << x.has_bias;
+    }
+    void operator()(const RopeAttr& x) {
+      static constexpr const char* kPositions[] = {"scalar", "batch", "tokens"};
+      os << "dims=" << x.dims << ", traditional=" << x.traditional << ", base=" << x.base
+         << ", scale=" << x.scale << ", offset=" << x.offset
+         << ", positions=" << kPositions[static_cast<int>(x.positions)]
+         << ", has_freqs=" << x.has_freqs;
+    }
+    void operator()(const SdpaAttr& x) {
+      static constexpr const char* kMasks[] = {"none", "additive", "boolean", "keys"};
+      os << "scale=" << x.scale << ", causal=" << x.causal << ", causal_offset=" << x.causal_offset
+         << ", mask=" << kMasks[static_cast<int>(x.mask)] << ", has_sinks=" << x.has_sinks;
+    }
   };
   std::visit(Printer{os}, a);
   return os.str();

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <unordered_set>
 
 #include "emily/error.h"
 #include "io/utf8.h"
@@ -277,14 +278,16 @@ class Parser {
         }
       }
     } else {
-      // Large objects (a tokenizer's vocabulary) sort pointers instead: n log n.
-      std::vector<const std::string*> keys;
-      keys.reserve(members.size());
-      for (const Member& m : members) keys.push_back(&m.key);
-      std::sort(keys.begin(), keys.end(), [](auto* a, auto* b) { return *a < *b; });
-      auto it =
-          std::adjacent_find(keys.begin(), keys.end(), [](auto* a, auto* b) { return *a == *b; });
-      if (it != keys.end()) dup = *it;
+      // Large objects (a tokenizer's vocabulary) go through a hash set of views of the
+      // keys, which stay put: the member vector is complete by now.
+      std::unordered_set<std::string_view> seen;
+      seen.reserve(members.size());
+      for (const Member& m : members) {
+        if (!seen.insert(m.key).second) {
+          dup = &m.key;
+          break;
+        }
+      }
     }
     if (dup) fail_at(start, "duplicate key \"" + escape_for_message(*dup) + "\" in an object");
   }

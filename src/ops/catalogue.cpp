@@ -55,6 +55,18 @@ const std::vector<Composite>& composites() {
       // is a `full`) before the one multi-axis transform.
       {"fft2", {"fft", "astype", "slice", "pad", "full"}},
       {"ifft2", {"ifft", "astype", "slice", "pad", "full"}},
+      // The fast forms share one primitive each; inputs that are views are made dense
+      // (copy), sinks and non-f32 additive masks converted (astype).
+      {"fast_layer_norm_no_bias", {"fast_layer_norm", "copy"}},
+      {"fast_rope_ids", {"fast_rope", "copy"}},
+      {"fast_rope_positions", {"fast_rope", "copy"}},
+      {"fast_rope_with_freqs", {"fast_rope", "copy"}},
+      {"fast_sdpa_causal", {"fast_sdpa", "astype", "copy"}},
+      {"fast_sdpa_masked", {"fast_sdpa", "astype", "copy"}},
+      {"fast_sdpa_causal_key_masked", {"fast_sdpa", "astype", "copy"}},
+      {"kv_cache_sdpa_update", {"slice_update", "fast_sdpa"}},
+      {"kv_cache_attention", {"slice_update", "fast_sdpa"}},
+      {"kv_cache_attention_masked", {"slice_update", "fast_sdpa", "astype"}},
   };
   return table;
 }
@@ -93,6 +105,8 @@ KernelStatus primitive_status(Primitive p, Device::Type backend) {
   if (info(p).family == Family::view || info(p).family == Family::control)
     return KernelStatus::native;
   if (kernels(backend).has(p)) return KernelStatus::native;
+  // A fast op without a kernel runs its decomposition on the device (src/ops/fast.cpp).
+  if (info(p).family == Family::fast) return KernelStatus::composite;
   if (backend != Device::Type::cpu && kernels(Device::Type::cpu).has(p)) {
     return KernelStatus::fallback;
   }

@@ -31,6 +31,11 @@ Settings load() {
       EMILY_THROW(ValueError, "EMILY_CUDA_GRAPHS", "expected 0 or 1, got '", g, "'");
     s.cuda_graphs = g == "1";
   }
+  if (auto t = env("EMILY_MATMUL_TF32"); !t.empty()) {
+    if (t != "0" && t != "1")
+      EMILY_THROW(ValueError, "EMILY_MATMUL_TF32", "expected 0 or 1, got '", t, "'");
+    s.matmul_tf32 = t == "1";
+  }
   // Unset: under the home directory; set but empty would be unset, so "0" turns it off.
   s.kernel_cache = env("EMILY_KERNEL_CACHE");
   if (s.kernel_cache == "0")

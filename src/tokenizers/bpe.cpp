@@ -29,12 +29,19 @@ class Bpe : public Model {
     const json::Value& vocab = fields::require(v, "vocab", source);
     if (!vocab.is_object())
       EMILY_THROW(FormatError, std::string(source).c_str(), "BPE vocab must be an object");
+    std::int32_t max_id = -1;
     for (const json::Member& m : vocab.as_object()) {
       std::int32_t id = fields::id(m.value, "vocab id of '" + m.key + "'", source);
       vocab_[m.key] = id;
       if (!vocab_r_.emplace(id, m.key).second)
         EMILY_THROW(FormatError, std::string(source).c_str(), "BPE vocab id ", id,
                     " is given to two tokens");
+      max_id = std::max(max_id, id);
+    }
+    // Ids are dense in practice: a table makes id -> token a load, not a hash lookup.
+    if (max_id >= 0 && static_cast<std::size_t>(max_id) < 2 * vocab_r_.size() + 1024) {
+      dense_.resize(static_cast<std::size_t>(max_id) + 1, nullptr);
+      for (const auto& [id, token] : vocab_r_) dense_[id] = &token;
     }
     if (const json::Value* d = fields::optional(v, "dropout");
         d && d->is_number() && d->as_double() > 0)
@@ -140,7 +147,9 @@ class Bpe : public Model {
     std::size_t at = 0;
     for (const Piece& p : pieces) {
       std::size_t end = std::min(word.size(), at + p.length);
-      out.push_back({p.id, vocab_r_.at(p.id), {at, end}});
+      const std::string& token =
+          static_cast<std::size_t>(p.id) < dense_.size() ? *dense_[p.id] : vocab_r_.at(p.id);
+      out.push_back({p.id, token, {at, end}});
       at = end;
     }
   }
@@ -242,6 +251,7 @@ class Bpe : public Model {
 
   Vocab vocab_;
   std::unordered_map<std::int32_t, std::string> vocab_r_;
+  std::vector<const std::string*> dense_;  // id -> token, when ids are dense
   std::unordered_map<std::uint64_t, Merge> merges_;
   std::optional<std::string> unk_token_;
   std::string prefix_, suffix_;

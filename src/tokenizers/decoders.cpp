@@ -55,7 +55,7 @@ class WordPiece : public Decoder {
         if (!prefix_.empty() && t.rfind(prefix_, 0) == 0) {
           t.erase(0, prefix_.size());
         } else {
-          t.insert(0, " ");
+          t = " " + t;  // (not insert(0, ...), which trips GCC 12's -Wrestrict)
         }
       }
       if (cleanup_) t = cleanup(std::move(t));

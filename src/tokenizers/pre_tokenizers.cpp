@@ -85,13 +85,26 @@ class ByteLevel : public PreTokenizer {
     for (Split& split : splits) {
       if (split.tokenized) continue;
       // Every byte becomes its alphabet character, aligned with the character it is part of.
-      split.normalized.map_chars([](char32_t c, std::u32string& out) {
-        std::string bytes;
-        unicode::append_utf8(bytes, c);
-        for (unsigned char b : bytes) {
+      static const std::vector<char32_t> code_points = [] {
+        std::vector<char32_t> t(256);
+        for (int b = 0; b < 256; ++b) {
           int n = 0;
-          out.push_back(unicode::decode_at(byte_to_char(b), 0, &n));
+          t[b] = unicode::decode_at(byte_to_char(static_cast<unsigned char>(b)), 0, &n);
         }
+        return t;
+      }();
+      split.normalized.map_chars([](char32_t c, std::u32string& out) {
+        char bytes[4];
+        int n = 0;
+        if (c < 0x80) {
+          bytes[n++] = static_cast<char>(c);
+        } else {
+          std::string s;
+          unicode::append_utf8(s, c);
+          for (char b : s) bytes[n++] = b;
+        }
+        for (int k = 0; k < n; ++k)
+          out.push_back(code_points[static_cast<unsigned char>(bytes[k])]);
       });
     }
   }

@@ -175,6 +175,15 @@ Tokenizer Tokenizer::from_json(std::string_view text, std::string_view source_na
   return t;
 }
 
+Tokenizer Tokenizer::from_spec(const json::Value& spec, std::string_view source_name) {
+  Tokenizer t;
+  auto p = tokenizers::load(spec, source_name);
+  t.truncation_ = p->truncation;
+  t.padding_ = p->padding;
+  t.pipeline_ = std::move(p);
+  return t;
+}
+
 Tokenizer Tokenizer::from_file(const std::string& path) {
   Tokenizer t;
   auto p = tokenizers::load(json::parse_file(path), path);

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "emily/compile.h"
+#include "emily/fast.h"
 #include "emily/fft.h"
 #include "emily/linalg.h"
 #include "emily/telemetry.h"
@@ -159,6 +160,16 @@ TEST(Compile, EveryPrimitiveFamilyReplays) {
                          linalg::solve_triangular(linalg::cholesky(spd), a),
                          std::get<1>(linalg::svd(a)),
                          tri_inv(linalg::cholesky(spd))};
+                   }});
+  cases.push_back({"fast", [](const std::vector<Tensor>& in) {
+                     const Tensor &a = in[0], &b = in[1];
+                     Tensor w = slice(b, {0, 0}, {1, 6});
+                     Tensor q = reshape(a, {1, 2, 2, 6}), kv = reshape(b, {1, 1, 4, 6});
+                     return std::vector<Tensor>{
+                         fast::rms_norm(a, reshape(w, {6}), 1e-5),
+                         fast::layer_norm(a, std::nullopt, std::nullopt, 1e-5), fast::swiglu(a, b),
+                         fast::rope(q, 4, false, 10000.0, 1.0, 1),
+                         fast::sdpa_causal(q, kv, kv, 0.4)};
                    }});
   std::set<std::string> seen;
   auto id = telemetry::attach("emily.eval.start", [&](const telemetry::Event& e) {

@@ -261,6 +261,23 @@ TEST_F(Cuda, MatmulMatchesTheCpu) {
                         matmul(i, transpose(i))));
 }
 
+TEST_F(Cuda, MatmulTf32IsOptIn) {
+  // Oracle: the product in f64 on the CPU. Strict f32 (the default) stays within 2e-6
+  // normwise; with EMILY_MATMUL_TF32=1 (ctest runs this once more with it set) inputs
+  // round to TF32's 10-bit mantissa, so the error grows past 1e-5 yet stays under 1e-2.
+  Tensor a = random::normal(random::key(41), {512, 512});
+  Tensor b = random::normal(random::key(42), {512, 512});
+  Tensor want = matmul(astype(a, DType::f64), astype(b, DType::f64));
+  Tensor got = astype(to_host(matmul(to_device(a, gpu), to_device(b, gpu))), DType::f64);
+  const double err = relative_error(got, want);
+  if (config::settings().matmul_tf32) {
+    EXPECT_GT(err, 1e-5) << "TF32 was asked for but the product looks strict";
+    EXPECT_LT(err, 1e-2);
+  } else {
+    EXPECT_LT(err, 2e-6);
+  }
+}
+
 TEST_F(Cuda, ReductionsMatchTheCpu) {
   // Oracle: the CPU. Integer sums/products wrap identically and max/min/all/any select
   // values, so those are exact; float sums differ in order (pairwise on the CPU, a tree

@@ -124,6 +124,26 @@ TEST(Safetensors, TensorsAreZeroCopyViewsThatOutliveTheFile) {
   EXPECT_NEAR(sum(a).item<float>(), want, 1e-5);  // f32 sum of 12 values of size ~1
 }
 
+// On a GPU machine: tensors read onto the device equal the host views, and a device
+// tensor saves like a host one (oracle: the Python package's values, bitwise).
+TEST(Safetensors, ReadsOntoAndWritesFromTheGpu) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  auto f = SafetensorsFile::open(kDir + "/mixed.safetensors");
+  TempDir dir;
+  std::map<std::string, Tensor> on_gpu;
+  for (const char* name : {"f32", "bf16", "i64", "bool", "empty"}) {
+    Tensor t = f.tensor(name, Device::cuda(0));
+    EXPECT_EQ(t.device(), Device::cuda(0)) << name;
+    EXPECT_TRUE(testing::all_equal(to_host(t), f.tensor(name))) << name;
+    on_gpu[name] = t;
+  }
+  save_safetensors(dir.file("gpu.safetensors"), on_gpu);
+  auto back = SafetensorsFile::open(dir.file("gpu.safetensors"));
+  for (const auto& [name, t] : on_gpu) {
+    EXPECT_TRUE(testing::all_equal(back.tensor(name), f.tensor(name))) << name;
+  }
+}
+
 TEST(Safetensors, ShardedModelThroughTheIndex) {
   for (std::string path : {kDir + "/sharded", kDir + "/sharded/model.safetensors.index.json"}) {
     SCOPED_TRACE(path);

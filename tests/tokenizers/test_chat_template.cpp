@@ -77,6 +77,13 @@ TEST(ChatTemplate, RefusesWhatItCannotRenderFaithfully) {
   EXPECT_EMILY_ERROR(date.render(msgs, false), Unsupported, "chat_template");
   EXPECT_EMILY_ERROR(ChatTemplate("{% if x %}unterminated"), FormatError, "chat_template");
   EXPECT_EMILY_ERROR(ChatTemplate("{{ 'open"), FormatError, "chat_template");
+  // Deep nesting is refused before it can exhaust the stack.
+  EXPECT_EMILY_ERROR(
+      ChatTemplate("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}"),
+      FormatError, "chat_template");
+  std::string ifs;
+  for (int i = 0; i < 1000; ++i) ifs += "{% if true %}";
+  EXPECT_EMILY_ERROR(ChatTemplate(ifs), FormatError, "chat_template");
   ChatTemplate undefined_attr("{{ nothing.role }}");
   EXPECT_EMILY_ERROR(undefined_attr.render(msgs, false), ValueError, "chat_template");
 }

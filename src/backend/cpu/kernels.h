@@ -22,6 +22,7 @@ void register_window(KernelTable& t);     // window.cpp: window_* window_scatter
 void register_fft(KernelTable& t);        // fft.cpp: fft ifft rfft irfft (FFTW)
 void register_linalg(KernelTable& t);     // linalg.cpp: linalg_* tri_inv (LAPACK)
 void register_fused(KernelTable& t);      // fused.cpp: fused (block functions from the above)
+void register_fast(KernelTable& t);       // fast.cpp: fast_rms_norm ... fast_sdpa
 
 inline void register_all(KernelTable& t) {
   register_creation(t);
@@ -41,6 +42,7 @@ inline void register_all(KernelTable& t) {
   register_fft(t);
   register_linalg(t);
   register_fused(t);
+  register_fast(t);
 }
 
 }  // namespace emily::cpu

@@ -51,10 +51,12 @@ void begin_capture(Stream s) {
   // records; only this thread's unsafe calls end the capture (as a failure).
   check(cudaStreamBeginCapture(stream(s), cudaStreamCaptureModeThreadLocal), "compile",
         "cudaStreamBeginCapture");
+  set_capturing(true);
 }
 
 std::unique_ptr<Recording> end_capture(Stream s, std::string& why) {
   use_device(s.device);
+  set_capturing(false);
   cudaGraph_t graph = nullptr;
   cudaError_t status = cudaStreamEndCapture(stream(s), &graph);
   if (status != cudaSuccess || graph == nullptr) {

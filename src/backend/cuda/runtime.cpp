@@ -77,6 +77,17 @@ Stream stream_for(Device device) {
 
 namespace {
 
+// Small blocks a stream freed, kept on the host for the next allocation of the same size
+// class on the same stream: reuse in stream order needs no driver call, which is most of
+// an eager op's allocation cost. Bounded per stream; the blocks stay the pool's, so they
+// show as cache in the statistics, and clear_cache hands them back.
+constexpr std::size_t kSmallBlock = std::size_t{1} << 20;
+constexpr std::size_t kBlocksPerClass = 16;
+
+std::size_t size_class(std::size_t bytes) {
+  return (bytes + 511) / 512 * 512;
+}
+
 // Per device: Emily's accounting over CUDA's default memory pool. Freed blocks return to
 // the pool (stream-ordered) and stay reserved up to the release threshold, which is the
 // cache limit; `cache` is what the pool holds beyond the live buffers.
@@ -85,9 +96,28 @@ struct Pool {
   cudaMemPool_t pool = nullptr;
   std::size_t active = 0, peak = 0, memory_limit = 0, cache_limit = 0;
   std::size_t total = 0;  // the card's memory
+  std::map<std::pair<cudaStream_t, std::size_t>, std::vector<void*>> free_blocks;
 };
 
+// Set between begin_capture and end_capture on the capturing thread: allocations then go
+// to the driver, so the graph owns them (a host-cached block reused after the capture
+// would be written by every later launch of the graph).
+thread_local bool t_capturing = false;
+
+Pool& pool_locked(Device device);
+
 Pool& pool(Device device) {
+  // The last device's pool, without the lock (every allocation and free asks).
+  thread_local int t_index = -1;
+  thread_local Pool* t_pool = nullptr;
+  if (device.index != t_index) {
+    t_pool = &pool_locked(device);
+    t_index = device.index;
+  }
+  return *t_pool;
+}
+
+Pool& pool_locked(Device device) {
   static std::mutex m;
   static std::map<int, Pool*> pools;  // never destroyed: buffers may outlive statics
   std::lock_guard lock(m);
@@ -121,11 +151,33 @@ void require_gpu(const char* op, Device d) {
     EMILY_THROW(DeviceError, op, to_string(d), " is not an available CUDA device");
 }
 
+// Hands the host-cached blocks back to the pool (each on the stream that freed it).
+void release_free_blocks(Pool& p) {
+  std::map<std::pair<cudaStream_t, std::size_t>, std::vector<void*>> blocks;
+  {
+    std::lock_guard lock(p.mutex);
+    blocks.swap(p.free_blocks);
+  }
+  for (auto& [key, ptrs] : blocks)
+    for (void* q : ptrs) cudaFreeAsync(q, key.first);
+}
+
 }  // namespace
+
+void set_capturing(bool on) {
+  t_capturing = on;
+}
 
 std::shared_ptr<Buffer> allocate(std::size_t bytes, Device device) {
   require_gpu("allocate", device);
   Pool& p = pool(device);
+  // Allocated and freed in order on the stream the calling thread works on (the op that
+  // asked runs there); a buffer used on another stream needs that stream synchronized
+  // with this one, as any cross-stream use does.
+  cudaStream_t cs = stream(stream_for(device));
+  const bool small = bytes && bytes <= kSmallBlock && !t_capturing;
+  const std::size_t held = small ? size_class(bytes) : bytes;
+  void* ptr = nullptr;
   {
     std::lock_guard lock(p.mutex);
     // More than the card holds cannot succeed: say so without asking the driver.
@@ -138,37 +190,50 @@ std::shared_ptr<Buffer> allocate(std::size_t bytes, Device device) {
                   " would exceed the memory limit of ", p.memory_limit, " bytes (", p.active,
                   " active)");
     }
-  }
-  // Allocated and freed in order on the stream the calling thread works on (the op that
-  // asked runs there); a buffer used on another stream needs that stream synchronized
-  // with this one, as any cross-stream use does.
-  cudaStream_t cs = stream(stream_for(device));
-  void* ptr = nullptr;
-  if (bytes) {
-    cudaError_t status = cudaMallocAsync(&ptr, bytes, cs);
-    if (status == cudaErrorMemoryAllocation) {
-      // The pool may hold freed blocks another stream still orders: wait, trim, retry.
-      cudaGetLastError();
-      cudaDeviceSynchronize();
-      cudaMemPoolTrimTo(p.pool, 0);
-      status = cudaMallocAsync(&ptr, bytes, cs);
+    if (small) {
+      auto it = p.free_blocks.find({cs, held});
+      if (it != p.free_blocks.end() && !it->second.empty()) {
+        ptr = it->second.back();
+        it->second.pop_back();
+      }
     }
-    check(status, "allocator", "cudaMallocAsync");
-  }
-  {
-    std::lock_guard lock(p.mutex);
     p.active += bytes;
     if (p.active > p.peak) p.peak = p.active;
   }
-  return std::make_shared<Buffer>(ptr, bytes, device, [device, bytes, cs](void* q) {
+  if (bytes && !ptr) {
+    cudaError_t status = cudaMallocAsync(&ptr, held, cs);
+    if (status == cudaErrorMemoryAllocation) {
+      // The pool may hold freed blocks another stream still orders: wait, trim, retry.
+      cudaGetLastError();
+      release_free_blocks(p);
+      cudaDeviceSynchronize();
+      cudaMemPoolTrimTo(p.pool, 0);
+      status = cudaMallocAsync(&ptr, held, cs);
+    }
+    if (status != cudaSuccess) {
+      std::lock_guard lock(p.mutex);
+      p.active -= bytes;
+    }
+    check(status, "allocator", "cudaMallocAsync");
+  }
+  return std::make_shared<Buffer>(ptr, bytes, device, [device, bytes, held, small, cs](void* q) {
     Pool& pl = pool(device);
+    {
+      std::lock_guard lock(pl.mutex);
+      pl.active -= bytes;
+      if (q && small && !t_capturing) {
+        auto& blocks = pl.free_blocks[{cs, held}];
+        if (blocks.size() < kBlocksPerClass) {
+          blocks.push_back(q);
+          return;
+        }
+      }
+    }
     if (q) {
       if (t_device != device.index && cudaSetDevice(device.index) == cudaSuccess)
         t_device = device.index;
       cudaFreeAsync(q, cs);  // no throw from a deleter; errors surface at the next sync
     }
-    std::lock_guard lock(pl.mutex);
-    pl.active -= bytes;
   });
 }
 
@@ -192,6 +257,7 @@ void clear_cache(Device device) {
   require_gpu("clear_cache", device);
   Pool& p = pool(device);
   use_device(device);
+  release_free_blocks(p);
   check(cudaDeviceSynchronize(), "clear_cache", "cudaDeviceSynchronize");
   check(cudaMemPoolTrimTo(p.pool, 0), "clear_cache", "cudaMemPoolTrimTo");
 }
@@ -199,6 +265,8 @@ void clear_cache(Device device) {
 std::size_t set_cache_limit(std::size_t bytes, Device device) {
   require_gpu("set_cache_limit", device);
   Pool& p = pool(device);
+  use_device(device);
+  release_free_blocks(p);
   std::lock_guard lock(p.mutex);
   const std::size_t previous = p.cache_limit;
   p.cache_limit = bytes;

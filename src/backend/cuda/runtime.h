@@ -29,6 +29,9 @@ Stream stream_for(Device device);
 void use_device(Device device);
 
 std::shared_ptr<Buffer> allocate(std::size_t bytes, Device device);
+// Marks the calling thread as recording a CUDA graph (graph.cpp): its allocations and
+// frees then go to the driver, so the graph owns them.
+void set_capturing(bool on);
 MemoryInfo memory_info(Device device);
 void reset_peak_memory(Device device);
 void clear_cache(Device device);
