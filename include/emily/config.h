@@ -22,6 +22,7 @@ struct Settings {
   bool dump_ir = false;          // EMILY_DUMP_IR=1: print each traced graph to stderr
   bool cuda_graphs = true;       // EMILY_CUDA_GRAPHS=0: replay GPU plans node by node
   bool matmul_tf32 = false;      // EMILY_MATMUL_TF32=1: f32 matmuls on GPUs may use TF32
+  std::string kernel_cache;      // EMILY_KERNEL_CACHE: NVRTC kernels' directory; "" = none
 };
 
 const Settings& settings();

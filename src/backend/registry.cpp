@@ -3,6 +3,7 @@
 #include "emily/backend.h"
 
 #ifdef EMILY_HAS_CUDA
+#include "backend/cuda/fused.h"
 #include "backend/cuda/kernels.h"
 #endif
 
@@ -26,7 +27,13 @@ const KernelTable& kernels(Device::Type type) {
 }
 
 bool can_fuse(Device::Type type, Primitive op, DType operand, DType result) {
-  if (type != Device::Type::cpu) return false;
+  if (type != Device::Type::cpu) {
+#ifdef EMILY_HAS_CUDA
+    return type == Device::Type::cuda && cuda::fusable_step(op, operand, result);
+#else
+    return false;
+#endif
+  }
   (void)kernels(type);  // the block functions are registered with the kernels
   return cpu::find_block(op, operand, result) != nullptr;
 }

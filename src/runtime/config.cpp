@@ -36,6 +36,12 @@ Settings load() {
       EMILY_THROW(ValueError, "EMILY_MATMUL_TF32", "expected 0 or 1, got '", t, "'");
     s.matmul_tf32 = t == "1";
   }
+  // Unset: under the home directory; set but empty would be unset, so "0" turns it off.
+  s.kernel_cache = env("EMILY_KERNEL_CACHE");
+  if (s.kernel_cache == "0")
+    s.kernel_cache.clear();
+  else if (s.kernel_cache.empty() && !env("HOME").empty())
+    s.kernel_cache = env("HOME") + "/.cache/emily/kernels";
   if (auto f = env("EMILY_FALLBACK"); !f.empty()) s.fallback = parse_fallback(f);
   if (auto n = env("EMILY_NUM_THREADS"); !n.empty()) {
     char* end = nullptr;

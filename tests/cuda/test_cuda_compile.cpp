@@ -1,6 +1,7 @@
 // Compiled plans on the GPU: native replay recorded as a CUDA graph, and every compile
 // mode against eager on the GPU. Oracle: eager on the GPU, which runs the same kernels,
-// so results match bitwise (fuse mode too while CUDA fuses nothing: it plans as native).
+// so results match bitwise; fuse mode's generated kernels within its 4 ULP (f32)
+// tolerance (docs/COMPILER.md; test_cuda_fuse.cpp covers them in depth).
 // Every test skips, saying why, on a machine without a CUDA device.
 #include <string>
 #include <vector>
@@ -182,7 +183,9 @@ TEST_F(CudaCompile, EveryModeMatchesEagerOnTheGpu) {
     for (int call = 0; call < 3; ++call) {
       std::vector<Tensor> got = f(in);
       for (std::size_t k = 0; k < got.size(); ++k)
-        EXPECT_TRUE(all_equal(to_host(got[k]), to_host(want[k])))
+        EXPECT_TRUE(mode == CompileMode::fuse
+                        ? testing::within_ulps(to_host(got[k]), to_host(want[k]), 4)
+                        : all_equal(to_host(got[k]), to_host(want[k])))
             << "mode " << static_cast<int>(mode) << " call " << call << " result " << k;
     }
   }

@@ -18,6 +18,7 @@ void register_random(KernelTable& t);       // random.cu: random_bits
 void register_fft(KernelTable& t);          // fft.cpp: cuFFT
 void register_linalg(KernelTable& t);       // linalg.cpp: cuSOLVER
 void register_conv(KernelTable& t);         // conv.cu: conv_general
+void register_fused(KernelTable& t);        // fused.cpp: fused (NVRTC-generated kernels)
 
 inline void register_all(KernelTable& t) {
   register_elementwise(t);
@@ -33,6 +34,7 @@ inline void register_all(KernelTable& t) {
   register_fft(t);
   register_linalg(t);
   register_conv(t);
+  register_fused(t);
 }
 
 // Runs primitive `p` on the CPU for inputs on a GPU and writes the results into `out`
