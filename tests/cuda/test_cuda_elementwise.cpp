@@ -21,6 +21,7 @@
 #include <set>
 
 #include "emily/telemetry.h"
+#include "support/gpu.h"
 #include "support/testing.h"
 
 namespace emily {
@@ -29,29 +30,7 @@ namespace {
 using testing::all_close;
 using testing::all_equal;
 
-class CudaElementwise : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
-    id_ = telemetry::attach("emily.fallback.start", [this](const telemetry::Event& e) {
-      if (const std::string* op = e.find("op")) fallbacks.insert(*op);
-    });
-    attached_ = true;
-  }
-  void TearDown() override {
-    if (!attached_) return;
-    telemetry::detach(id_);
-    std::string names;
-    for (const auto& f : fallbacks) names += f + " ";
-    EXPECT_TRUE(fallbacks.empty()) << "fell back to the CPU: " << names;
-  }
-  Device gpu = Device::cuda(0);
-  std::set<std::string> fallbacks;
-
- private:
-  std::uint64_t id_ = 0;
-  bool attached_ = false;
-};
+class CudaElementwise : public testing::GpuTest {};
 
 const DType kRealDTypes[] = {DType::bool_, DType::u8,  DType::u16, DType::u32, DType::u64,
                              DType::s8,    DType::s16, DType::s32, DType::s64, DType::f16,

@@ -14,6 +14,7 @@
 
 #include "emily/compile.h"
 #include "emily/telemetry.h"
+#include "support/gpu.h"
 #include "support/testing.h"
 
 namespace emily {
@@ -21,25 +22,7 @@ namespace {
 
 using testing::all_equal;
 
-class CudaOrdering : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
-    id_ = telemetry::attach("emily.fallback.start", [this](const telemetry::Event& e) {
-      if (const std::string* op = e.find("op")) fallbacks_.insert(*op);
-    });
-  }
-  void TearDown() override {
-    if (id_) telemetry::detach(*id_);
-    // Every dtype these tests use is claimed native: nothing may run on the CPU.
-    EXPECT_TRUE(fallbacks_.empty()) << "fell back to the CPU: " << *fallbacks_.begin();
-  }
-  Device gpu = Device::cuda(0);
-
- private:
-  std::optional<telemetry::HandlerId> id_;
-  std::set<std::string> fallbacks_;
-};
+class CudaOrdering : public testing::GpuTest {};
 
 const DType kRealDTypes[] = {DType::bool_, DType::u8,  DType::u16, DType::u32, DType::u64,
                              DType::s8,    DType::s16, DType::s32, DType::s64, DType::f16,

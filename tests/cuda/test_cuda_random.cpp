@@ -9,6 +9,7 @@
 #include <set>
 
 #include "emily/telemetry.h"
+#include "support/gpu.h"
 #include "support/testing.h"
 
 namespace emily {
@@ -17,29 +18,7 @@ namespace {
 using testing::all_close;
 using testing::all_equal;
 
-class CudaRandom : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
-    id_ = telemetry::attach("emily.fallback.start", [this](const telemetry::Event& e) {
-      if (const std::string* op = e.find("op")) fallbacks.insert(*op);
-    });
-    attached_ = true;
-  }
-  void TearDown() override {
-    if (!attached_) return;
-    telemetry::detach(id_);
-    std::string names;
-    for (const auto& f : fallbacks) names += f + " ";
-    EXPECT_TRUE(fallbacks.empty()) << "fell back to the CPU: " << names;
-  }
-  Device gpu = Device::cuda(0);
-  std::set<std::string> fallbacks;
-
- private:
-  telemetry::HandlerId id_ = 0;
-  bool attached_ = false;
-};
+class CudaRandom : public testing::GpuTest {};
 
 const std::uint64_t kSeeds[] = {0, 1, 42, 0xdeadbeefcafef00dull, (1ull << 40) + 7};
 

@@ -16,6 +16,7 @@
 #include <set>
 
 #include "emily/telemetry.h"
+#include "support/gpu.h"
 #include "support/testing.h"
 
 namespace emily {
@@ -24,25 +25,7 @@ namespace {
 using testing::all_close;
 using testing::all_equal;
 
-class CudaShape : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
-    id_ = telemetry::attach("emily.fallback.start", [this](const telemetry::Event& e) {
-      if (const std::string* op = e.find("op")) fallbacks_.insert(*op);
-    });
-  }
-  void TearDown() override {
-    if (cuda_device_count() == 0) return;
-    telemetry::detach(id_);
-    EXPECT_TRUE(fallbacks_.empty()) << "fell back to the CPU: " << *fallbacks_.begin();
-  }
-  Device gpu = Device::cuda(0);
-
- private:
-  std::set<std::string> fallbacks_;
-  telemetry::HandlerId id_{};
-};
+class CudaShape : public testing::GpuTest {};
 
 const DType kAllDTypes[] = {DType::bool_, DType::u8,  DType::u16, DType::u32, DType::u64,
                             DType::s8,    DType::s16, DType::s32, DType::s64, DType::f16,
