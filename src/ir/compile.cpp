@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "backend/recording.h"
+#include "core/view_range.h"
 #include "emily/backend.h"
 #include "emily/compile.h"
 #include "emily/config.h"
@@ -452,21 +453,10 @@ std::vector<Tensor> results_of(const Plan& p, const std::vector<Tensor>& inputs,
   return results;
 }
 
-// The element range [lo, hi) a tensor's view reaches in its buffer.
-std::pair<std::int64_t, std::int64_t> reach(const Tensor& t) {
-  if (t.size() == 0) return {t.offset(), t.offset()};
-  std::int64_t lo = t.offset(), hi = t.offset();
-  for (int d = 0; d < t.ndim(); ++d) {
-    const std::int64_t span = t.strides()[d] * (t.shape()[d] - 1);
-    (span < 0 ? lo : hi) += span;
-  }
-  return {lo, hi + 1};
-}
-
 // Copies each input's reach into its plan-owned twin (same buffer size and layout).
 void stage_inputs(const Recorded& r, const std::vector<Tensor>& inputs, Device device) {
   for (std::size_t k = 0; k < inputs.size(); ++k) {
-    const auto [lo, hi] = reach(inputs[k]);
+    const auto [lo, hi] = detail::view_range(inputs[k]);
     const std::size_t item = inputs[k].itemsize();
     copy_bytes(static_cast<char*>(r.staged[k].buffer()->data()) + lo * item,
                static_cast<const char*>(inputs[k].buffer()->data()) + lo * item,

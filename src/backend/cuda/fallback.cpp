@@ -2,6 +2,7 @@
 
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/runtime.h"
+#include "core/view_range.h"
 #include "emily/ops.h"
 #include "emily/telemetry.h"
 
@@ -17,13 +18,9 @@ Tensor host_view(const Tensor& t) {
     return t.device().type == Device::Type::cpu
                ? t
                : Tensor::empty(t.shape(), t.dtype(), Device::cpu());
-  std::int64_t lo = t.offset(), hi = t.offset();
-  for (int d = 0; d < t.ndim(); ++d) {
-    const std::int64_t span = t.strides()[d] * (t.shape()[d] - 1);
-    (span < 0 ? lo : hi) += span;
-  }
+  const auto [lo, hi] = detail::view_range(t);
   const std::size_t item = t.itemsize();
-  const auto bytes = static_cast<std::size_t>(hi + 1 - lo) * item;
+  const auto bytes = static_cast<std::size_t>(hi - lo) * item;
   auto buffer = emily::allocate(bytes, Device::cpu());
   copy(buffer->data(), Device::cpu(), static_cast<const char*>(t.buffer()->data()) + lo * item,
        t.device(), bytes);
