@@ -36,4 +36,9 @@ Tensor dequantize(const QuantizedTensor& w);
 Tensor dequantize(const Tensor& packed, const Tensor& scales, const Tensor& biases, int group_size,
                   int bits);
 
+// x @ W^T (transpose, the Linear layout: w holds {N, K}) or x @ W (w holds {K, N}) for
+// x {..., K}; the result has x's dtype. Today dequantize + matmul; to become a
+// primitive with packed kernels.
+Tensor quantized_matmul(const Tensor& x, const QuantizedTensor& w, bool transpose = true);
+
 }  // namespace emily

@@ -85,4 +85,9 @@ Tensor dequantize(const QuantizedTensor& w) {
   return dequantize(w.packed, w.scales, w.biases, w.group_size, w.bits);
 }
 
+Tensor quantized_matmul(const Tensor& x, const QuantizedTensor& w, bool transpose) {
+  Tensor dense = astype(dequantize(w), x.dtype());
+  return matmul(x, transpose ? swapaxes(dense, -1, -2) : dense);
+}
+
 }  // namespace emily
