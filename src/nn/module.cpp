@@ -145,7 +145,8 @@ class SafetensorsWeights final : public WeightSource {
     if (!file_.contains(name)) return std::nullopt;
     const std::string base = prefix_of(name);
     const std::string scales = join(base, "scales"), biases = join(base, "biases");
-    const bool packed = ends_with(name, ".weight") && file_.info(name).dtype == DType::u32 &&
+    const bool is_weight = name == "weight" || ends_with(name, ".weight");
+    const bool packed = is_weight && file_.info(name).dtype == DType::u32 &&
                         file_.contains(scales) && file_.contains(biases);
     if (!packed) return Parameter(file_.tensor(name));
     if (!quantization_)
