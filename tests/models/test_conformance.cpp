@@ -13,7 +13,7 @@
 // The SmolLM2-135M-Instruct GGUF (scripts/fixtures/smollm2.py: Transformers loading the
 // GGUF itself, weights dequantized to f32): the three chat prompts render and encode to
 // Transformers' ids exactly, and the greedy 32-token continuations are equal, with the
-// weights dequantized to f32 at load (the requirement) and kept quantized.
+// weights dequantized to f32 at load (the requirement) and kept quantized (one prompt).
 #include <gtest/gtest.h>
 
 #include <algorithm>
