@@ -150,58 +150,80 @@ std::string q8_0_bytes(const Tensor& t, Tensor* values) {
   return out;
 }
 
-constexpr const char* kGgufConfig =
-    "{\"model_type\": \"llama\", \"vocab_size\": 64, \"hidden_size\": 32, "
-    "\"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
-    "\"num_key_value_heads\": 2, \"rms_norm_eps\": 1e-5, \"max_position_embeddings\": 128, "
-    "\"rope_theta\": 10000.0, \"torch_dtype\": \"float32\", \"tie_word_embeddings\": ";
+struct Twin {
+  const char* arch;  // llama (q/k rows permuted), qwen2 (q/k/v bias), qwen3 (q/k norms)
+  bool quantize;     // matrices as Q8_0 and tied embeddings, else F32 and an lm_head
+};
 
-// Writes the HF folder's weights as a llama GGUF file; with `quantize`, every matrix as
-// Q8_0, and the HF folder's safetensors rewritten with the values the blocks decode to.
-void write_gguf_twin(const TempFolder& folder, const std::string& path, bool quantize) {
-  auto weights = load_safetensors(folder.file("model.safetensors"));
-  GgufWriter w;
-  w.str("general.architecture", "llama");
-  w.u32("llama.block_count", 2);
-  w.u32("llama.context_length", 128);
-  w.u32("llama.embedding_length", 32);
-  w.u32("llama.feed_forward_length", 64);
-  w.u32("llama.attention.head_count", 4);
-  w.u32("llama.attention.head_count_kv", 2);
-  w.f32("llama.rope.freq_base", 10000.0f);
-  w.f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-  w.u32("llama.vocab_size", 64);
-  std::map<std::string, std::string> to_gguf = {{"model.embed_tokens.weight", "token_embd.weight"},
-                                                {"model.norm.weight", "output_norm.weight"},
-                                                {"lm_head.weight", "output.weight"}};
+std::string twin_config(const Twin& t) {
+  return std::string("{\"model_type\": \"") + t.arch +
+         "\", \"vocab_size\": 64, \"hidden_size\": 32, \"intermediate_size\": 64, "
+         "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+         "\"head_dim\": 8, \"rms_norm_eps\": 1e-5, \"max_position_embeddings\": 128, "
+         "\"rope_theta\": 10000.0, \"torch_dtype\": \"float32\", \"tie_word_embeddings\": " +
+         (t.quantize ? "true}" : "false}");
+}
+
+// The GGUF name llama.cpp's converter gives a transformers tensor.
+std::string gguf_name(const std::string& hf) {
+  static const std::map<std::string, std::string> top = {
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"}};
+  if (top.count(hf)) return top.at(hf);
   const std::pair<const char*, const char*> parts[] = {
       {"input_layernorm", "attn_norm"},    {"self_attn.q_proj", "attn_q"},
       {"self_attn.k_proj", "attn_k"},      {"self_attn.v_proj", "attn_v"},
-      {"self_attn.o_proj", "attn_output"}, {"post_attention_layernorm", "ffn_norm"},
+      {"self_attn.o_proj", "attn_output"}, {"self_attn.q_norm", "attn_q_norm"},
+      {"self_attn.k_norm", "attn_k_norm"}, {"post_attention_layernorm", "ffn_norm"},
       {"mlp.gate_proj", "ffn_gate"},       {"mlp.up_proj", "ffn_up"},
       {"mlp.down_proj", "ffn_down"}};
-  for (int layer = 0; layer < 2; ++layer)
-    for (const auto& [h, g] : parts)
-      to_gguf["model.layers." + std::to_string(layer) + "." + h + ".weight"] =
-          "blk." + std::to_string(layer) + "." + g + ".weight";
+  const std::string layer = hf.substr(13, hf.find('.', 13) - 13);  // model.layers.N.
+  const std::string rest = hf.substr(14 + layer.size());
+  for (const auto& [h, g] : parts) {
+    const std::string hs = h;
+    if (rest.rfind(hs + ".", 0) == 0) return "blk." + layer + "." + g + rest.substr(hs.size());
+  }
+  ADD_FAILURE() << "no GGUF name for " << hf;
+  return hf;
+}
 
+// Writes the HF folder's weights as a GGUF file of `twin.arch`; with `quantize`, every
+// matrix as Q8_0, and the HF folder's safetensors rewritten with the values the blocks
+// decode to. Llama's q/k rows (weights and biases) are permuted as the converter does.
+void write_gguf_twin(const TempFolder& folder, const std::string& path, const Twin& twin) {
+  auto weights = load_safetensors(folder.file("model.safetensors"));
+  GgufWriter w;
+  const std::string a = twin.arch;
+  w.str("general.architecture", a);
+  w.u32(a + ".block_count", 2);
+  w.u32(a + ".context_length", 128);
+  w.u32(a + ".embedding_length", 32);
+  w.u32(a + ".feed_forward_length", 64);
+  w.u32(a + ".attention.head_count", 4);
+  w.u32(a + ".attention.head_count_kv", 2);
+  w.u32(a + ".attention.key_length", 8);
+  w.f32(a + ".rope.freq_base", 10000.0f);
+  w.f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  w.u32(a + ".vocab_size", 64);
+  const bool permuted = a == "llama";
   for (auto& [name, value] : weights) {
     Tensor t = contiguous(value);
     Tensor stored = t;
-    if (name.find("q_proj") != std::string::npos) stored = converter_permute(t, 4);
-    if (name.find("k_proj") != std::string::npos) stored = converter_permute(t, 2);
-    if (quantize && t.ndim() == 2) {
+    const bool is_q = permuted && name.find("q_proj") != std::string::npos;
+    const bool is_k = permuted && name.find("k_proj") != std::string::npos;
+    if (is_q) stored = converter_permute(t, 4);
+    if (is_k) stored = converter_permute(t, 2);
+    if (twin.quantize && t.ndim() == 2) {
       Tensor decoded;
       const std::string blocks = q8_0_bytes(stored, &decoded);
-      w.add(to_gguf.at(name), t.shape(), GgmlType::q8_0, blocks);
+      w.add(gguf_name(name), t.shape(), GgmlType::q8_0, blocks);
       // The oracle holds the decoded values in transformers' row order.
-      if (name.find("q_proj") != std::string::npos)
-        decoded = models::undo_gguf_rope_permutation(decoded, 4);
-      if (name.find("k_proj") != std::string::npos)
-        decoded = models::undo_gguf_rope_permutation(decoded, 2);
+      if (is_q) decoded = models::undo_gguf_rope_permutation(decoded, 4);
+      if (is_k) decoded = models::undo_gguf_rope_permutation(decoded, 2);
       value = decoded;
     } else {
-      w.add(to_gguf.at(name), t.shape(), GgmlType::f32, f32_bytes(stored));
+      w.add(gguf_name(name), t.shape(), GgmlType::f32, f32_bytes(stored));
       value = t;
     }
   }
@@ -210,17 +232,17 @@ void write_gguf_twin(const TempFolder& folder, const std::string& path, bool qua
   save_safetensors(folder.file("model.safetensors"), copy);
 }
 
-class GgufTwin : public ::testing::TestWithParam<bool> {};
+class GgufTwin : public ::testing::TestWithParam<Twin> {};
 
 // The GGUF model's logits equal the HF model's over a sequence and a decoding step.
 // Tolerance: the same f32 values meet the same ops, except that a quantized matrix goes
 // through quantized_matmul (dequantize, then the product): 1e-5 relative.
 TEST_P(GgufTwin, MatchesTheHfModel) {
-  const bool quantize = GetParam();
+  const Twin twin = GetParam();
   TempFolder folder;
-  write_tiny_checkpoint(folder, std::string(kGgufConfig) + (quantize ? "true}" : "false}"));
+  write_tiny_checkpoint(folder, twin_config(twin));
   const std::string gguf = folder.file("tiny.gguf");
-  write_gguf_twin(folder, gguf, quantize);
+  write_gguf_twin(folder, gguf, twin);
 
   auto hf = models::load_causal_lm(folder.path());
   std::vector<std::pair<std::string, double>> stages;
@@ -229,10 +251,11 @@ TEST_P(GgufTwin, MatchesTheHfModel) {
   auto gg = models::load_causal_lm(gguf, options);
   ASSERT_FALSE(stages.empty());
   EXPECT_EQ(stages.back().second, 1.0);
-  EXPECT_EQ(gg->config().model_type, "llama");
+  EXPECT_EQ(gg->config().model_type, twin.arch);
   EXPECT_EQ(gg->config().head_dim, 8);
-  EXPECT_EQ(gg->config().tie_word_embeddings, quantize);
-  if (quantize) {
+  EXPECT_EQ(gg->config().tie_word_embeddings, twin.quantize);
+  EXPECT_EQ(gg->config().qkv_bias, hf->config().qkv_bias);
+  if (twin.quantize) {
     auto* llama = dynamic_cast<models::LlamaModel*>(gg.get());
     ASSERT_NE(llama, nullptr);
     EXPECT_TRUE(llama->model.embed_tokens.weight.is_quantized());
@@ -257,8 +280,13 @@ TEST_P(GgufTwin, MatchesTheHfModel) {
   EXPECT_TRUE(all_close(slice(c.logits, {0, 0, 0}, {1, 6, 64}), b.logits, 1e-5, 1e-5));
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, GgufTwin, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "q8_0_tied" : "f32"; });
+INSTANTIATE_TEST_SUITE_P(Layouts, GgufTwin,
+                         ::testing::Values(Twin{"llama", false}, Twin{"llama", true},
+                                           Twin{"qwen2", false}, Twin{"qwen3", true}),
+                         [](const auto& info) {
+                           return std::string(info.param.arch) +
+                                  (info.param.quantize ? "_q8_0_tied" : "_f32");
+                         });
 
 TEST(GgufLlama, RefusesOtherArchitectures) {
   TempFolder folder;
