@@ -110,8 +110,9 @@ std::vector<Tensor> LlamaModel::make_caches(std::int64_t batch, std::int64_t max
   return caches;
 }
 
-StepResult LlamaModel::step(const StepInputs& in, bool last_only) const {
-  // Only metadata is read here (shapes, dtypes): step must trace without host reads.
+// Checks the inputs against the model and each other, reading only shapes, dtypes and
+// devices (step must trace without host reads); returns the caches' length T_max.
+std::int64_t LlamaModel::check_inputs(const StepInputs& in) const {
   for (const Tensor* t : {&in.tokens, &in.positions, &in.write_offset, &in.key_mask})
     if (!t->defined()) EMILY_THROW(ValueError, kStep, "an input tensor is undefined");
   if (in.tokens.ndim() != 2 || !is_integral(in.tokens.dtype()))
@@ -135,16 +136,22 @@ StepResult LlamaModel::step(const StepInputs& in, bool last_only) const {
     if (!c.defined() || c.shape() != cache_shape || c.dtype() != dtype_)
       EMILY_THROW(ShapeError, kStep, "every cache must be ", to_string(cache_shape), " ",
                   name(dtype_), ", got ", c.defined() ? to_string(c.shape()) : "undefined");
-  }
-  for (const Tensor& c : in.caches)
     if (c.device() != device_)
       EMILY_THROW(DeviceError, kStep, "caches are on ", to_string(c.device()), ", the model on ",
                   to_string(device_), " (make them with make_caches)");
+  }
   if (t > t_max)
     EMILY_THROW(ShapeError, kStep, "a chunk of ", t, " tokens does not fit caches of ", t_max);
   if (in.key_mask.shape() != Shape{b, t_max} || in.key_mask.dtype() != DType::bool_)
     EMILY_THROW(ShapeError, kStep, "key_mask must be {", b, ", ", t_max, "} bool, got ",
                 to_string(in.key_mask.shape()), " ", name(in.key_mask.dtype()));
+  return t_max;
+}
+
+StepResult LlamaModel::step(const StepInputs& in, bool last_only) const {
+  const std::int64_t t_max = check_inputs(in);
+  const std::int64_t b = in.tokens.shape(0), t = in.tokens.shape(1);
+  const std::size_t n_caches = in.caches.size();
 
   std::optional<StreamGuard> guard;
   if (current_stream().device != device_) guard.emplace(default_stream(device_));
