@@ -232,6 +232,11 @@ void write_gguf_twin(const TempFolder& folder, const std::string& path, const Tw
   save_safetensors(folder.file("model.safetensors"), copy);
 }
 
+// Named in test output (GoogleTest would print the struct's bytes, padding included).
+void PrintTo(const Twin& t, std::ostream* os) {
+  *os << t.arch << (t.quantize ? " q8_0" : " f32");
+}
+
 class GgufTwin : public ::testing::TestWithParam<Twin> {};
 
 // The GGUF model's logits equal the HF model's over a sequence and a decoding step.

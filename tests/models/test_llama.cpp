@@ -43,6 +43,10 @@ struct Variant {
   std::string config;
 };
 
+void PrintTo(const Variant& v, std::ostream* os) {
+  *os << v.name;
+}
+
 class KvCache : public ::testing::TestWithParam<Variant> {};
 
 // The whole sequence in one step equals a prefill of 4 then one token per step.
