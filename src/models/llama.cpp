@@ -110,8 +110,9 @@ std::vector<Tensor> LlamaModel::make_caches(std::int64_t batch, std::int64_t max
   return caches;
 }
 
-StepResult LlamaModel::step(const StepInputs& in, bool last_only) const {
-  // Only metadata is read here (shapes, dtypes): step must trace without host reads.
+// Checks the inputs against the model and each other, reading only shapes, dtypes and
+// devices (step must trace without host reads); returns the caches' length T_max.
+std::int64_t LlamaModel::check_inputs(const StepInputs& in) const {
   for (const Tensor* t : {&in.tokens, &in.positions, &in.write_offset, &in.key_mask})
     if (!t->defined()) EMILY_THROW(ValueError, kStep, "an input tensor is undefined");
   if (in.tokens.ndim() != 2 || !is_integral(in.tokens.dtype()))
@@ -135,15 +136,31 @@ StepResult LlamaModel::step(const StepInputs& in, bool last_only) const {
     if (!c.defined() || c.shape() != cache_shape || c.dtype() != dtype_)
       EMILY_THROW(ShapeError, kStep, "every cache must be ", to_string(cache_shape), " ",
                   name(dtype_), ", got ", c.defined() ? to_string(c.shape()) : "undefined");
+    if (c.device() != device_)
+      EMILY_THROW(DeviceError, kStep, "caches are on ", to_string(c.device()), ", the model on ",
+                  to_string(device_), " (make them with make_caches)");
   }
   if (t > t_max)
     EMILY_THROW(ShapeError, kStep, "a chunk of ", t, " tokens does not fit caches of ", t_max);
   if (in.key_mask.shape() != Shape{b, t_max} || in.key_mask.dtype() != DType::bool_)
     EMILY_THROW(ShapeError, kStep, "key_mask must be {", b, ", ", t_max, "} bool, got ",
                 to_string(in.key_mask.shape()), " ", name(in.key_mask.dtype()));
+  return t_max;
+}
+
+StepResult LlamaModel::step(const StepInputs& in, bool last_only) const {
+  const std::int64_t t_max = check_inputs(in);
+  const std::int64_t b = in.tokens.shape(0), t = in.tokens.shape(1);
+  const std::size_t n_caches = in.caches.size();
 
   std::optional<StreamGuard> guard;
   if (current_stream().device != device_) guard.emplace(default_stream(device_));
+
+  // Inputs made on another device (a host-side decode loop) follow the model; a no-op
+  // when they are already there.
+  const Tensor tokens = to_device(in.tokens, device_);
+  const Tensor positions = to_device(in.positions, device_);
+  const Tensor key_mask = to_device(in.key_mask, device_);
 
   // Slot j is visible to query i when it holds a real token and j <= write_offset + i
   // (and, in a sliding layer, j > write_offset + i - window).
@@ -151,22 +168,22 @@ StepResult LlamaModel::step(const StepInputs& in, bool last_only) const {
   const Tensor query_slot = offset + to_device(arange(t, DType::s32), device_);  // {T}
   const Tensor key_slot = reshape(to_device(arange(t_max, DType::s32), device_), {1, t_max});
   const Tensor query_column = reshape(query_slot, {t, 1});
-  const Tensor visible = reshape(
-      logical_and(reshape(in.key_mask, {b, 1, 1, t_max}), less_equal(key_slot, query_column)),
-      {b, 1, t, t_max});
+  const Tensor visible =
+      reshape(logical_and(reshape(key_mask, {b, 1, 1, t_max}), less_equal(key_slot, query_column)),
+              {b, 1, t, t_max});
   Tensor windowed;
   if (config_.sliding_window) {
     const double window = static_cast<double>(*config_.sliding_window);
     windowed = logical_and(visible, greater(key_slot, query_column - window));
   }
 
-  Tensor h = astype(model.embed_tokens(in.tokens), dtype_);
+  Tensor h = astype(model.embed_tokens(tokens), dtype_);
   StepResult result;
   result.caches.reserve(n_caches);
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
     const DecoderLayer& layer = *model.layers[i];
     const Tensor& mask = slides(config_, i) ? windowed : visible;
-    auto a = layer.self_attn(layer.input_layernorm(h), in.positions, mask, query_column,
+    auto a = layer.self_attn(layer.input_layernorm(h), positions, mask, query_column,
                              in.caches[2 * i], in.caches[2 * i + 1]);
     h = h + a.out;
     h = h + layer.mlp(layer.post_attention_layernorm(h));

@@ -7,6 +7,7 @@
 
 #include "emily/emily.h"
 #include "models/tiny_llama.h"
+#include "nn/quantize.h"
 #include "support/testing.h"
 
 namespace emily::testing {
@@ -41,6 +42,10 @@ struct Variant {
   const char* name;
   std::string config;
 };
+
+void PrintTo(const Variant& v, std::ostream* os) {
+  *os << v.name;
+}
 
 class KvCache : public ::testing::TestWithParam<Variant> {};
 
@@ -275,6 +280,49 @@ TEST(Llama, ProgressReachesOne) {
   };
   models::load_causal_lm(folder.path(), options);
   EXPECT_DOUBLE_EQ(last_weights, 1.0);
+}
+
+// An MLX-quantized folder (config.json's "quantization", u32 weights beside scales and
+// biases) against the same folder holding the dequantized values densely (the oracle):
+// quantized_matmul and the quantized embedding see the same values, so 1e-5 relative.
+TEST(Llama, LoadsMlxQuantizedFolders) {
+  std::string config = tiny_config_json("qwen3");
+  config.replace(config.find("\"intermediate_size\": 48"), 23, "\"intermediate_size\": 64");
+  TempFolder dense, packed;
+  write_tiny_checkpoint(dense, config);
+  {
+    std::ofstream out(packed.file("config.json"));
+    out << config.substr(0, config.size() - 1)
+        << ", \"quantization\": {\"group_size\": 32, \"bits\": 4}}";
+  }
+  std::map<std::string, Tensor> quantized, dequantized;
+  for (const auto& [name, w] : load_safetensors(dense.file("model.safetensors"))) {
+    if (w.ndim() != 2) {
+      quantized[name] = dequantized[name] = w;
+      continue;
+    }
+    const QuantizedTensor q = quantize_for_test(w, 4, 32);
+    const std::string base = name.substr(0, name.size() - 7);  // without ".weight"
+    quantized[name] = q.packed;
+    quantized[base + ".scales"] = q.scales;
+    quantized[base + ".biases"] = q.biases;
+    dequantized[name] = dequantize(q);
+  }
+  save_safetensors(packed.file("model.safetensors"), quantized);
+  save_safetensors(dense.file("model.safetensors"), dequantized);
+
+  auto a = models::load_causal_lm(packed.path());
+  auto b = models::load_causal_lm(dense.path());
+  auto* llama = dynamic_cast<models::LlamaModel*>(a.get());
+  ASSERT_NE(llama, nullptr);
+  EXPECT_TRUE(llama->model.layers[1]->mlp.down_proj.weight.is_quantized());
+  EXPECT_TRUE(llama->model.embed_tokens.weight.is_quantized());
+  const auto ids = sequence(5, 8);
+  auto ra =
+      a->step(step_inputs(ids, iota_positions(5), first_slots(5, 8), 1, 0, a->make_caches(1, 8)));
+  auto rb =
+      b->step(step_inputs(ids, iota_positions(5), first_slots(5, 8), 1, 0, b->make_caches(1, 8)));
+  EXPECT_TRUE(all_close(ra.logits, rb.logits, 1e-5, 1e-5));
 }
 
 }  // namespace

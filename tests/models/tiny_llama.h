@@ -60,7 +60,7 @@ inline std::string tiny_config_json(const std::string& model_type, const std::st
 }
 
 // Writes config.json and random weights named as the model names them (norm weights
-// near 1, as trained models have them). Returns the folder's path.
+// near 1, as trained models have them).
 inline void write_tiny_checkpoint(const TempFolder& folder, const std::string& config_json,
                                   unsigned seed = 7) {
   {

@@ -58,6 +58,8 @@ class LlamaModel final : public CausalLM, public nn::Module {
   std::unique_ptr<nn::Linear> lm_head;  // absent with tied word embeddings
 
  private:
+  std::int64_t check_inputs(const StepInputs& inputs) const;
+
   DecoderConfig config_;
   Device device_ = Device::cpu();
   DType dtype_ = DType::f32;
