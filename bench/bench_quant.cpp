@@ -45,6 +45,17 @@ void BM_cpu_dense_gemv_f32(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * n * n * 4);
 }
 
+// Unpacking alone: dequantize the whole weight to f32 (what the M > 8 path pays per
+// call before its sgemm).
+void BM_cpu_dequantize(benchmark::State& state) {
+  const std::int64_t n = state.range(0), bits = state.range(1);
+  const QuantizedTensor q =
+      quantize(random::normal(random::key(1), {n, n}), 64, static_cast<int>(bits));
+  for (auto _ : state) benchmark::DoNotOptimize(dequantize(q));
+  state.SetBytesProcessed(state.iterations() * quantized_bytes(q));
+}
+BENCHMARK(BM_cpu_dequantize)->Args({4096, 4})->UseRealTime()->Unit(benchmark::kMicrosecond);
+
 // {K = N, bits, M}
 BENCHMARK(BM_cpu_quantized_gemv)
     ->Args({4096, 4, 1})
