@@ -211,6 +211,39 @@ TEST(QuantizedMatmul, GgufWeights) {
   }
 }
 
+// Empty operands: no rows, no outputs, or K = 0 (every output an empty sum, 0).
+// Oracle: the decomposition.
+TEST(QuantizedMatmul, EmptyOperands) {
+  const QuantizedTensor w = quantize(random::normal(random::key(1), {5, 64}), 32, 4);
+  const QuantizedTensor none = quantize(zeros({0, 64}), 32, 4);
+  const QuantizedTensor no_k = quantize(zeros({5, 0}), 32, 4);
+  struct Run {
+    Tensor x;
+    const QuantizedTensor* w;
+    bool transpose;
+    Shape shape;
+  };
+  for (const Run& r :
+       {Run{zeros({0, 64}), &w, true, {0, 5}}, Run{zeros({3, 64}), &none, true, {3, 0}},
+        Run{ones({3, 0}), &no_k, true, {3, 5}}, Run{ones({2, 0}), &none, false, {2, 64}}}) {
+    Tensor got = quantized_matmul(r.x, *r.w, r.transpose);
+    EXPECT_EQ(got.shape(), r.shape);
+    quant::DecomposeGuard guard;
+    EXPECT_TRUE(all_equal(got, quantized_matmul(r.x, *r.w, r.transpose)));
+  }
+}
+
+// Non-finite weights quantize to something (no crash); finite groups are unaffected.
+TEST(QuantizedMatmul, NonFiniteWeightsDoNotCrash) {
+  std::vector<float> v(128, 0.5f);
+  v[3] = NAN;
+  v[70] = INFINITY;
+  const QuantizedTensor q = quantize(tensor(v, {2, 64}), 32, 4);
+  Tensor x = ones({1, 64});
+  EXPECT_EQ(quantized_matmul(x, q).shape(), (Shape{1, 2}));
+  EXPECT_EQ(floats(dequantize(q))[40], 0.5f);  // row 0, second group: constant 0.5
+}
+
 TEST(QuantizedMatmul, BadArgumentsNameTheOp) {
   const QuantizedTensor w = quantize(zeros({8, 64}), 32, 4);  // {N 8, K 64}
   Tensor x = zeros({2, 64});
