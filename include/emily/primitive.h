@@ -143,6 +143,15 @@ struct SdpaAttr {
   bool operator==(const SdpaAttr&) const = default;
 };
 
+// Group-wise quantized weights (family `quant`; layout in emily/quantization.h). For
+// quantized_matmul, `transpose` means the weight holds {N, K} (x @ W^T, Linear's layout).
+struct QuantAttr {
+  int group_size = 64;
+  int bits = 4;
+  bool transpose = true;
+  bool operator==(const QuantAttr&) const = default;
+};
+
 enum class Primitive : std::uint16_t;  // the table below
 
 // A chain of elementwise primitives fused into one node (compiler fuse mode). Every
@@ -168,7 +177,7 @@ struct FusedAttr {
 using Attr =
     std::variant<NoAttr, AxesAttr, AxisAttr, ArangeAttr, EyeAttr, PadAttr, SliceAttr, ShapeAttr,
                  PermAttr, StridedAttr, ScanAttr, SortAttr, ConvAttr, WindowAttr, FftAttr,
-                 LinalgAttr, ControlAttr, FusedAttr, NormAttr, RopeAttr, SdpaAttr>;
+                 LinalgAttr, ControlAttr, FusedAttr, NormAttr, RopeAttr, SdpaAttr, QuantAttr>;
 std::string to_string(const Attr& a);  // "axes=[0, 2]"; "" for NoAttr
 
 // Families group primitives that share a kernel template and validation rules.
@@ -196,6 +205,8 @@ enum class Family : std::uint8_t {
   fused,    // fused elementwise chains: made by the compiler's fuse pass, never by ops
   fast,     // fused transformer ops: each has a decomposition that runs where a backend
             // has no kernel (src/ops/fast.cpp)
+  quant,    // group-wise quantized weights: likewise with decompositions
+            // (src/ops/quantization.cpp)
 };
 
 // X(name, family, arity, attr); arity -1 means variadic.
@@ -325,7 +336,9 @@ enum class Family : std::uint8_t {
   X(fast_layer_norm, fast, -1, NormAttr)            \
   X(fast_swiglu, fast, 2, NoAttr)                   \
   X(fast_rope, fast, -1, RopeAttr)                  \
-  X(fast_sdpa, fast, -1, SdpaAttr)
+  X(fast_sdpa, fast, -1, SdpaAttr)                  \
+  X(dequantize, quant, 3, QuantAttr)                \
+  X(quantized_matmul, quant, 4, QuantAttr)
 
 enum class Primitive : std::uint16_t {
 #define EMILY_PRIMITIVE_ENUM(name, family, arity, attr) name,

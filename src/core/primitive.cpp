@@ -139,6 +139,9 @@ std::string to_string(const Attr& a) {
       os << "scale=" << x.scale << ", causal=" << x.causal << ", causal_offset=" << x.causal_offset
          << ", mask=" << kMasks[static_cast<int>(x.mask)] << ", has_sinks=" << x.has_sinks;
     }
+    void operator()(const QuantAttr& x) {
+      os << "group_size=" << x.group_size << ", bits=" << x.bits << ", transpose=" << x.transpose;
+    }
   };
   std::visit(Printer{os}, a);
   return os.str();

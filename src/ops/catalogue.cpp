@@ -67,6 +67,10 @@ const std::vector<Composite>& composites() {
       {"kv_cache_sdpa_update", {"slice_update", "fast_sdpa"}},
       {"kv_cache_attention", {"slice_update", "fast_sdpa"}},
       {"kv_cache_attention_masked", {"slice_update", "fast_sdpa", "astype"}},
+      // Group statistics, codes and the bit-stream packing (src/ops/quantization.cpp).
+      {"quantize",
+       {"astype", "min", "max", "subtract", "divide", "equal", "where", "full", "round", "maximum",
+        "minimum", "left_shift", "right_shift", "sum", "add", "concatenate", "copy"}},
   };
   return table;
 }
@@ -105,8 +109,10 @@ KernelStatus primitive_status(Primitive p, Device::Type backend) {
   if (info(p).family == Family::view || info(p).family == Family::control)
     return KernelStatus::native;
   if (kernels(backend).has(p)) return KernelStatus::native;
-  // A fast op without a kernel runs its decomposition on the device (src/ops/fast.cpp).
-  if (info(p).family == Family::fast) return KernelStatus::composite;
+  // A fast or quant op without a kernel runs its decomposition on the device
+  // (src/ops/fast.cpp, src/ops/quantization.cpp).
+  if (info(p).family == Family::fast || info(p).family == Family::quant)
+    return KernelStatus::composite;
   if (backend != Device::Type::cpu && kernels(Device::Type::cpu).has(p)) {
     return KernelStatus::fallback;
   }

@@ -171,6 +171,15 @@ TEST(Compile, EveryPrimitiveFamilyReplays) {
                          fast::rope(q, 4, false, 10000.0, 1.0, 1),
                          fast::sdpa_causal(q, kv, kv, 0.4)};
                    }});
+  // Quantized weights are captures; the activations are traced.
+  const QuantizedTensor qw = quantize(reshape(concatenate({y, y, y, y}, -1), {3, 32}), 32, 4);
+  cases.push_back({"quant", [qw](const std::vector<Tensor>& in) {
+                     Tensor a = concatenate({in[0], in[0], in[0]}, -1);
+                     Tensor xs = reshape(slice(a, {0, 0}, {4, 16}), {2, 32});
+                     return std::vector<Tensor>{
+                         dequantize(qw), quantized_matmul(xs, qw),
+                         quantized_matmul(slice(xs, {0, 0}, {2, 3}), qw, false)};
+                   }});
   std::set<std::string> seen;
   auto id = telemetry::attach("emily.eval.start", [&](const telemetry::Event& e) {
     if (const std::string* op = e.find("op")) seen.insert(*op);

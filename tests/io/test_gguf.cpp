@@ -627,7 +627,7 @@ TEST(Dequantize, ReplaysInsideCompiledPlans) {
 TEST(Dequantize, BadArgumentsNameTheOp) {
   Tensor packed = zeros({2, 8}, DType::u32), s = zeros({2, 2}), b = zeros({2, 2});
   EXPECT_EQ(dequantize(packed, s, b, 32, 4).shape(), (Shape{2, 64}));
-  EXPECT_EMILY_ERROR(dequantize(packed, s, b, 32, 3), Unsupported, "dequantize");
+  EXPECT_EMILY_ERROR(dequantize(packed, s, b, 32, 3), ShapeError, "dequantize");
   EXPECT_EMILY_ERROR(dequantize(packed, s, b, 32, 5), ValueError, "dequantize");
   EXPECT_EMILY_ERROR(dequantize(packed, s, b, 16, 4), ValueError, "dequantize");
   EXPECT_EMILY_ERROR(dequantize(astype(packed, DType::s32), s, b, 32, 4), DTypeError, "dequantize");

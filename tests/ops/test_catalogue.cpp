@@ -58,18 +58,17 @@ TEST(Catalogue, RestRunsOnCpu) {
   }
 }
 
-// The fused transformer ops run on the CPU (their kernels or composites of them); the
-// quantization names of that section belong to another issue.
+// The fused transformer and quantization ops run on the CPU (their kernels or
+// composites of them).
 TEST(Catalogue, FastOpsRunOnCpu) {
   auto names = catalogue_names("Fused transformer", "");
   int checked = 0;
   for (const auto& n : names) {
-    if (n.rfind("fast_", 0) != 0 && n.rfind("kv_cache_", 0) != 0) continue;
     auto s = status(n, Device::Type::cpu);
     EXPECT_TRUE(s == KernelStatus::native || s == KernelStatus::composite) << catalogue_line(n);
     ++checked;
   }
-  EXPECT_EQ(checked, 15);
+  EXPECT_EQ(checked, 18);
 }
 
 TEST(Catalogue, LinesHaveTheDocumentedForm) {
@@ -99,6 +98,7 @@ TEST(Catalogue, CompositePartsCoverWhatTheyDispatch) {
   Tensor t4_bthd = reshape(m, {1, 2, 1, 3}), half_mask = ones({2, 2}, DType::f16);
   Tensor keys2 = ones({1, 2}, DType::s32), keys3 = ones({1, 3}, DType::s32);
   Tensor cache = zeros({1, 1, 4, 3}), cache_bthd = zeros({1, 4, 1, 3});
+  Tensor q64 = reshape(astype(arange(64), DType::f32), {2, 32});
   const std::vector<std::pair<std::string, std::function<void()>>> calls = {
       {"ones", [] { ones({2}); }},
       {"zeros", [] { zeros({2}); }},
@@ -144,6 +144,11 @@ TEST(Catalogue, CompositePartsCoverWhatTheyDispatch) {
       {"kv_cache_sdpa_update", [&] { kv_cache_sdpa_update(t4, t4, t4, cache, cache, 1, 1.0); }},
       {"kv_cache_attention",
        [&] { kv_cache_attention(t4_bthd, t4_bthd, t4_bthd, cache_bthd, cache_bthd, 1, 1.0); }},
+      {"quantize",
+       [&] {
+         quantize(q64, 32, 4);
+         quantize(q64, 32, 3);
+       }},
       {"kv_cache_attention_masked",
        [&] {
          kv_cache_attention_masked(t4_bthd, t4_bthd, t4_bthd, cache_bthd, cache_bthd, 1, 1.0,

@@ -23,6 +23,7 @@ void register_fft(KernelTable& t);        // fft.cpp: fft ifft rfft irfft (FFTW)
 void register_linalg(KernelTable& t);     // linalg.cpp: linalg_* tri_inv (LAPACK)
 void register_fused(KernelTable& t);      // fused.cpp: fused (block functions from the above)
 void register_fast(KernelTable& t);       // fast.cpp: fast_rms_norm ... fast_sdpa
+void register_quant(KernelTable& t);      // quant.cpp: dequantize quantized_matmul
 
 inline void register_all(KernelTable& t) {
   register_creation(t);
@@ -43,6 +44,7 @@ inline void register_all(KernelTable& t) {
   register_linalg(t);
   register_fused(t);
   register_fast(t);
+  register_quant(t);
 }
 
 }  // namespace emily::cpu

@@ -1,0 +1,141 @@
+// Quantized GEMV (decode: M = 1) against the dense GEMV on the same shapes, in one run.
+// The counter is bytes of weights read per second: packed codes plus scales and biases
+// for the quantized forms, the f32 (CPU) or bf16 (GPU) matrix for the dense ones. A
+// quantized GEMV that reaches the dense one's bytes/s is as fast as memory lets it be;
+// its time is then smaller by the compression.
+//
+//   CPU: int4 / int8 g64 f32-scale weights {N, K}, x {1, K} f32, vs matmul(x, W^T) f32.
+//   GPU: int4 / int8 g64 bf16-scale weights, x bf16, vs matmul(x, W^T) bf16; weights
+//        rotate over copies that together exceed the 50 MB L2, so each call reads HBM.
+//        Skipped without a GPU.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "emily/emily.h"
+
+namespace {
+
+using namespace emily;
+
+std::int64_t quantized_bytes(const QuantizedTensor& q) {
+  return static_cast<std::int64_t>(q.packed.nbytes() + q.scales.nbytes() + q.biases.nbytes());
+}
+
+// ---- CPU ---------------------------------------------------------------------------------
+
+void BM_cpu_quantized_gemv(benchmark::State& state) {
+  const std::int64_t n = state.range(0), bits = state.range(1), m = state.range(2);
+  Tensor w = random::normal(random::key(1), {n, n});
+  const QuantizedTensor q = quantize(w, 64, static_cast<int>(bits));
+  Tensor x = random::normal(random::key(2), {m, n});
+  for (int i = 0; i < 2; ++i) benchmark::DoNotOptimize(quantized_matmul(x, q));
+  for (auto _ : state) benchmark::DoNotOptimize(quantized_matmul(x, q));
+  state.SetBytesProcessed(state.iterations() * quantized_bytes(q));
+}
+
+void BM_cpu_dense_gemv_f32(benchmark::State& state) {
+  const std::int64_t n = state.range(0), m = state.range(1);
+  Tensor w = random::normal(random::key(1), {n, n});
+  Tensor wt = swapaxes(w, 0, 1);  // the Linear layout: {N, K} used transposed
+  Tensor x = random::normal(random::key(2), {m, n});
+  for (int i = 0; i < 2; ++i) benchmark::DoNotOptimize(matmul(x, wt));
+  for (auto _ : state) benchmark::DoNotOptimize(matmul(x, wt));
+  state.SetBytesProcessed(state.iterations() * n * n * 4);
+}
+
+// Unpacking alone: dequantize the whole weight to f32 (what the M > 8 path pays per
+// call before its sgemm).
+void BM_cpu_dequantize(benchmark::State& state) {
+  const std::int64_t n = state.range(0), bits = state.range(1);
+  const QuantizedTensor q =
+      quantize(random::normal(random::key(1), {n, n}), 64, static_cast<int>(bits));
+  for (auto _ : state) benchmark::DoNotOptimize(dequantize(q));
+  state.SetBytesProcessed(state.iterations() * quantized_bytes(q));
+}
+BENCHMARK(BM_cpu_dequantize)->Args({4096, 4})->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// {K = N, bits, M}
+BENCHMARK(BM_cpu_quantized_gemv)
+    ->Args({4096, 4, 1})
+    ->Args({4096, 8, 1})
+    ->Args({4096, 4, 8})
+    ->Args({4096, 4, 64})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cpu_dense_gemv_f32)
+    ->Args({4096, 1})
+    ->Args({4096, 8})
+    ->Args({4096, 64})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// ---- GPU ---------------------------------------------------------------------------------
+
+// Copies of a weight that together exceed the L2 cache.
+std::int64_t copies_for(std::int64_t bytes) {
+  return std::max<std::int64_t>(2, (256ll << 20) / std::max<std::int64_t>(bytes, 1));
+}
+
+void BM_cuda_quantized_gemv(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0), bits = state.range(1);
+  const Device gpu = Device::cuda(0);
+  std::vector<QuantizedTensor> w;
+  const QuantizedTensor first = quantize(
+      astype(random::normal(random::key(0), {n, n}), DType::bf16), 64, static_cast<int>(bits));
+  const std::int64_t copies = copies_for(quantized_bytes(first));
+  for (std::int64_t c = 0; c < copies; ++c) {
+    // The same values in fresh buffers: what is read, not what it holds, matters here.
+    w.push_back({to_device(first.packed, gpu), to_device(first.scales, gpu),
+                 to_device(first.biases, gpu), first.bits, first.group_size});
+  }
+  Tensor x = to_device(astype(random::normal(random::key(99), {1, n}), DType::bf16), gpu);
+  StreamGuard guard(default_stream(gpu));
+  for (const auto& q : w) benchmark::DoNotOptimize(quantized_matmul(x, q));
+  synchronize();
+  std::size_t k = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(quantized_matmul(x, w[k++ % w.size()]));
+    synchronize();
+  }
+  state.SetBytesProcessed(state.iterations() * quantized_bytes(first));
+}
+
+void BM_cuda_dense_gemv_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0);
+  const Device gpu = Device::cuda(0);
+  std::vector<Tensor> w;
+  for (std::int64_t c = 0; c < copies_for(n * n * 2); ++c)
+    w.push_back(swapaxes(
+        astype(to_device(random::normal(random::key(c), {n, n}), gpu), DType::bf16), 0, 1));
+  Tensor x = to_device(astype(random::normal(random::key(99), {1, n}), DType::bf16), gpu);
+  StreamGuard guard(default_stream(gpu));
+  for (const auto& m : w) benchmark::DoNotOptimize(matmul(x, m));
+  synchronize();
+  std::size_t k = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(matmul(x, w[k++ % w.size()]));
+    synchronize();
+  }
+  state.SetBytesProcessed(state.iterations() * n * n * 2);
+}
+
+BENCHMARK(BM_cuda_quantized_gemv)
+    ->Args({4096, 4})
+    ->Args({4096, 8})
+    ->Args({8192, 4})
+    ->Args({8192, 8})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_dense_gemv_bf16)
+    ->Arg(4096)
+    ->Arg(8192)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,145 @@
+// The quant kernels on a GPU (src/backend/cuda/quant.cu) against the CPU kernels on the
+// same inputs. Oracles and tolerances:
+//   dequantize: the CPU kernel, bitwise (both round the product to the scales' dtype,
+//     then the sum, with no fma);
+//   quantized_matmul: the CPU kernel, |gpu - cpu| <= tol * (|x| @ (|s| q + |b|)) per
+//     element with tol = 1e-5 + 2 (u_scales + u_x), u the unit roundoff (f32 0, f16
+//     2^-11, bf16 2^-8): both accumulate in f32 in different orders, and the GPU's
+//     dequantize + matmul road (M > 8, W {K, N}) rounds w to the scales' dtype and to
+//     x's, which the CPU's GEMV does not; plus one rounding of the result;
+//   compiled plans (CUDA graphs): eager on the GPU, bitwise.
+// Skips without a GPU; fails when anything fell back to the CPU (GpuTest).
+#include <cmath>
+
+#include "emily/quantization.h"
+#include "support/gpu.h"
+#include "support/testing.h"
+
+namespace emily {
+namespace {
+
+using testing::all_equal;
+using testing::floats;
+
+class CudaQuant : public testing::GpuTest {
+ protected:
+  QuantizedTensor to_gpu(const QuantizedTensor& q) {
+    return {to_device(q.packed, gpu), to_device(q.scales, gpu), to_device(q.biases, gpu), q.bits,
+            q.group_size};
+  }
+};
+
+double roundoff(DType t) {
+  return t == DType::f16 ? std::ldexp(1.0, -11) : t == DType::bf16 ? std::ldexp(1.0, -8) : 0.0;
+}
+
+// `w` on the CPU.
+::testing::AssertionResult close_in_terms(const Tensor& got, const Tensor& want, const Tensor& x,
+                                          const QuantizedTensor& w, bool transpose) {
+  if (got.shape() != want.shape() || got.dtype() != want.dtype())
+    return ::testing::AssertionFailure() << "shape or dtype differ";
+  const double tol = 1e-5 + 2 * (roundoff(x.dtype()) + roundoff(w.scales.dtype()));
+  QuantizedTensor codes{w.packed, abs(astype(w.scales, DType::f32)),
+                        abs(astype(w.biases, DType::f32)), w.bits, w.group_size};
+  Tensor terms = dequantize(codes);
+  if (transpose) terms = swapaxes(terms, -1, -2);
+  const std::vector<float> a = floats(to_host(got)), b = floats(want);
+  const std::vector<float> scale = floats(matmul(abs(astype(x, DType::f32)), terms));
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double bound = tol * scale[i] + 1e-30;
+    if (!(std::fabs(double(a[i]) - double(b[i])) <= bound))
+      return ::testing::AssertionFailure()
+             << "element " << i << ": " << a[i] << " vs " << b[i] << " (bound " << bound << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(CudaQuant, DequantizeEqualsTheCpuKernel) {
+  for (DType dtype : {DType::f32, DType::f16, DType::bf16}) {
+    for (int bits : {2, 3, 4, 6, 8}) {
+      for (int group : {32, 64, 128}) {
+        SCOPED_TRACE(std::string(name(dtype)) + " bits " + std::to_string(bits) + " group " +
+                     std::to_string(group));
+        Tensor w = random::normal(random::key(static_cast<std::uint64_t>(bits * group)), {5, 384},
+                                  dtype, 0.2, 1.5);
+        const QuantizedTensor q = quantize(w, group, bits);
+        Tensor got = dequantize(to_gpu(q));
+        EXPECT_EQ(got.device(), gpu);
+        EXPECT_TRUE(all_equal(to_host(got), dequantize(q)));
+      }
+    }
+  }
+}
+
+// Quantizing on the GPU (a composite of catalogue ops) gives the CPU's bits.
+TEST_F(CudaQuant, QuantizeEqualsTheCpu) {
+  Tensor w = random::normal(random::key(3), {4, 256}, DType::bf16);
+  for (int bits : {3, 4, 8}) {
+    const QuantizedTensor cpu = quantize(w, 64, bits);
+    const QuantizedTensor dev = quantize(to_device(w, gpu), 64, bits);
+    EXPECT_TRUE(all_equal(to_host(dev.packed), cpu.packed)) << bits;
+    EXPECT_TRUE(all_equal(to_host(dev.scales), cpu.scales)) << bits;
+  }
+}
+
+TEST_F(CudaQuant, QuantizedMatmulMatchesTheCpuKernel) {
+  for (bool transpose : {true, false}) {
+    for (int bits : {2, 3, 4, 6, 8}) {
+      for (int group : {32, 64, 128}) {
+        // N odd where it is not the packed axis.
+        const std::int64_t n = transpose ? 67 : 256, k = transpose ? 512 : 67;
+        Tensor dense = random::normal(random::key(static_cast<std::uint64_t>(bits + group)),
+                                      transpose ? Shape{n, k} : Shape{k, n}, DType::f32, 0.1);
+        const QuantizedTensor q = quantize(dense, group, bits);
+        const QuantizedTensor qg = to_gpu(q);
+        for (std::int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 33}) {
+          for (DType xt : {DType::f32, DType::bf16}) {
+            SCOPED_TRACE("bits " + std::to_string(bits) + " group " + std::to_string(group) +
+                         " M " + std::to_string(m) + " " + std::string(name(xt)) +
+                         (transpose ? " transposed" : ""));
+            Tensor x = random::normal(random::key(static_cast<std::uint64_t>(m)), {m, k}, xt);
+            Tensor got = quantized_matmul(to_device(x, gpu), qg, transpose);
+            EXPECT_EQ(got.device(), gpu);
+            EXPECT_TRUE(close_in_terms(got, quantized_matmul(x, q, transpose), x, q, transpose));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CudaQuant, HalfScalesAndBatchedActivations) {
+  for (DType st : {DType::f16, DType::bf16}) {
+    Tensor dense = random::normal(random::key(7), {96, 256}, st);
+    const QuantizedTensor q = quantize(dense, 64, 4);
+    for (DType xt : {DType::f32, DType::f16, DType::bf16}) {
+      Tensor x = random::normal(random::key(8), {2, 3, 256}, xt);
+      Tensor got = quantized_matmul(to_device(x, gpu), to_gpu(q));
+      EXPECT_TRUE(close_in_terms(got, quantized_matmul(x, q), x, q, true))
+          << name(st) << " scales, " << name(xt) << " x";
+    }
+  }
+}
+
+TEST_F(CudaQuant, CompiledPlansEqualEager) {
+  Tensor dense = random::normal(random::key(9), {128, 256});
+  const QuantizedTensor q = to_gpu(quantize(dense, 64, 4));
+  auto fn = [&](const std::vector<Tensor>& in) -> std::vector<Tensor> {
+    return {quantized_matmul(in[0], q), dequantize(q)};
+  };
+  for (std::int64_t m : {1, 33}) {
+    Tensor x = to_device(random::normal(random::key(10), {m, 256}, DType::bf16), gpu);
+    std::vector<Tensor> eager = fn({x});
+    for (CompileMode mode : {CompileMode::native, CompileMode::fuse}) {
+      auto f = compile(fn, testing::compile_options(mode, "quant"));
+      for (int call = 0; call < 2; ++call) {
+        std::vector<Tensor> got = f({x});
+        for (std::size_t j = 0; j < got.size(); ++j)
+          EXPECT_TRUE(all_equal(to_host(got[j]), to_host(eager[j]))) << "M " << m << " " << j;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace emily
