@@ -96,13 +96,19 @@ json::Value gpt2(const GgufVocabulary& v, std::string_view source) {
         object({{"type", "Sequence"},
                 {"pretokenizers", json::Array{split(kLlama3Pattern), byte_level(false)}}});
     ignore_merges = true;
+  } else if (pre == "smollm" || pre == "starcoder") {
+    // The tokenizer.json these come from: single digits split off, then GPT-2's split.
+    pre_tokenizer = object(
+        {{"type", "Sequence"},
+         {"pretokenizers", json::Array{object({{"type", "Digits"}, {"individual_digits", true}}),
+                                       byte_level(true)}}});
   } else if (pre == "qwen2") {
     pre_tokenizer =
         object({{"type", "Sequence"},
                 {"pretokenizers", json::Array{split(kQwen2Pattern), byte_level(false)}}});
   } else {
     EMILY_THROW(Unsupported, std::string(source).c_str(), "GGUF pre-tokenizer '", pre,
-                "' is not supported (known: default, gpt2, llama-bpe, qwen2)");
+                "' is not supported (known: default, gpt2, llama-bpe, qwen2, smollm, starcoder)");
   }
   json::Value merges = json::Array{};
   for (const std::string& m : v.merges) merges.push_back(m);
