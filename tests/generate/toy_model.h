@@ -36,6 +36,7 @@ class ToyLM : public models::CausalLM {
   }
 
   const DecoderConfig& config() const override { return config_; }
+  DecoderConfig& mutable_config() { return config_; }
   Device device() const override { return Device::cpu(); }
   DType dtype() const override { return DType::f32; }
 
