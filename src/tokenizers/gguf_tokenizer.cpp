@@ -3,6 +3,7 @@
 #include "emily/gguf_tokenizer.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "emily/error.h"
 #include "emily/json.h"
@@ -78,11 +79,21 @@ json::Value bos_template(const GgufVocabulary& v, bool default_add_bos, std::str
                  {"special_tokens", specials}});
 }
 
+// Built as a member list rather than through Value::set, whose search for an existing
+// key made this quadratic (seconds for a 49k-token vocabulary). A repeated token keeps
+// its last id, as set would.
 json::Value vocab_object(const GgufVocabulary& v) {
-  json::Value vocab = json::Object{};
-  for (std::size_t id = 0; id < v.tokens.size(); ++id)
-    vocab.set(v.tokens[id], static_cast<std::int64_t>(id));
-  return vocab;
+  json::Object members;
+  members.reserve(v.tokens.size());
+  std::unordered_map<std::string_view, std::size_t> index;
+  for (std::size_t id = 0; id < v.tokens.size(); ++id) {
+    auto [at, fresh] = index.emplace(v.tokens[id], members.size());
+    if (fresh)
+      members.push_back({v.tokens[id], static_cast<std::int64_t>(id)});
+    else
+      members[at->second].value = static_cast<std::int64_t>(id);
+  }
+  return json::Value(std::move(members));
 }
 
 json::Value gpt2(const GgufVocabulary& v, std::string_view source) {
