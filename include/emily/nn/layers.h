@@ -1,0 +1,119 @@
+// The layers transformer decoders are built from. Each is a Module whose parameter names
+// are Hugging Face's (weight, bias), and a forward call made of catalogue and fast ops
+// only, so every layer traces under compile() and runs on any device.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "emily/model_config.h"
+#include "emily/nn/module.h"
+#include "emily/tensor.h"
+
+namespace emily::nn {
+
+// y = x W^T + b with W {out, in}, dense or quantized (then quantized_matmul).
+class Linear : public Module {
+ public:
+  Linear(std::int64_t in_features, std::int64_t out_features, bool bias = true);
+  Tensor operator()(const Tensor& x) const;
+
+  std::int64_t in_features, out_features;
+  Parameter weight;
+  Parameter bias;  // not registered (and never loaded) without a bias
+};
+
+// Rows of a {num, dim} table. A quantized table gathers the packed rows with their
+// scales and biases and dequantizes only those, never the whole table.
+class Embedding : public Module {
+ public:
+  Embedding(std::int64_t num_embeddings, std::int64_t dim);
+  Tensor operator()(const Tensor& ids) const;  // ids {...} integer -> {..., dim}
+  // x W^T: the table used as an output projection (tied word embeddings).
+  Tensor as_linear(const Tensor& x) const;
+
+  std::int64_t num_embeddings, dim;
+  Parameter weight;
+};
+
+class RMSNorm : public Module {
+ public:
+  RMSNorm(std::int64_t dim, double eps);
+  Tensor operator()(const Tensor& x) const;  // fast::rms_norm over the last axis
+
+  double eps;
+  Parameter weight;
+};
+
+class LayerNorm : public Module {
+ public:
+  LayerNorm(std::int64_t dim, double eps, bool bias = true);
+  Tensor operator()(const Tensor& x) const;  // fast::layer_norm over the last axis
+
+  double eps;
+  Parameter weight;
+  Parameter bias;
+};
+
+// The gated feed-forward of Llama-style decoders: down(silu(gate(x)) * up(x)).
+class MLP : public Module {
+ public:
+  MLP(std::int64_t hidden, std::int64_t intermediate, bool bias = false);
+  Tensor operator()(const Tensor& x) const;
+
+  Linear gate_proj, up_proj, down_proj;
+};
+
+// Rotary position embedding of {B, T, heads, head_dim} tensors at per-token positions
+// {B, T}, split-half pairs as transformers rotates them. Types default and linear run as
+// fast::rope_positions; llama3 (and explicit frequencies, as GGUF's rope_freqs) turn by
+// per-pair inverse frequencies computed once here. Others raise Unsupported naming the
+// type.
+class RoPE {
+ public:
+  RoPE(const RopeConfig& config, std::int64_t head_dim);
+  // Inverse frequencies divided by `divisors` (llama.cpp's rope_freqs: one per pair).
+  RoPE(const RopeConfig& config, std::int64_t head_dim, const std::vector<float>& divisors);
+  Tensor operator()(const Tensor& x, const Tensor& positions) const;
+
+  int dims;  // the rotated features (head_dim times partial_rotary_factor)
+
+ private:
+  double base_ = 10000.0, scale_ = 1.0;
+  std::vector<float> inverse_frequencies_;  // empty: base and scale describe them
+};
+
+// Causal self-attention over a preallocated key/value cache (what models::CausalLM's
+// step needs): q/k/v projections, optional RMSNorm of each query and key head (Qwen3),
+// RoPE, the new keys and values scattered into the caches at given slots, then
+// fast::sdpa_masked over the whole cache. Grouped-query heads read their shared K/V head
+// directly (no repetition).
+struct AttentionOptions {
+  std::int64_t hidden_size = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
+  bool qkv_bias = false, output_bias = false;
+  bool qk_norm = false;  // q_norm/k_norm over head_dim before RoPE
+  double norm_eps = 1e-6;
+  std::optional<RoPE> rope;  // none: the layer sees no positions (SmolLM3's NoPE layers)
+};
+
+class Attention : public Module {
+ public:
+  explicit Attention(AttentionOptions options);
+
+  struct Output {
+    Tensor out;  // {B, T, hidden}
+    Tensor k_cache, v_cache;
+  };
+  // x {B, T, hidden}; positions {B, T}; mask bool, broadcasting to {B, heads, T, T_max}
+  // (true: the query sees the slot); slots {T, 1} integer: the cache slot of each new
+  // token; caches {B, kv_heads, T_max, head_dim}.
+  Output operator()(const Tensor& x, const Tensor& positions, const Tensor& mask,
+                    const Tensor& slots, const Tensor& k_cache, const Tensor& v_cache) const;
+
+  AttentionOptions options;
+  Linear q_proj, k_proj, v_proj, o_proj;
+  std::unique_ptr<RMSNorm> q_norm, k_norm;  // with qk_norm only
+};
+
+}  // namespace emily::nn

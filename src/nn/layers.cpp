@@ -1,0 +1,235 @@
+#include "emily/nn/layers.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "emily/fast.h"
+#include "emily/ops.h"
+
+namespace emily::nn {
+
+namespace {
+
+// A product with the batch axes folded into rows, so one GEMM serves {B, T, K} inputs
+// instead of one per batch item.
+Tensor rows_times_transposed(const Tensor& x, const Parameter& w) {
+  const std::int64_t k = x.shape(-1);
+  Shape out_shape = x.shape();
+  Tensor rows = reshape(x, {-1, k});
+  Tensor y = w.is_quantized() ? quantized_matmul(rows, w.quantized(), true)
+                              : matmul(rows, transpose(w.dense()));
+  out_shape.back() = y.shape(-1);
+  return reshape(y, out_shape);
+}
+
+void require_last_axis(const char* op, const Tensor& x, std::int64_t n) {
+  if (x.ndim() < 1 || x.shape(-1) != n)
+    EMILY_THROW(ShapeError, op, "input ", to_string(x.shape()), " must end in an axis of ", n);
+}
+
+}  // namespace
+
+// ---- Linear, Embedding --------------------------------------------------------------------
+
+Linear::Linear(std::int64_t in, std::int64_t out, bool has_bias)
+    : in_features(in), out_features(out) {
+  register_parameter("weight", weight, {out, in}, true);
+  if (has_bias) register_parameter("bias", bias, {out});
+}
+
+Tensor Linear::operator()(const Tensor& x) const {
+  require_last_axis("linear", x, in_features);
+  Tensor y = rows_times_transposed(x, weight);
+  return bias.defined() ? y + bias.dense() : y;
+}
+
+Embedding::Embedding(std::int64_t num, std::int64_t d) : num_embeddings(num), dim(d) {
+  register_parameter("weight", weight, {num, d}, true);
+}
+
+Tensor Embedding::operator()(const Tensor& ids) const {
+  if (!is_integral(ids.dtype()))
+    EMILY_THROW(DTypeError, "embedding", "ids must be integers, got ", name(ids.dtype()));
+  if (!weight.is_quantized()) return take(weight.dense(), ids, 0);
+  const QuantizedTensor& q = weight.quantized();
+  return dequantize(take(q.packed, ids, 0), take(q.scales, ids, 0), take(q.biases, ids, 0),
+                    q.group_size, q.bits);
+}
+
+Tensor Embedding::as_linear(const Tensor& x) const {
+  require_last_axis("embedding.as_linear", x, dim);
+  return rows_times_transposed(x, weight);
+}
+
+// ---- norms, MLP ---------------------------------------------------------------------------
+
+RMSNorm::RMSNorm(std::int64_t dim, double e) : eps(e) {
+  register_parameter("weight", weight, {dim});
+}
+
+Tensor RMSNorm::operator()(const Tensor& x) const {
+  return fast::rms_norm(x, weight.dense(), eps);
+}
+
+LayerNorm::LayerNorm(std::int64_t dim, double e, bool has_bias) : eps(e) {
+  register_parameter("weight", weight, {dim});
+  if (has_bias) register_parameter("bias", bias, {dim});
+}
+
+Tensor LayerNorm::operator()(const Tensor& x) const {
+  if (bias.defined()) return fast::layer_norm(x, weight.dense(), bias.dense(), eps);
+  return fast::layer_norm_no_bias(x, weight.dense(), eps);
+}
+
+MLP::MLP(std::int64_t hidden, std::int64_t intermediate, bool bias)
+    : gate_proj(hidden, intermediate, bias),
+      up_proj(hidden, intermediate, bias),
+      down_proj(intermediate, hidden, bias) {
+  register_module("gate_proj", gate_proj);
+  register_module("up_proj", up_proj);
+  register_module("down_proj", down_proj);
+}
+
+Tensor MLP::operator()(const Tensor& x) const {
+  return down_proj(fast::swiglu(gate_proj(x), up_proj(x)));
+}
+
+// ---- RoPE ---------------------------------------------------------------------------------
+
+namespace {
+
+int rotated_dims(const RopeConfig& c, std::int64_t head_dim) {
+  auto dims = static_cast<int>(static_cast<double>(head_dim) * c.partial_rotary_factor);
+  dims -= dims % 2;
+  if (dims <= 0 || dims > head_dim)
+    EMILY_THROW(ValueError, "rope", "partial_rotary_factor ", c.partial_rotary_factor,
+                " leaves no rotated features of head_dim ", head_dim);
+  return dims;
+}
+
+// transformers' _compute_llama3_parameters: long wavelengths slow down by `factor`, short
+// ones keep their speed, and the band between blends the two.
+std::vector<float> llama3_frequencies(const RopeConfig& c, int dims) {
+  const double old_len = static_cast<double>(c.original_max_position_embeddings);
+  const double low_wavelen = old_len / c.low_freq_factor;
+  const double high_wavelen = old_len / c.high_freq_factor;
+  std::vector<float> f(static_cast<std::size_t>(dims / 2));
+  for (int i = 0; i < dims / 2; ++i) {
+    // transformers computes the unscaled frequencies in f32 first.
+    const double inv = static_cast<float>(1.0 / std::pow(c.theta, 2.0 * i / dims));
+    const double wavelen = 2 * std::numbers::pi / inv;
+    double out = inv;
+    if (wavelen > low_wavelen) {
+      out = inv / c.factor;
+    } else if (wavelen >= high_wavelen) {
+      const double smooth =
+          (old_len / wavelen - c.low_freq_factor) / (c.high_freq_factor - c.low_freq_factor);
+      out = (1 - smooth) * inv / c.factor + smooth * inv;
+    }
+    f[i] = static_cast<float>(out);
+  }
+  return f;
+}
+
+}  // namespace
+
+RoPE::RoPE(const RopeConfig& c, std::int64_t head_dim) : dims(rotated_dims(c, head_dim)) {
+  base_ = c.theta;
+  if (c.type == "default") {
+    scale_ = 1.0;
+  } else if (c.type == "linear") {
+    scale_ = 1.0 / c.factor;  // positions divided by the factor
+  } else if (c.type == "llama3") {
+    inverse_frequencies_ = llama3_frequencies(c, dims);
+  } else {
+    EMILY_THROW(Unsupported, "rope", "RoPE type \"", c.type,
+                "\" is not supported (default, linear, llama3 are)");
+  }
+}
+
+RoPE::RoPE(const RopeConfig& c, std::int64_t head_dim, const std::vector<float>& divisors)
+    : RoPE(c, head_dim) {
+  if (static_cast<int>(divisors.size()) != dims / 2)
+    EMILY_THROW(ValueError, "rope", divisors.size(), " frequency divisors for ", dims / 2,
+                " rotated pairs");
+  if (inverse_frequencies_.empty()) {
+    inverse_frequencies_.resize(divisors.size());
+    for (int i = 0; i < dims / 2; ++i)
+      inverse_frequencies_[i] = static_cast<float>(scale_ * std::pow(base_, -2.0 * i / dims));
+  }
+  for (std::size_t i = 0; i < divisors.size(); ++i) inverse_frequencies_[i] /= divisors[i];
+}
+
+Tensor RoPE::operator()(const Tensor& x, const Tensor& positions) const {
+  if (inverse_frequencies_.empty())
+    return fast::rope_positions(x, dims, false, base_, scale_, positions);
+  // No fast op takes both per-token positions and frequencies, so the rotation is
+  // written out: angle = position * frequency, pairs (i, i + dims/2) turned by it.
+  if (x.ndim() != 4 || positions.shape() != Shape{x.shape(0), x.shape(1)})
+    EMILY_THROW(ShapeError, "rope", "x must be {B, T, heads, D} with positions {B, T}; got ",
+                to_string(x.shape()), " and ", to_string(positions.shape()));
+  const DType c = x.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  const std::int64_t half = dims / 2, b = x.shape(0), t = x.shape(1), n = x.shape(2),
+                     d = x.shape(3);
+  Tensor freqs =
+      to_device(tensor<float>(inverse_frequencies_, {static_cast<std::int64_t>(half)}), x.device());
+  Tensor angle = reshape(astype(positions, c), {b, t, 1, 1}) * astype(freqs, c);
+  Tensor cs = cos(angle), sn = sin(angle);
+  Tensor xc = astype(x, c);
+  Tensor x1 = slice(xc, {0, 0, 0, 0}, {b, t, n, half});
+  Tensor x2 = slice(xc, {0, 0, 0, half}, {b, t, n, 2 * half});
+  std::vector<Tensor> parts{x1 * cs - x2 * sn, x1 * sn + x2 * cs};
+  if (dims < d) parts.push_back(slice(xc, {0, 0, 0, dims}, {b, t, n, d}));
+  return astype(concatenate(parts, -1), x.dtype());
+}
+
+// ---- Attention ----------------------------------------------------------------------------
+
+Attention::Attention(AttentionOptions o)
+    : options(std::move(o)),
+      q_proj(options.hidden_size, options.num_heads * options.head_dim, options.qkv_bias),
+      k_proj(options.hidden_size, options.num_kv_heads * options.head_dim, options.qkv_bias),
+      v_proj(options.hidden_size, options.num_kv_heads * options.head_dim, options.qkv_bias),
+      o_proj(options.num_heads * options.head_dim, options.hidden_size, options.output_bias) {
+  if (options.num_kv_heads <= 0 || options.num_heads % options.num_kv_heads != 0)
+    EMILY_THROW(ValueError, "attention", "num_heads ", options.num_heads,
+                " is not a multiple of num_kv_heads ", options.num_kv_heads);
+  register_module("q_proj", q_proj);
+  register_module("k_proj", k_proj);
+  register_module("v_proj", v_proj);
+  register_module("o_proj", o_proj);
+  if (options.qk_norm) {
+    q_norm = std::make_unique<RMSNorm>(options.head_dim, options.norm_eps);
+    k_norm = std::make_unique<RMSNorm>(options.head_dim, options.norm_eps);
+    register_module("q_norm", *q_norm);
+    register_module("k_norm", *k_norm);
+  }
+}
+
+Attention::Output Attention::operator()(const Tensor& x, const Tensor& positions,
+                                        const Tensor& mask, const Tensor& slots,
+                                        const Tensor& k_cache, const Tensor& v_cache) const {
+  const std::int64_t b = x.shape(0), t = x.shape(1), d = options.head_dim;
+  Tensor q = reshape(q_proj(x), {b, t, options.num_heads, d});
+  Tensor k = reshape(k_proj(x), {b, t, options.num_kv_heads, d});
+  Tensor v = reshape(v_proj(x), {b, t, options.num_kv_heads, d});
+  if (q_norm) {
+    q = (*q_norm)(q);
+    k = (*k_norm)(k);
+  }
+  if (options.rope) {
+    q = (*options.rope)(q, positions);
+    k = (*options.rope)(k, positions);
+  }
+  // The chunk's keys and values land in their slots as one scatter whose slots are a
+  // tensor: a compiled step replays for every position without retracing, and the result
+  // replaces the cache (a donated cache lends it its buffer).
+  Tensor k_all = scatter(k_cache, slots, transpose(k, {1, 0, 2, 3}), {2});
+  Tensor v_all = scatter(v_cache, slots, transpose(v, {1, 0, 2, 3}), {2});
+  Tensor attended = fast::sdpa_masked(transpose(q, {0, 2, 1, 3}), k_all, v_all, mask,
+                                      1.0 / std::sqrt(static_cast<double>(d)));
+  Tensor out = reshape(transpose(attended, {0, 2, 1, 3}), {b, t, options.num_heads * d});
+  return {o_proj(out), k_all, v_all};
+}
+
+}  // namespace emily::nn
