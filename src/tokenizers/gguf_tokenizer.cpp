@@ -3,6 +3,7 @@
 #include "emily/gguf_tokenizer.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "emily/error.h"
 #include "emily/json.h"
@@ -78,11 +79,21 @@ json::Value bos_template(const GgufVocabulary& v, bool default_add_bos, std::str
                  {"special_tokens", specials}});
 }
 
+// Built as a member list rather than through Value::set, whose search for an existing
+// key made this quadratic (seconds for a 49k-token vocabulary). A repeated token keeps
+// its last id, as set would.
 json::Value vocab_object(const GgufVocabulary& v) {
-  json::Value vocab = json::Object{};
-  for (std::size_t id = 0; id < v.tokens.size(); ++id)
-    vocab.set(v.tokens[id], static_cast<std::int64_t>(id));
-  return vocab;
+  json::Object members;
+  members.reserve(v.tokens.size());
+  std::unordered_map<std::string_view, std::size_t> index;
+  for (std::size_t id = 0; id < v.tokens.size(); ++id) {
+    auto [at, fresh] = index.emplace(v.tokens[id], members.size());
+    if (fresh)
+      members.push_back({v.tokens[id], static_cast<std::int64_t>(id)});
+    else
+      members[at->second].value = static_cast<std::int64_t>(id);
+  }
+  return json::Value(std::move(members));
 }
 
 json::Value gpt2(const GgufVocabulary& v, std::string_view source) {
@@ -96,10 +107,10 @@ json::Value gpt2(const GgufVocabulary& v, std::string_view source) {
         object({{"type", "Sequence"},
                 {"pretokenizers", json::Array{split(kLlama3Pattern), byte_level(false)}}});
     ignore_merges = true;
-  } else if (pre == "smollm") {
-    // SmolLM's own tokenizer.json: digits one by one, then GPT-2's split. (Transformers'
-    // GGUF loader, which has no entry for the name, keeps GPT-2's split alone; with this
-    // vocabulary, which has no merge touching an ASCII digit, both give the same ids.)
+  } else if (pre == "smollm" || pre == "starcoder") {
+    // The tokenizer.json these come from: single digits split off, then GPT-2's split.
+    // (Transformers' GGUF loader has no entry for the names and keeps GPT-2's split alone;
+    // with SmolLM2's vocabulary, where no merge touches an ASCII digit, both give the same ids.)
     pre_tokenizer = object(
         {{"type", "Sequence"},
          {"pretokenizers", json::Array{object({{"type", "Digits"}, {"individual_digits", true}}),
@@ -110,7 +121,7 @@ json::Value gpt2(const GgufVocabulary& v, std::string_view source) {
                 {"pretokenizers", json::Array{split(kQwen2Pattern), byte_level(false)}}});
   } else {
     EMILY_THROW(Unsupported, std::string(source).c_str(), "GGUF pre-tokenizer '", pre,
-                "' is not supported (known: default, gpt2, llama-bpe, qwen2, smollm)");
+                "' is not supported (known: default, gpt2, llama-bpe, qwen2, smollm, starcoder)");
   }
   json::Value merges = json::Array{};
   for (const std::string& m : v.merges) merges.push_back(m);

@@ -1,4 +1,5 @@
-// The emily command line: `emily doctor`, `emily ops`, `emily inspect`, `emily version`.
+// The emily command line: `emily doctor`, `emily ops`, `emily inspect`, `emily generate`,
+// `emily version`.
 #include <sys/utsname.h>
 
 #include <cmath>
@@ -30,7 +31,8 @@ std::vector<DeviceSummary> devices();
 
 namespace emily::cli {
 int inspect(const std::string& path);
-}
+int generate(int argc, char** argv);
+}  // namespace emily::cli
 
 namespace {
 
@@ -42,6 +44,8 @@ int usage(std::ostream& os, int code) {
         "  inspect PATH\n"
         "            metadata and tensor table of a safetensors file, sharded model\n"
         "            (index or folder) or GGUF file\n"
+        "  generate [--model PATH] (--prompt TEXT | --chat) [options]\n"
+        "            stream a reply from a language model (emily generate --help)\n"
         "  version   print the version\n"
         "  help      this text\n";
   return code;
@@ -145,6 +149,7 @@ int main(int argc, char** argv) {
       if (argc != 3) return usage(std::cerr, 2);
       return emily::cli::inspect(argv[2]);
     }
+    if (cmd == "generate") return emily::cli::generate(argc - 2, argv + 2);
     if (cmd == "version" || cmd == "--version") {
       std::cout << emily::kVersion << "\n";
       return 0;
