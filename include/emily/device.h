@@ -20,7 +20,10 @@ Device parse_device(const std::string& text);  // "cpu", "cuda", "cuda:1"; Devic
 bool is_available(Device d);
 int cuda_device_count();  // 0 in a build without CUDA
 
-// EMILY_DEVICE when set, else the first GPU, else the CPU. Fixed at first use.
+// EMILY_DEVICE when set (DeviceError when that device is not available), else the CPU,
+// also on a machine with a GPU: a program chooses the GPU with EMILY_DEVICE=cuda,
+// set_default_device(Device::cuda()) or a StreamGuard on a GPU stream. Threads that have
+// not set a stream of their own work on the default device's default stream.
 Device default_device();
 void set_default_device(Device d);
 

@@ -5,17 +5,25 @@
 #include <functional>
 #include <memory>
 
-#include "emily/device.h"
+#include "emily/stream.h"
 
 namespace emily {
 
 // A block of device memory. Released to its allocator (or to the owner's deleter for
 // zero-copy buffers) when the last Tensor referring to it goes away.
+//
+// stream() is the stream the buffer was allocated on. Eager ops allocate their outputs
+// on the stream their kernel runs on, so it is also the stream whose work writes the
+// bytes: a copy to the host waits for it alone, not for the whole device.
 class Buffer {
  public:
   using Deleter = std::function<void(void*)>;
-  Buffer(void* data, std::size_t bytes, Device device, Deleter deleter)
-      : data_(data), bytes_(bytes), device_(device), deleter_(std::move(deleter)) {}
+  Buffer(void* data, std::size_t bytes, Device device, Deleter deleter, int stream_index = 0)
+      : data_(data),
+        bytes_(bytes),
+        device_(device),
+        stream_index_(stream_index),
+        deleter_(std::move(deleter)) {}
   ~Buffer() {
     if (deleter_) deleter_(data_);
   }
@@ -25,11 +33,13 @@ class Buffer {
   void* data() const { return data_; }
   std::size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  Stream stream() const { return Stream{device_, stream_index_}; }
 
  private:
   void* data_;
   std::size_t bytes_;
   Device device_;
+  int stream_index_;
   Deleter deleter_;
 };
 

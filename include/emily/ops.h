@@ -14,18 +14,30 @@
 namespace emily {
 
 // ---- creation -----------------------------------------------------------------------
+// Tensors made from nothing live on the current stream's device (current_stream().device,
+// the CPU unless the program chose otherwise); the forms with a Device make them there
+// (DeviceError when it is not available). The _like forms follow their argument, and
+// full(shape, value) the value's device.
 Tensor scalar_tensor(double value, DType dtype = DType::f32);
+Tensor scalar_tensor(double value, DType dtype, Device device);
 Tensor scalar_tensor(c64 value);
+Tensor scalar_tensor(c64 value, Device device);
 Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::f32);
+Tensor arange(double start, double stop, double step, DType dtype, Device device);
 Tensor arange(std::int64_t stop, DType dtype = DType::s64);
+Tensor arange(std::int64_t stop, DType dtype, Device device);
 Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
+Tensor full(const Shape& shape, double value, DType dtype, Device device);
 Tensor full(const Shape& shape, const Tensor& value);  // value is 0-d
 Tensor zeros(const Shape& shape, DType dtype = DType::f32);
+Tensor zeros(const Shape& shape, DType dtype, Device device);
 Tensor ones(const Shape& shape, DType dtype = DType::f32);
+Tensor ones(const Shape& shape, DType dtype, Device device);
 Tensor zeros_like(const Tensor& x);
 Tensor ones_like(const Tensor& x);
 // n×m with ones on diagonal k (m < 0 means m = n).
 Tensor eye(std::int64_t n, std::int64_t m = -1, std::int64_t k = 0, DType dtype = DType::f32);
+Tensor eye(std::int64_t n, std::int64_t m, std::int64_t k, DType dtype, Device device);
 
 // ---- unary --------------------------------------------------------------------------
 // Transcendental ops on bool/integer inputs compute in f32 (as Nx does).

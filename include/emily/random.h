@@ -9,7 +9,9 @@
 
 namespace emily::random {
 
+// A key is made on the current stream's device, as every tensor made from nothing.
 Tensor key(std::uint64_t seed);
+Tensor key(std::uint64_t seed, Device device);
 // `num` new keys, shape (num, 2).
 Tensor split(const Tensor& key, int num = 2);
 // Uniform u32 bits of `shape`.

@@ -1,8 +1,12 @@
 // Streams: a stream is a queue of work on one device. Every thread has a current
-// stream (initially the default stream of the default device); ops run on it.
+// stream; ops run on it, and tensors made from nothing (zeros, arange, tensor(...)) are
+// made on its device. Until a thread sets one it is the default stream of the default
+// device (default_device(), which set_default_device changes for such threads too).
 // CPU streams execute on the calling thread, so CPU work is ordered by program order;
 // CUDA streams queue kernels asynchronously.
 #pragma once
+
+#include <optional>
 
 #include "emily/device.h"
 
@@ -22,16 +26,22 @@ void set_current_stream(Stream s);
 void synchronize(Stream s);
 void synchronize();  // the current stream
 
-// Switches the current stream of this thread for a scope.
+namespace detail {
+// Sets this thread's stream (nullopt: follow the default device); returns the previous.
+std::optional<Stream> exchange_current_stream(std::optional<Stream> s);
+}  // namespace detail
+
+// Switches the current stream of this thread for a scope. Restores the previous state
+// exactly, "following the default device" included.
 class StreamGuard {
  public:
-  explicit StreamGuard(Stream s) : previous_(current_stream()) { set_current_stream(s); }
-  ~StreamGuard() { set_current_stream(previous_); }
+  explicit StreamGuard(Stream s) : previous_(detail::exchange_current_stream(s)) {}
+  ~StreamGuard() { detail::exchange_current_stream(previous_); }
   StreamGuard(const StreamGuard&) = delete;
   StreamGuard& operator=(const StreamGuard&) = delete;
 
  private:
-  Stream previous_;
+  std::optional<Stream> previous_;
 };
 
 template <class Fn>

@@ -13,6 +13,7 @@
 #include "emily/error.h"
 #include "emily/memory.h"
 #include "emily/shape.h"
+#include "emily/stream.h"
 
 namespace emily {
 
@@ -77,6 +78,9 @@ class Tensor {
 };
 
 // Copies `data` (row-major, shape and dtype as given) into a new tensor on `device`.
+// `data` may be reused once this returns. Onto a GPU the copy is ordered on the current
+// stream when it is on that device (else the device's default stream) and staged through
+// pinned memory, so the call does not wait for the stream's earlier work.
 Tensor from_blob(const void* data, const Shape& shape, DType dtype, Device device = Device::cpu());
 // Wraps host memory without copying; `release` runs when the last view goes away.
 // The memory must stay valid and unchanged until then.
@@ -85,11 +89,15 @@ Tensor from_blob_zero_copy(void* data, const Shape& shape, DType dtype, Buffer::
 void to_blob(const Tensor& t, void* dst, std::size_t dst_bytes);
 // A contiguous copy on the CPU (the tensor itself when it already is one).
 Tensor to_host(const Tensor& t);
-// Moves a tensor to another device (a copy unless it is already there).
+// Moves a tensor to another device (a copy unless it is already there). Host to GPU is
+// asynchronous (ordered on the GPU's current stream); GPU to host waits for the stream
+// that produced `t` (its buffer's stream), not for the whole device.
 Tensor to_device(const Tensor& t, Device device);
 // Waits for the work that produces `t`.
 void eval(const Tensor& t);
 
+// A tensor holding `values`, made on the current stream's device (as the other
+// creation functions in ops.h).
 template <class T>
 Tensor tensor(const std::vector<T>& values, const Shape& shape) {
   if (numel(shape) != static_cast<std::int64_t>(values.size())) {
@@ -98,9 +106,9 @@ Tensor tensor(const std::vector<T>& values, const Shape& shape) {
   }
   if constexpr (std::is_same_v<T, bool>) {
     std::vector<std::uint8_t> bytes(values.begin(), values.end());
-    return from_blob(bytes.data(), shape, DType::bool_);
+    return from_blob(bytes.data(), shape, DType::bool_, current_stream().device);
   } else {
-    return from_blob(values.data(), shape, dtype_v<T>);
+    return from_blob(values.data(), shape, dtype_v<T>, current_stream().device);
   }
 }
 template <class T>

@@ -104,12 +104,21 @@ EMILY_INSTANTIATE_ACCESSORS(c64)
 #undef EMILY_INSTANTIATE_ACCESSORS
 
 Tensor from_blob(const void* data, const Shape& shape, DType dtype, Device device) {
-  Tensor t = Tensor::empty(shape, dtype, Device::cpu());
-  if (t.nbytes()) {
-    if (!data) EMILY_THROW(ValueError, "from_blob", "null data for ", t.nbytes(), " bytes");
-    std::memcpy(t.raw_data(), data, t.nbytes());
+  if (device.type != Device::Type::cpu && !is_available(device))
+    EMILY_THROW(DeviceError, "from_blob", to_string(device), " is not available");
+  Tensor t = Tensor::empty(shape, dtype, device);
+  if (!t.nbytes()) return t;
+  if (!data) EMILY_THROW(ValueError, "from_blob", "null data for ", t.nbytes(), " bytes");
+#ifdef EMILY_HAS_CUDA
+  // Straight into device memory, ordered on the stream `t` was allocated on (the
+  // current one when it is on `device`).
+  if (device.type == Device::Type::cuda) {
+    cuda::copy_from_host(t.raw_data(), data, t.nbytes(), t.buffer()->stream());
+    return t;
   }
-  return device.type == Device::Type::cpu ? t : to_device(t, device);
+#endif
+  std::memcpy(t.raw_data(), data, t.nbytes());
+  return t;
 }
 
 Tensor from_blob_zero_copy(void* data, const Shape& shape, DType dtype, Buffer::Deleter release) {
@@ -123,14 +132,19 @@ Tensor from_blob_zero_copy(void* data, const Shape& shape, DType dtype, Buffer::
   return Tensor(std::move(buffer), dtype, shape, row_major_strides(shape), 0);
 }
 
+namespace {
+// The to_host span's metadata (every host read of a tensor emits one).
+std::vector<std::pair<std::string, std::string>> describe_host_read(const Tensor& t) {
+  return {{"shape", to_string(t.shape())},
+          {"dtype", std::string(name(t.dtype()))},
+          {"device", to_string(t.device())}};
+}
+}  // namespace
+
 Tensor to_host(const Tensor& t) {
   // item, to_vector and to_blob come through here too.
   if (auto* recorder = ir::Recorder::current()) recorder->note_host_read(t, "to_host");
-  telemetry::Span span("to_host", [&] {
-    return std::vector<std::pair<std::string, std::string>>{{"shape", to_string(t.shape())},
-                                                            {"dtype", std::string(name(t.dtype()))},
-                                                            {"device", to_string(t.device())}};
-  });
+  telemetry::Span span("to_host", [&] { return describe_host_read(t); });
   span.set_bytes(static_cast<std::int64_t>(t.nbytes()));
   Tensor h = t.device().type == Device::Type::cpu ? t : to_device(t, Device::cpu());
   return contiguous(h);
@@ -145,7 +159,15 @@ Tensor to_device(const Tensor& t, Device device) {
   // Dense on its own device first (a kernel there), then one copy of the bytes.
   Tensor src = contiguous(t);
   Tensor out = Tensor::empty(src.shape(), src.dtype(), device);
-  cuda::copy(out.raw_data(), device, src.raw_data(), src.device(), src.nbytes());
+  if (src.device().type == Device::Type::cpu) {
+    // Ordered on the stream `out` was allocated on, which is where ops on it run.
+    cuda::copy_from_host(out.raw_data(), src.raw_data(), src.nbytes(), out.buffer()->stream());
+  } else if (device.type == Device::Type::cpu) {
+    // After the stream that wrote the source, not the whole device.
+    cuda::copy_to_host(out.raw_data(), src.raw_data(), src.nbytes(), src.buffer()->stream());
+  } else {
+    cuda::copy(out.raw_data(), device, src.raw_data(), src.device(), src.nbytes());
+  }
   return out;
 #else
   EMILY_THROW(DeviceError, "to_device", "cannot move a tensor from ", to_string(t.device()), " to ",
@@ -160,12 +182,24 @@ void to_blob(const Tensor& t, void* dst, std::size_t dst_bytes) {
   }
   if (!t.nbytes()) return;
   if (!dst) EMILY_THROW(ValueError, "to_blob", "null destination");
+#ifdef EMILY_HAS_CUDA
+  // A dense GPU tensor goes straight into `dst` (by DMA when `dst` is pinned), not
+  // through a host tensor first.
+  if (t.device().type == Device::Type::cuda && t.is_contiguous()) {
+    if (auto* recorder = ir::Recorder::current()) recorder->note_host_read(t, "to_host");
+    telemetry::Span span("to_host", [&] { return describe_host_read(t); });
+    span.set_bytes(static_cast<std::int64_t>(t.nbytes()));
+    cuda::copy_to_host(dst, t.raw_data(), t.nbytes(), t.buffer()->stream());
+    return;
+  }
+#endif
   Tensor h = to_host(t);
   std::memcpy(dst, h.raw_data(), h.nbytes());
 }
 
 void eval(const Tensor& t) {
-  if (t.defined()) synchronize(Stream{t.device(), current_stream().index});
+  // The buffer's stream is the one whose work writes it (memory.h).
+  if (t.defined()) synchronize(t.buffer()->stream());
 }
 
 }  // namespace emily

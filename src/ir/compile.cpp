@@ -709,7 +709,7 @@ thread_local std::optional<Tree> t_result;
 
 // A tree shaped like `t` whose leaves hold no data worth keeping.
 Tree skeleton(const Tree& t) {
-  static const Tensor placeholder = scalar_tensor(0.0, DType::bool_);
+  static const Tensor placeholder = scalar_tensor(0.0, DType::bool_, Device::cpu());
   return Tree::unflatten(t, std::vector<Tensor>(t.leaves().size(), placeholder));
 }
 }  // namespace

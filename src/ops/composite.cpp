@@ -75,7 +75,7 @@ Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   if (empty) {
     Shape kept = x.shape();
     for (int a : ax) kept[a] = 1;
-    y = full(kept, -INFINITY, t.compute);
+    y = full(kept, -INFINITY, t.compute, x.device());
   } else {
     Tensor m = max(xf, ax, true);
     m = where(logical_or(is_infinity(m), is_nan(m)), zeros_like(m), m);

@@ -18,7 +18,7 @@ void require_defined(const char* op, const Tensor& t) {
   if (!t.defined()) EMILY_THROW(ValueError, op, "input tensor is undefined");
 }
 
-Device common_device(const char* op, const std::vector<Tensor>& inputs) {
+Device common_device(const char* op, std::span<const Tensor> inputs) {
   if (inputs.empty()) return current_stream().device;
   for (const auto& t : inputs) require_defined(op, t);
   Device d = inputs.front().device();
@@ -35,7 +35,7 @@ namespace {
 
 using Meta = std::vector<std::pair<std::string, std::string>>;
 
-Meta describe(Primitive p, const std::vector<Tensor>& inputs, Device d) {
+Meta describe(Primitive p, std::span<const Tensor> inputs, Device d) {
   Meta m{{"op", std::string(name(p))}, {"device", to_string(d)}};
   std::string shapes, dtypes;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -88,7 +88,7 @@ struct OutRef {
   DType dtype;
 };
 
-void run(Primitive p, const std::vector<Tensor>& inputs, std::span<const OutRef> outputs,
+void run(Primitive p, std::span<const Tensor> inputs, std::span<const OutRef> outputs,
          std::span<Tensor> out, const Attr& attr) {
   // Primitive names are string literals, so data() is null-terminated.
   Device device = common_device(name(p).data(), inputs);
@@ -153,6 +153,16 @@ Tensor dispatch(Primitive p, const std::vector<Tensor>& inputs, const Shape& sha
   Tensor out;
   run(p, inputs, {&ref, 1}, {&out, 1}, attr);
   if (auto* recorder = ir::Recorder::current()) recorder->record(p, inputs, {&out, 1}, attr);
+  return out;
+}
+
+Tensor dispatch(Primitive p, std::initializer_list<Tensor> inputs, const Shape& shape, DType dtype,
+                const Attr& attr) {
+  const OutRef ref{&shape, dtype};
+  Tensor out;
+  run(p, {inputs.begin(), inputs.size()}, {&ref, 1}, {&out, 1}, attr);
+  if (auto* recorder = ir::Recorder::current()) [[unlikely]]
+    recorder->record(p, std::vector<Tensor>(inputs), {&out, 1}, attr);
   return out;
 }
 

@@ -3,6 +3,8 @@
 // (The compiler issue hooks tracing in here too.)
 #pragma once
 
+#include <initializer_list>
+#include <span>
 #include <vector>
 
 #include "emily/backend.h"
@@ -19,10 +21,14 @@ std::vector<Tensor> dispatch(Primitive p, const std::vector<Tensor>& inputs,
                              const std::vector<OutSpec>& outputs, const Attr& attr = NoAttr{});
 Tensor dispatch(Primitive p, const std::vector<Tensor>& inputs, const Shape& shape, DType dtype,
                 const Attr& attr = NoAttr{});
+// The same for inputs written in braces ({a, b}): they stay on the stack, where a vector
+// would cost a heap allocation on every eager op.
+Tensor dispatch(Primitive p, std::initializer_list<Tensor> inputs, const Shape& shape, DType dtype,
+                const Attr& attr = NoAttr{});
 
 // The device all inputs live on (the current stream's device when there are none);
 // DeviceError naming `op` when they disagree.
-Device common_device(const char* op, const std::vector<Tensor>& inputs);
+Device common_device(const char* op, std::span<const Tensor> inputs);
 // Raises Error naming `op` when `t` is undefined.
 void require_defined(const char* op, const Tensor& t);
 

@@ -48,8 +48,8 @@ Tensor rope_positions(const std::vector<Tensor>& in, const RopeAttr& a, DType c)
   const Tensor& x = in[0];
   const int rank = x.ndim();
   const std::int64_t t = x.shape(-2);
-  Tensor steps = to_device(
-      arange(static_cast<double>(a.offset), static_cast<double>(a.offset + t), 1.0, c), x.device());
+  Tensor steps =
+      arange(static_cast<double>(a.offset), static_cast<double>(a.offset + t), 1.0, c, x.device());
   if (a.positions == RopePositions::scalar) return reshape(steps, {t});
   if (a.positions == RopePositions::batch) {
     Tensor offsets = astype(in[1], c);
@@ -74,7 +74,7 @@ Tensor rope(const std::vector<Tensor>& in, const RopeAttr& a) {
     step = astype(astype(in.back(), DType::f32) * a.scale, c);
   } else {
     std::vector<float> f = rope_inverse_frequencies(a.dims, a.base, a.scale);
-    step = to_device(astype(tensor<float>(f, {half}), c), x0.device());
+    step = astype(from_blob(f.data(), {half}, DType::f32, x0.device()), c);
   }
   // angle[..., i] = position * step[i]
   Tensor angle = expand_dims(rope_positions(in, a, c), {-1}) * step;
@@ -112,7 +112,7 @@ Tensor sdpa(const std::vector<Tensor>& in, const SdpaAttr& a) {
   const std::int64_t nkv = k.shape(1), tkv = k.shape(2), dv = v.shape(3);
   const std::int64_t groups = nkv == 0 ? 1 : nq / nkv;
   const Device device = q.device();
-  if (tkv == 0) return to_device(full({b, nq, tq, dv}, 0.0, in[0].dtype()), device);
+  if (tkv == 0) return zeros({b, nq, tq, dv}, in[0].dtype(), device);
   const Tensor neg_inf = scalar_like(q, -INFINITY);
 
   // Query heads grouped under their key/value head: {B, Nkv, G*Tq, D} against
@@ -130,8 +130,8 @@ Tensor sdpa(const std::vector<Tensor>& in, const SdpaAttr& a) {
   }
   if (a.causal) {
     // Query i sees key j when j <= i + causal_offset.
-    Tensor rows = reshape(to_device(arange(tq), device), {tq, 1});
-    Tensor cols = to_device(arange(tkv), device);
+    Tensor rows = reshape(arange(tq, DType::s64, device), {tq, 1});
+    Tensor cols = arange(tkv, DType::s64, device);
     Tensor allowed = less_equal(cols, rows + static_cast<double>(a.causal_offset));
     s = where(allowed, s, neg_inf);
   }

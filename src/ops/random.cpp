@@ -51,7 +51,7 @@ Tensor raw_bits(const Tensor& key, const Shape& shape, DType dtype) {
 
 // `v` rounded to `dtype` (as the dtype's arithmetic would store it).
 double round_to(DType dtype, double v) {
-  return scalar_tensor(v, dtype).item<double>();
+  return scalar_tensor(v, dtype, Device::cpu()).item<double>();
 }
 
 // Floats in [0, 1) from the mantissa-bit recipe above.
@@ -123,9 +123,16 @@ double tiny(DType dtype) {
 }  // namespace
 
 Tensor key(std::uint64_t seed) {
+  return key(seed, current_stream().device);
+}
+
+Tensor key(std::uint64_t seed, Device device) {
   // As jax.random.PRNGKey with 64-bit seeds: the high word, then the low word.
-  return tensor<std::uint32_t>(
-      {static_cast<std::uint32_t>(seed >> 32), static_cast<std::uint32_t>(seed & 0xffffffffu)});
+  const std::uint32_t words[2] = {static_cast<std::uint32_t>(seed >> 32),
+                                  static_cast<std::uint32_t>(seed & 0xffffffffu)};
+  if (!is_available(device))
+    EMILY_THROW(DeviceError, "random_key", to_string(device), " is not available");
+  return from_blob(words, {2}, DType::u32, device);
 }
 
 Tensor split(const Tensor& key, int num) {
@@ -186,7 +193,7 @@ Tensor bernoulli(const Tensor& key, const Tensor& p, const Shape& shape) {
 }
 
 Tensor bernoulli(const Tensor& key, double p, const Shape& shape) {
-  return bernoulli(key, to_device(scalar_tensor(p, DType::f32), key.device()), shape);
+  return bernoulli(key, scalar_tensor(p, DType::f32, key.device()), shape);
 }
 
 Tensor categorical(const Tensor& key, const Tensor& logits, int axis) {

@@ -17,7 +17,7 @@ Tensor scalar_like(const Tensor& like, double value) {
   require_defined("scalar_like", like);
   DType t = like.dtype();
   const bool integral = std::isfinite(value) && value == std::trunc(value);
-  if (is_inexact(t)) return to_device(scalar_tensor(value, t), like.device());
+  if (is_inexact(t)) return scalar_tensor(value, t, like.device());
   // A fraction (or inf/NaN) would be truncated away by an integer dtype; arithmetic on
   // bool tensors counts (true + 1 == 2), as in NumPy.
   if (!integral)
@@ -42,7 +42,7 @@ Tensor scalar_like(const Tensor& like, double value) {
                   "; convert the tensor first (astype)");
     }
   }
-  return to_device(scalar_tensor(value, t), like.device());
+  return scalar_tensor(value, t, like.device());
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) {

@@ -96,8 +96,7 @@ Tensor pad(const Tensor& x, const std::vector<PadWidth>& widths, const Tensor& v
 
 Tensor pad(const Tensor& x, const std::vector<PadWidth>& widths, double value) {
   require_defined("pad", x);
-  // The value is made on the host: it goes where x is (a no-op on the CPU).
-  return pad(x, widths, to_device(full({}, value, x.dtype()), x.device()));
+  return pad(x, widths, scalar_tensor(value, x.dtype(), x.device()));
 }
 
 Tensor slice_update(const Tensor& x, const Tensor& update, const Shape& start, const Shape& stop,

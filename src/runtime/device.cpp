@@ -53,35 +53,50 @@ bool is_available(Device d) {
 }
 
 namespace {
-std::mutex g_default_mutex;
-std::optional<Device> g_default;
+// The default device, encoded so that every op's current_stream() reads it with one
+// atomic load: kUnset before first use, -1 for the CPU, N for cuda:N.
+constexpr int kUnset = -2;
+std::atomic<int> g_default{kUnset};
+std::mutex g_default_mutex;  // serializes the first resolution (it may throw)
+
+int encode(Device d) {
+  return d.type == Device::Type::cpu ? -1 : d.index;
+}
+Device decode(int code) {
+  return code < 0 ? Device::cpu() : Device::cuda(code);
+}
 }  // namespace
 
 Device default_device() {
+  const int code = g_default.load(std::memory_order_acquire);
+  if (code != kUnset) [[likely]]
+    return decode(code);
   std::lock_guard lock(g_default_mutex);
-  if (!g_default) {
+  if (g_default.load(std::memory_order_relaxed) == kUnset) {
     const auto& wanted = config::settings().device;
+    Device d = Device::cpu();
     if (!wanted.empty()) {
-      Device d = parse_device(wanted);
+      d = parse_device(wanted);
       if (!is_available(d)) {
         EMILY_THROW(DeviceError, "EMILY_DEVICE", to_string(d),
                     " is not available in this build/machine");
       }
-      g_default = d;
-    } else {
-      // The CUDA backend's kernels arrive with the CUDA issue; until then the default
-      // stays on the CPU even when a GPU is present.
-      g_default = Device::cpu();
     }
+    // Without EMILY_DEVICE the default stays the CPU even with a GPU present: tensors
+    // from the model-file readers are CPU tensors, and code written against the CPU
+    // (host pointers through data<T>()) must not move to the GPU because a machine has
+    // one. A program opts in with EMILY_DEVICE=cuda or set_default_device
+    // (docs/ARCHITECTURE.md, Runtime).
+    g_default.store(encode(d), std::memory_order_release);
   }
-  return *g_default;
+  return decode(g_default.load(std::memory_order_relaxed));
 }
 
 void set_default_device(Device d) {
   if (!is_available(d))
     EMILY_THROW(DeviceError, "set_default_device", to_string(d), " is not available");
   std::lock_guard lock(g_default_mutex);
-  g_default = d;
+  g_default.store(encode(d), std::memory_order_release);
 }
 
 // ---- streams -------------------------------------------------------------------------
@@ -101,13 +116,23 @@ Stream new_stream(Device d) {
 }
 
 Stream current_stream() {
-  if (!t_current) t_current = default_stream(default_device());
-  return *t_current;
+  // A thread that never chose a stream follows the default device, also when that
+  // changes after the thread's first op.
+  if (t_current) return *t_current;
+  return default_stream(default_device());
 }
 
 void set_current_stream(Stream s) {
   t_current = s;
 }
+
+namespace detail {
+std::optional<Stream> exchange_current_stream(std::optional<Stream> s) {
+  std::optional<Stream> previous = t_current;
+  t_current = s;
+  return previous;
+}
+}  // namespace detail
 
 void synchronize(Stream s) {
   // CPU streams run kernels on the calling thread: nothing is ever pending.

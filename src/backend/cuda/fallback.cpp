@@ -22,8 +22,9 @@ Tensor host_view(const Tensor& t) {
   const std::size_t item = t.itemsize();
   const auto bytes = static_cast<std::size_t>(hi - lo) * item;
   auto buffer = emily::allocate(bytes, Device::cpu());
-  copy(buffer->data(), Device::cpu(), static_cast<const char*>(t.buffer()->data()) + lo * item,
-       t.device(), bytes);
+  // After the stream that wrote t, as to_host does.
+  copy_to_host(buffer->data(), static_cast<const char*>(t.buffer()->data()) + lo * item, bytes,
+               t.buffer()->stream());
   return Tensor(buffer, t.dtype(), t.shape(), t.strides(), t.offset() - lo);
 }
 

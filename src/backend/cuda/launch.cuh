@@ -63,30 +63,22 @@ __device__ void offsets(const Layout<N>& L, std::int64_t i, std::int64_t (&off)[
 // operand walks them as one; false when more than kMaxDims axes remain.
 template <int N>
 bool make_layout(const Shape& shape, const std::array<const Strides*, N>& strides, Layout<N>& L) {
+  // Merged straight into L: merging never lowers the count of axes kept so far, so the
+  // first axis beyond kMaxDims already decides. No heap (this runs on every eager op).
   L.n = numel(shape);
-  std::vector<std::int64_t> sh;
-  std::vector<std::array<std::int64_t, N>> st;
+  int kept = 0;
   for (std::size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
-    std::array<std::int64_t, N> s;
-    for (int k = 0; k < N; ++k) s[k] = (*strides[k])[d];
-    bool merge = !sh.empty();
-    for (int k = 0; k < N && merge; ++k) merge = st.back()[k] == s[k] * shape[d];
-    if (merge) {
-      sh.back() *= shape[d];
-      st.back() = s;
-    } else {
-      sh.push_back(shape[d]);
-      st.push_back(s);
-    }
+    bool merge = kept > 0;
+    for (int k = 0; k < N && merge; ++k)
+      merge = L.strides[k][kept - 1] == (*strides[k])[d] * shape[d];
+    if (!merge && kept == kMaxDims) return false;
+    if (!merge) ++kept;
+    L.shape[kept - 1] = merge ? L.shape[kept - 1] * shape[d] : shape[d];
+    for (int k = 0; k < N; ++k) L.strides[k][kept - 1] = (*strides[k])[d];
   }
-  if (sh.size() > static_cast<std::size_t>(kMaxDims)) return false;
-  L.ndim = static_cast<int>(sh.size());
+  L.ndim = kept;
   L.dense = true;
-  for (int d = 0; d < L.ndim; ++d) {
-    L.shape[d] = sh[d];
-    for (int k = 0; k < N; ++k) L.strides[k][d] = st[d][k];
-  }
   for (int k = 0; k < N; ++k) {
     bool row_major = true, repeated = true;
     std::int64_t expect = 1;

@@ -174,7 +174,8 @@ std::shared_ptr<Buffer> allocate(std::size_t bytes, Device device) {
   // Allocated and freed in order on the stream the calling thread works on (the op that
   // asked runs there); a buffer used on another stream needs that stream synchronized
   // with this one, as any cross-stream use does.
-  cudaStream_t cs = stream(stream_for(device));
+  const Stream st = stream_for(device);
+  cudaStream_t cs = stream(st);
   const bool small = bytes && bytes <= kSmallBlock && !t_capturing;
   const std::size_t held = small ? size_class(bytes) : bytes;
   void* ptr = nullptr;
@@ -216,13 +217,22 @@ std::shared_ptr<Buffer> allocate(std::size_t bytes, Device device) {
     }
     check(status, "allocator", "cudaMallocAsync");
   }
-  return std::make_shared<Buffer>(ptr, bytes, device, [device, bytes, held, small, cs](void* q) {
-    Pool& pl = pool(device);
+  // The deleter's state in two words (the stream; bytes, device and whether the block is
+  // host-cached), which std::function keeps inline: no heap allocation per buffer.
+  static_assert(kSmallBlock < (std::uint64_t{1} << 47));
+  const std::uint64_t packed = static_cast<std::uint64_t>(bytes) |
+                               static_cast<std::uint64_t>(device.index) << 48 |
+                               static_cast<std::uint64_t>(small) << 63;
+  auto release = [cs, packed](void* q) {
+    const auto bytes = static_cast<std::size_t>(packed & ((std::uint64_t{1} << 47) - 1));
+    const int index = static_cast<int>((packed >> 48) & 0x7fff);
+    const bool small = packed >> 63;
+    Pool& pl = pool(Device::cuda(index));
     {
       std::lock_guard lock(pl.mutex);
       pl.active -= bytes;
       if (q && small && !t_capturing) {
-        auto& blocks = pl.free_blocks[{cs, held}];
+        auto& blocks = pl.free_blocks[{cs, size_class(bytes)}];
         if (blocks.size() < kBlocksPerClass) {
           blocks.push_back(q);
           return;
@@ -230,11 +240,13 @@ std::shared_ptr<Buffer> allocate(std::size_t bytes, Device device) {
       }
     }
     if (q) {
-      if (t_device != device.index && cudaSetDevice(device.index) == cudaSuccess)
-        t_device = device.index;
+      if (t_device != index && cudaSetDevice(index) == cudaSuccess) t_device = index;
       cudaFreeAsync(q, cs);  // no throw from a deleter; errors surface at the next sync
     }
-  });
+  };
+  // The buffer remembers its stream: the op that asked writes it there, so a copy to the
+  // host waits for that stream alone.
+  return std::make_shared<Buffer>(ptr, bytes, device, std::move(release), st.index);
 }
 
 MemoryInfo memory_info(Device device) {
@@ -284,36 +296,6 @@ std::size_t set_memory_limit(std::size_t bytes, Device device) {
   const std::size_t previous = p.memory_limit;
   p.memory_limit = bytes;
   return previous;
-}
-
-void copy(void* dst, Device to, const void* src, Device from, std::size_t bytes) {
-  if (!bytes) return;
-  if (from.type == Device::Type::cuda && to.type == Device::Type::cuda) {
-    cudaStream_t s = stream(stream_for(to));
-    if (from.index == to.index) {
-      check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s), "copy",
-            "cudaMemcpyAsync");
-    } else {
-      // The source's pending work must land first.
-      use_device(from);
-      check(cudaDeviceSynchronize(), "copy", "cudaDeviceSynchronize");
-      check(cudaMemcpyPeerAsync(dst, to.index, src, from.index, bytes, s), "copy",
-            "cudaMemcpyPeerAsync");
-    }
-    return;
-  }
-  if (to.type == Device::Type::cuda) {
-    // Pageable source: the call returns once the bytes are staged, so the caller may free
-    // them; the device side is ordered on the default stream.
-    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream(stream_for(to))), "copy",
-          "cudaMemcpyAsync");
-    return;
-  }
-  // To the host: the producer may be on any stream of the device (streams do not track
-  // which tensors they write), so wait for the device, then copy.
-  use_device(from);
-  check(cudaDeviceSynchronize(), "copy", "cudaDeviceSynchronize");
-  check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "copy", "cudaMemcpy");
 }
 
 }  // namespace emily::cuda

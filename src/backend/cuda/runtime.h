@@ -38,9 +38,26 @@ void clear_cache(Device device);
 std::size_t set_cache_limit(std::size_t bytes, Device device);
 std::size_t set_memory_limit(std::size_t bytes, Device device);
 
+// Host <-> device copies go through pinned staging memory: chunks of kStagingBytes,
+// taken from a per-device pool (so threads and streams copying at once each hold their
+// own) and handed back with an event that says when the DMA reading them has finished.
+inline constexpr std::size_t kStagingBytes = std::size_t{4} << 20;
+
+// Host memory `src` to device memory `dst` (on s.device), ordered on `s`. Returns once
+// `src` may be reused. Pageable memory is copied into staging chunks, two in turn, each
+// chunk's DMA overlapping the next chunk's host copy: the call waits for neither the
+// stream's earlier work nor the last DMA. Pinned memory up to one chunk is staged the
+// same way; larger pinned memory is copied by DMA directly, and the call waits for it.
+void copy_from_host(void* dst, const void* src, std::size_t bytes, Stream s);
+// Device memory `src` (on s.device) to host memory `dst`, after the work queued on `s`
+// (the stream that wrote `src`): the DMA is queued on `s` and the host waits on an event
+// behind it, never for the device. Through staging chunks (the host copy of one chunk
+// overlapping the DMA of the next) unless `dst` is pinned.
+void copy_to_host(void* dst, const void* src, std::size_t bytes, Stream s);
 // Copies `bytes` between buffers on any two devices (at least one a GPU), ordered on
-// the stream of the GPU side; returns once the bytes may be read on the destination
-// (host destinations are complete; device destinations are ordered on their stream).
+// the calling thread's stream of the GPU side (stream_for); returns once the bytes may
+// be read on the destination (host destinations are complete; device destinations are
+// ordered on their stream).
 void copy(void* dst, Device to, const void* src, Device from, std::size_t bytes);
 
 }  // namespace emily::cuda
