@@ -15,15 +15,30 @@ namespace emily {
 
 using Kernel = void (*)(std::span<const Tensor> inputs, std::span<Tensor> outputs, const Attr& attr,
                         Stream stream);
+// Whether a kernel takes these operands. Only a primitive with a decomposition (the `fast`
+// family) may register one: its op function asks before dispatching and runs the
+// decomposition where the kernel declines, so a backend can cover the common cases of
+// such a primitive (say, attention on tensor cores for two head sizes) without a slow
+// path for every other case. The dispatcher itself never asks.
+using KernelAccepts = bool (*)(std::span<const Tensor> inputs, const Attr& attr);
 
 class KernelTable {
  public:
-  void set(Primitive p, Kernel k) { kernels_[static_cast<std::size_t>(p)] = k; }
+  void set(Primitive p, Kernel k, KernelAccepts accepts = nullptr) {
+    kernels_[static_cast<std::size_t>(p)] = k;
+    accepts_[static_cast<std::size_t>(p)] = accepts;
+  }
   Kernel get(Primitive p) const { return kernels_[static_cast<std::size_t>(p)]; }
   bool has(Primitive p) const { return get(p) != nullptr; }
+  // A kernel for `p` that takes these operands (every kernel registered without a test).
+  bool accepts(Primitive p, std::span<const Tensor> inputs, const Attr& attr) const {
+    const KernelAccepts test = accepts_[static_cast<std::size_t>(p)];
+    return has(p) && (test == nullptr || test(inputs, attr));
+  }
 
  private:
   std::array<Kernel, kNumPrimitives> kernels_{};
+  std::array<KernelAccepts, kNumPrimitives> accepts_{};
 };
 
 // The kernels of a device type's backend (empty for CUDA in a build without it).

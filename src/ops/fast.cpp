@@ -1,6 +1,7 @@
 // The fused transformer ops: argument checks, then the device's kernel or, where the
-// backend has none, the decomposition (src/ops/fast_decompose.cpp). Running the
-// decomposition rather than the dispatcher's CPU fallback keeps the data on its device.
+// backend has none or its kernel declines these operands, the decomposition
+// (src/ops/fast_decompose.cpp). Running the decomposition rather than the dispatcher's
+// CPU fallback keeps the data on its device.
 #include "emily/fast.h"
 
 #include <cmath>
@@ -41,7 +42,8 @@ std::vector<Tensor> dense(std::vector<Tensor> in) {
 Tensor run(Primitive p, const std::vector<Tensor>& in, const Shape& shape, DType dtype,
            const Attr& attr, bool dense_inputs = true) {
   Device device = detail::common_device(name(p).data(), in);
-  if (t_decompose || !kernels(device.type).has(p)) return detail::decompose_fast(p, in, attr);
+  if (t_decompose || !kernels(device.type).accepts(p, in, attr))
+    return detail::decompose_fast(p, in, attr);
   return detail::dispatch(p, dense_inputs ? dense(in) : in, shape, dtype, attr);
 }
 

@@ -1,6 +1,6 @@
-// The fast ops on a GPU, where the CUDA backend has no fused kernels yet: the op layer
-// must run their decompositions on the device (results stay there, no `fallback` event)
-// and agree with the CPU kernels. Oracle: the CPU kernel on the same inputs. Tolerance:
+// The fast ops on a GPU, through the CUDA kernels or, for what they decline, the
+// decompositions on the device (results stay there, no `fallback` event), agreeing with
+// the CPU kernels (test_cuda_fast_kernels.cpp checks each kernel case by case). Oracle: the CPU kernel on the same inputs. Tolerance:
 // f32 within rtol 1e-5, atol 1e-5 (both compute in strict f32, in different orders),
 // bf16 within rtol and atol 2^-7 (one rounding step of its grid).
 // Every test skips, saying why, on a machine without a CUDA device.

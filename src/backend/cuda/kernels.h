@@ -20,6 +20,7 @@ void register_linalg(KernelTable& t);       // linalg.cpp: cuSOLVER
 void register_conv(KernelTable& t);         // conv.cu: conv_general
 void register_fused(KernelTable& t);        // fused.cpp: fused (NVRTC-generated kernels)
 void register_quant(KernelTable& t);        // quant.cu: dequantize quantized_matmul
+void register_fast(KernelTable& t);         // fast.cu, fast_sdpa.cu, fast_flash.cu: fast_*
 
 inline void register_all(KernelTable& t) {
   register_elementwise(t);
@@ -37,6 +38,7 @@ inline void register_all(KernelTable& t) {
   register_conv(t);
   register_fused(t);
   register_quant(t);
+  register_fast(t);
 }
 
 // Runs primitive `p` on the CPU for inputs on a GPU and writes the results into `out`

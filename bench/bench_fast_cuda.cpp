@@ -1,0 +1,151 @@
+// CUDA kernels of the fast ops (src/backend/cuda/fast*.cu), issue 6. Times are CUDA
+// events around 10 calls on Emily's stream (manual time, per call), so a decode step's
+// few microseconds are not hidden under host synchronisation.
+//  - prefill attention, bf16, batch 4, 16 heads, head size 64/128, seq 512/2k/8k, causal
+//    and not: TFLOP/s counting 4 B H Tq Tkv D (two products), halved when causal.
+//  - decode attention, q = 1, 16 query heads over 8 kv heads, head size 128, bf16, kv
+//    1k..32k: GB/s of K and V read (2 B Nkv Tkv D bytes each), eager and as a CUDA graph.
+//  - rms_norm bf16, 4096 x 4096: GB/s read plus written.
+// Arg "decomposed" = 1 runs the decomposition (fast::DecomposeGuard) for comparison.
+// bench/torch_attention.py measures PyTorch's flash and cuDNN attention on the same shapes.
+// Skipped without a GPU.
+#include <benchmark/benchmark.h>
+
+#include <functional>
+
+#include "emily/emily.h"
+
+#ifdef EMILY_HAS_CUDA
+#include <cuda_runtime.h>
+
+#include "backend/cuda/runtime.h"
+
+namespace {
+
+using namespace emily;
+
+constexpr int kCallsPerIteration = 10;
+
+// Times `fn` with CUDA events on the current stream: seconds per call.
+template <class Fn>
+void time_calls(benchmark::State& state, Fn&& fn) {
+  const Device gpu = Device::cuda(0);
+  StreamGuard guard(default_stream(gpu));
+  cudaStream_t s = cuda::stream(default_stream(gpu));
+  for (int i = 0; i < 3; ++i) benchmark::DoNotOptimize(fn());
+  synchronize();
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  for (auto _ : state) {
+    cudaEventRecord(start, s);
+    for (int i = 0; i < kCallsPerIteration; ++i) benchmark::DoNotOptimize(fn());
+    cudaEventRecord(stop, s);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3 / kCallsPerIteration);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+}
+
+Tensor random_on_gpu(std::uint64_t seed, const Shape& shape) {
+  return to_device(random::normal(random::key(seed), shape, DType::bf16), Device::cuda(0));
+}
+
+// Args: head size, sequence length, causal, decomposed.
+void BM_prefill_attention_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t d = state.range(0), t = state.range(1), b = 4, h = 16;
+  const bool causal = state.range(2) != 0, decomposed = state.range(3) != 0;
+  Tensor q = random_on_gpu(1, {b, h, t, d}), k = random_on_gpu(2, {b, h, t, d});
+  Tensor v = random_on_gpu(3, {b, h, t, d});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  std::optional<fast::DecomposeGuard> guard;
+  if (decomposed) guard.emplace();
+  time_calls(state, [&] {
+    return causal ? fast::sdpa_causal(q, k, v, scale) : fast::sdpa(q, k, v, scale);
+  });
+  const double flops = 4.0 * b * h * t * t * d * (causal ? 0.5 : 1.0);
+  state.counters["TFLOP/s"] =
+      benchmark::Counter(flops * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Args: kv length, mode (0: eager kernel, 1: eager decomposition, 2: the kernel in a
+// compiled function replayed as a CUDA graph, which leaves out the eager host cost). K and
+// V rotate over copies that together exceed the 50 MB L2, so each call reads from HBM.
+void BM_decode_attention_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t tkv = state.range(0), b = 1, nq = 16, nkv = 8, d = 128;
+  const std::int64_t mode = state.range(1);
+  const std::int64_t bytes = 2 * b * nkv * tkv * d * 2;
+  const std::int64_t copies = std::max<std::int64_t>(2, (256ll << 20) / bytes);
+  std::vector<std::vector<Tensor>> inputs;
+  for (std::int64_t c = 0; c < copies; ++c)
+    inputs.push_back({random_on_gpu(1, {b, nq, 1, d}), random_on_gpu(10 + c, {b, nkv, tkv, d}),
+                      random_on_gpu(1000 + c, {b, nkv, tkv, d})});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  auto step = [scale](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{fast::sdpa(in[0], in[1], in[2], scale)};
+  };
+  std::optional<fast::DecomposeGuard> guard;
+  if (mode == 1) guard.emplace();
+  std::function<std::vector<Tensor>(const std::vector<Tensor>&)> fn = step;
+  if (mode == 2) {
+    CompileOptions o;
+    o.mode = CompileMode::native;
+    o.cuda_graphs = true;
+    fn = compile(step, o);
+  }
+  std::size_t next = 0;
+  time_calls(state, [&] { return fn(inputs[next++ % inputs.size()]); });
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Arg: decomposed.
+void BM_rms_norm_bf16_4096x4096(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  constexpr std::int64_t n = 4096;
+  Tensor x = random_on_gpu(1, {n, n}), w = random_on_gpu(2, {n});
+  std::optional<fast::DecomposeGuard> guard;
+  if (state.range(0) != 0) guard.emplace();
+  time_calls(state, [&] { return fast::rms_norm(x, w, 1e-5); });
+  state.counters["GB/s"] =
+      benchmark::Counter(2.0 * n * n * 2 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void prefill_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"hd", "seq", "causal", "decomposed"});
+  for (std::int64_t d : {64, 128})
+    for (std::int64_t t : {512, 2048, 8192})
+      for (std::int64_t causal : {0, 1}) b->Args({d, t, causal, 0});
+  b->Args({128, 2048, 1, 1});  // the decomposition, for the ratio
+}
+
+void decode_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"kv", "mode"});
+  for (std::int64_t t : {1024, 4096, 8192, 16384, 32768}) b->Args({t, 0});
+  for (std::int64_t t : {1024, 4096, 8192, 16384, 32768}) b->Args({t, 2});
+  b->Args({8192, 1});
+}
+
+BENCHMARK(BM_prefill_attention_bf16)
+    ->Apply(prefill_args)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_decode_attention_bf16)
+    ->Apply(decode_args)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_rms_norm_bf16_4096x4096)
+    ->Arg(0)
+    ->Arg(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+#endif  // EMILY_HAS_CUDA
+
+BENCHMARK_MAIN();

@@ -1,0 +1,260 @@
+// The fused transformer kernels on CUDA that are not attention: rms_norm and layer_norm
+// (one block per row), swiglu (elementwise) and rope (one thread per rotated pair or
+// passed-through feature). Half inputs compute in f32 and round once on store, as the CPU
+// kernels do; f64 computes in double. The op layer hands these kernels dense operands.
+// register_fast also registers attention (fast_sdpa.cu, fast_flash.cu).
+#include <algorithm>
+#include <cmath>
+
+#include "backend/cuda/device_types.cuh"
+#include "backend/cuda/fast_sdpa.h"
+#include "backend/cuda/kernels.h"
+#include "backend/cuda/runtime.h"
+
+namespace emily::cuda {
+
+namespace {
+
+template <class Fn>
+void visit_float(DType t, Fn&& fn) {
+  switch (t) {
+    case DType::f16:
+      return fn.template operator()<__half>();
+    case DType::bf16:
+      return fn.template operator()<__nv_bfloat16>();
+    case DType::f32:
+      return fn.template operator()<float>();
+    case DType::f64:
+      return fn.template operator()<double>();
+    default:
+      return;  // the op layer admits floating dtypes only
+  }
+}
+
+int blocks_for(std::int64_t n, int threads) {
+  return static_cast<int>(std::clamp<std::int64_t>((n + threads - 1) / threads, 1, 65536));
+}
+
+// ---- normalization --------------------------------------------------------------------
+
+constexpr int kNormThreads = 256;
+
+// The block's sum of `v`, returned to every thread. `shared` holds one value per warp.
+template <class C>
+__device__ C block_sum(C v, C* shared) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();  // `shared` may still be read from the previous sum
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  C total = 0;
+  for (int w = 0; w < blockDim.x / 32; ++w) total += shared[w];
+  return total;
+}
+
+// One block per row. Layer norm takes two passes over the row (the mean, then the
+// variance of centred values: E[x^2] - E[x]^2 cancels badly when the mean is large); the
+// row is re-read from cache, not kept, so rows of any length run in one launch.
+template <class T, bool kLayer>
+__global__ void norm_rows(const T* __restrict__ x, const T* __restrict__ w,
+                          const T* __restrict__ bias, T* __restrict__ o, std::int64_t d,
+                          double eps) {
+  using C = typename Compute<T>::type;
+  __shared__ C partial[kNormThreads / 32];
+  const std::int64_t row = blockIdx.x;
+  const T* xr = x + row * d;
+  T* orow = o + row * d;
+  C mean = 0;
+  if constexpr (kLayer) {
+    C s = 0;
+    for (std::int64_t j = threadIdx.x; j < d; j += blockDim.x) s += load(xr[j]);
+    mean = block_sum(s, partial) / C(d);
+  }
+  C squares = 0;
+  for (std::int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    const C c = load(xr[j]) - mean;
+    squares += c * c;
+  }
+  const C inv = C(1) / sqrt(block_sum(squares, partial) / C(d) + C(eps));
+  for (std::int64_t j = threadIdx.x; j < d; j += blockDim.x) {
+    C y = (load(xr[j]) - mean) * inv;
+    if (w) y *= load(w[j]);
+    if (bias) y += load(bias[j]);
+    orow[j] = store<T>(y);
+  }
+}
+
+template <bool kLayer>
+void norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
+  const auto& a = std::get<NormAttr>(attr);
+  const std::int64_t d = in[0].shape(-1);
+  const std::int64_t rows = d == 0 ? 0 : in[0].size() / d;
+  if (rows == 0) return;
+  visit_float(in[0].dtype(), [&]<class T>() {
+    const T* w = a.has_weight ? in[1].data<T>() : nullptr;
+    const T* bias = a.has_bias ? in[a.has_weight ? 2 : 1].data<T>() : nullptr;
+    // Rows beyond the grid's x limit go round in slices of it.
+    for (std::int64_t r0 = 0; r0 < rows; r0 += 0x7fffffff) {
+      const auto n = static_cast<unsigned>(std::min<std::int64_t>(rows - r0, 0x7fffffff));
+      const int threads = d <= 128 ? 64 : (d <= 1024 ? 128 : kNormThreads);
+      norm_rows<T, kLayer><<<n, threads, 0, stream(s)>>>(in[0].data<T>() + r0 * d, w, bias,
+                                                         out[0].data<T>() + r0 * d, d, a.eps);
+    }
+  });
+  check_launch(kLayer ? "fast_layer_norm" : "fast_rms_norm");
+}
+
+// ---- swiglu ---------------------------------------------------------------------------
+
+template <class T>
+__global__ void swiglu_elements(const T* __restrict__ g, const T* __restrict__ u, T* __restrict__ o,
+                                std::int64_t n) {
+  using C = typename Compute<T>::type;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const C x = load(g[i]);
+    o[i] = store<T>(x * (C(1) / (C(1) + exp(-x))) * load(u[i]));
+  }
+}
+
+void swiglu_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&, Stream s) {
+  const std::int64_t n = out[0].size();
+  visit_float(in[0].dtype(), [&]<class T>() {
+    swiglu_elements<T><<<blocks_for(n, 256), 256, 0, stream(s)>>>(in[0].data<T>(), in[1].data<T>(),
+                                                                  out[0].data<T>(), n);
+  });
+  check_launch("fast_swiglu");
+}
+
+// ---- rope -----------------------------------------------------------------------------
+
+// Element i of a position or frequency operand, whatever its (real) dtype, as C. The
+// dtype is one value for the whole launch, so the switch never diverges.
+template <class C>
+__device__ C number_at(const void* p, DType t, std::int64_t i) {
+  switch (t) {
+    case DType::u8:
+      return C(static_cast<const std::uint8_t*>(p)[i]);
+    case DType::u16:
+      return C(static_cast<const std::uint16_t*>(p)[i]);
+    case DType::u32:
+      return C(static_cast<const std::uint32_t*>(p)[i]);
+    case DType::u64:
+      return C(static_cast<const std::uint64_t*>(p)[i]);
+    case DType::s8:
+      return C(static_cast<const std::int8_t*>(p)[i]);
+    case DType::s16:
+      return C(static_cast<const std::int16_t*>(p)[i]);
+    case DType::s32:
+      return C(static_cast<const std::int32_t*>(p)[i]);
+    case DType::s64:
+      return C(static_cast<const std::int64_t*>(p)[i]);
+    case DType::f16:
+      return C(__half2float(static_cast<const __half*>(p)[i]));
+    case DType::bf16:
+      return C(__bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]));
+    case DType::f32:
+      return C(static_cast<const float*>(p)[i]);
+    case DType::f64:
+      return C(static_cast<const double*>(p)[i]);
+    default:
+      return C(0);  // bool and complex positions are refused by the op layer
+  }
+}
+
+struct RopeArgs {
+  std::int64_t rows, d, t;  // rows of x, features per row, rows per position run (axis -2)
+  std::int64_t per_batch;   // rows per batch entry (axis 0)
+  std::int64_t per_token;   // rows per {B, T} position (the axes after the first two)
+  int dims;
+  bool traditional;
+  RopePositions positions;
+  std::int64_t offset;
+  const void* given = nullptr;  // offsets {B} or 0-d, or positions {B, T}
+  DType given_dtype = DType::s32;
+  bool given_scalar = false;
+  const void* freqs = nullptr;  // inverse frequencies {dims/2}, or null: base^(-2i/dims)
+  DType freqs_dtype = DType::f32;
+  double base, scale;
+};
+
+// One thread per (row, k): k < dims/2 turns pair k, larger k copies feature dims + k - dims/2.
+template <class T>
+__global__ void rope_rows(const T* __restrict__ x, T* __restrict__ o, RopeArgs a) {
+  using C = typename Compute<T>::type;
+  const std::int64_t half = a.dims / 2, width = half + (a.d - a.dims);
+  const std::int64_t n = a.rows * width;
+  for (std::int64_t e = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; e < n;
+       e += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = e / width, k = e % width;
+    const T* xr = x + r * a.d;
+    T* orow = o + r * a.d;
+    if (k >= half) {
+      const std::int64_t j = a.dims + (k - half);
+      orow[j] = xr[j];
+      continue;
+    }
+    const C step = C(static_cast<double>(a.offset + r % a.t));
+    C pos = step;
+    if (a.positions == RopePositions::batch)
+      pos = number_at<C>(a.given, a.given_dtype, a.given_scalar ? 0 : r / a.per_batch) + step;
+    else if (a.positions == RopePositions::tokens)
+      pos = number_at<C>(a.given, a.given_dtype, r / a.per_token);
+    // The step of pair k in f32, as the CPU kernel and the decomposition take it.
+    const float freq =
+        a.freqs ? number_at<float>(a.freqs, a.freqs_dtype, k) * static_cast<float>(a.scale)
+                : static_cast<float>(a.scale * pow(a.base, -2.0 * double(k) / a.dims));
+    const C angle = pos * C(freq);
+    const C c = cos(angle), s = sin(angle);
+    const std::int64_t j = a.traditional ? 2 * k : k, second = a.traditional ? 1 : half;
+    const C x1 = load(xr[j]), x2 = load(xr[j + second]);
+    orow[j] = store<T>(x1 * c - x2 * s);
+    orow[j + second] = store<T>(x1 * s + x2 * c);
+  }
+}
+
+void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
+  const auto& ra = std::get<RopeAttr>(attr);
+  const Tensor& x = in[0];
+  RopeArgs a{};
+  a.d = x.shape(-1);
+  a.rows = a.d == 0 ? 0 : x.size() / a.d;
+  if (a.rows == 0) return;
+  a.t = x.shape(-2);
+  a.per_batch = std::max<std::int64_t>(a.rows / std::max<std::int64_t>(x.shape(0), 1), 1);
+  a.per_token = x.ndim() >= 3 ? std::max<std::int64_t>(
+                                    a.rows / std::max<std::int64_t>(x.shape(0) * x.shape(1), 1), 1)
+                              : 1;
+  a.dims = ra.dims;
+  a.traditional = ra.traditional;
+  a.positions = ra.positions;
+  a.offset = ra.offset;
+  a.base = ra.base;
+  a.scale = ra.scale;
+  if (ra.positions != RopePositions::scalar) {
+    a.given = in[1].raw_data();
+    a.given_dtype = in[1].dtype();
+    a.given_scalar = in[1].ndim() == 0;
+  }
+  if (ra.has_freqs) {
+    a.freqs = in.back().raw_data();
+    a.freqs_dtype = in.back().dtype();
+  }
+  const std::int64_t n = a.rows * (a.dims / 2 + a.d - a.dims);
+  visit_float(x.dtype(), [&]<class T>() {
+    rope_rows<T><<<blocks_for(n, 256), 256, 0, stream(s)>>>(x.data<T>(), out[0].data<T>(), a);
+  });
+  check_launch("fast_rope");
+}
+
+}  // namespace
+
+void register_fast(KernelTable& t) {
+  t.set(Primitive::fast_rms_norm, norm_kernel<false>);
+  t.set(Primitive::fast_layer_norm, norm_kernel<true>);
+  t.set(Primitive::fast_swiglu, swiglu_kernel);
+  t.set(Primitive::fast_rope, rope_kernel);
+  t.set(Primitive::fast_sdpa, sdpa_kernel, sdpa_accepts);
+}
+
+}  // namespace emily::cuda

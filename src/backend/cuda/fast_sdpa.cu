@@ -1,0 +1,401 @@
+// Attention for decoding (a few query rows against a long cache), split over the keys.
+// Reading K and V once is the whole cost, so the work is cut along the keys: a block takes
+// one chunk of keys of one (batch, kv head) for every query row that reads that head (the
+// group's query heads times the query rows, up to 8 of them per block), keeps a
+// streaming softmax per row (running max, sum of exponentials, weighted values) and
+// writes it unnormalized; a second kernel merges the chunks of each row. Enough chunks are
+// made to fill the GPU, so one decode step with a few heads still uses every SM.
+//
+// Within a block each warp takes kUnroll keys at a time (the warps interleaved), loading
+// all their K and V rows before the first use so several rows are in flight per warp,
+// then reducing their scores together and updating the softmax once for all of them; a
+// lane holds L consecutive features of the query, key and value rows, so a warp reads
+// each key row as one coalesced run, and a score is the lanes' partial dot products
+// summed by shuffles. Per-row state lives in registers, so the rows per block (R) is a
+// template parameter: a decode step of one query row per head keeps R small and more
+// blocks resident.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "backend/cuda/device_types.cuh"
+#include "backend/cuda/fast_mask.cuh"
+#include "backend/cuda/fast_sdpa.h"
+#include "backend/cuda/runtime.h"
+
+namespace emily::cuda {
+
+namespace {
+
+constexpr int kWarps = 4;
+// Keys a warp loads before using them: enough rows in flight to cover memory latency,
+// within the registers a lane has.
+template <int L>
+constexpr int kUnroll = L <= 4 ? 8 : 4;
+
+struct DecodeArgs {
+  const void *q, *k, *v;
+  std::int64_t qs[4], ks[4], vs[4];
+  std::int64_t nq, tq, d, dv, groups, tkv;
+  std::int64_t rows;   // query rows per kv head: groups * tq
+  std::int64_t last;   // keys [0, last) are all any row may see
+  std::int64_t chunk;  // keys per chunk
+  int chunks;
+  float scale;  // softmax scale times log2(e)
+  bool dense;   // K and V rows allow one L-element load per lane
+  MaskArgs mask;
+  void* out;                        // {B, Nq, Tq, Dv}, when chunks == 1
+  float *part_o, *part_m, *part_l;  // per (row, chunk), when chunks > 1
+};
+
+template <class T, int L>
+struct alignas(L * sizeof(T)) Run {
+  T v[L];
+};
+
+// A lane's L features of a key or value row (`n` features, `stride` apart) as floats.
+template <class T, int L>
+__device__ void load_features(const T* row, std::int64_t stride, std::int64_t n, bool dense,
+                              int lane, float (&out)[L]) {
+  const std::int64_t f0 = std::int64_t(lane) * L;
+  if (dense && f0 + L <= n) {
+    const Run<T, L> r = *reinterpret_cast<const Run<T, L>*>(row + f0);
+#pragma unroll
+    for (int e = 0; e < L; ++e) out[e] = static_cast<float>(load(r.v[e]));
+    return;
+  }
+#pragma unroll
+  for (int e = 0; e < L; ++e)
+    out[e] = f0 + e < n ? static_cast<float>(load(row[(f0 + e) * stride])) : 0.0f;
+}
+
+template <class T, int L, int kRows>
+__global__ void __launch_bounds__(kWarps * 32) decode_chunks(DecodeArgs a) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int chunk = blockIdx.x;
+  const std::int64_t bk = blockIdx.z, b = bk / (a.nq / a.groups), kvh = bk % (a.nq / a.groups);
+  const std::int64_t row0 = std::int64_t(blockIdx.y) * kRows;
+  const int nrows = static_cast<int>(std::min<std::int64_t>(kRows, a.rows - row0));
+  const T* q = static_cast<const T*>(a.q);
+  const T* k = static_cast<const T*>(a.k) + b * a.ks[0] + kvh * a.ks[1];
+  const T* v = static_cast<const T*>(a.v) + b * a.vs[0] + kvh * a.vs[1];
+
+  float qr[kRows][L], acc[kRows][L], m[kRows], l[kRows];
+  std::int64_t head[kRows], query[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const std::int64_t row = row0 + (r < nrows ? r : 0);
+    head[r] = kvh * a.groups + row / a.tq;
+    query[r] = row % a.tq;
+    const T* qrow = q + b * a.qs[0] + head[r] * a.qs[1] + query[r] * a.qs[2];
+#pragma unroll
+    for (int e = 0; e < L; ++e) {
+      const std::int64_t f = lane * L + e;
+      qr[r][e] = f < a.d ? static_cast<float>(load(qrow[f * a.qs[3]])) * a.scale : 0.0f;
+      acc[r][e] = 0.0f;
+    }
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
+  }
+
+  constexpr int U = kUnroll<L>;
+  const std::int64_t begin = chunk * a.chunk, end = std::min(a.last, begin + a.chunk);
+  for (std::int64_t j0 = begin + warp * U; j0 < end; j0 += kWarps * U) {
+    float kr[U][L], vr[U][L];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const std::int64_t j = j0 + u < end ? j0 + u : j0;
+      load_features<T, L>(k + j * a.ks[2], a.ks[3], a.d, a.dense, lane, kr[u]);
+      load_features<T, L>(v + j * a.vs[2], a.vs[3], a.dv, a.dense, lane, vr[u]);
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= nrows) break;
+      // The U scores first: their shuffle reductions are independent and overlap, and the
+      // running state is updated once for all of them.
+      float s[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int e = 0; e < L; ++e) dot += qr[r][e] * kr[u][e];
+        s[u] = dot;
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+        for (int u = 0; u < U; ++u) s[u] += __shfl_xor_sync(0xffffffffu, s[u], o);
+      }
+      float mx = m[r];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        s[u] = j0 + u < end ? apply_mask(a.mask, s[u], b, head[r], query[r], j0 + u) : -INFINITY;
+        mx = fmaxf(mx, s[u]);
+      }
+      if (mx == -INFINITY) continue;  // nothing seen yet (the same for every lane)
+      const float corr = exp2f(m[r] - mx);
+      float p[U], sum = 0.0f;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        p[u] = exp2f(s[u] - mx);  // hidden keys: exp2(-inf) = 0
+        sum += p[u];
+      }
+      l[r] = l[r] * corr + sum;
+#pragma unroll
+      for (int e = 0; e < L; ++e) {
+        float x = acc[r][e] * corr;
+#pragma unroll
+        for (int u = 0; u < U; ++u) x += p[u] * vr[u][e];
+        acc[r][e] = x;
+      }
+      m[r] = mx;
+    }
+  }
+
+  // The four warps' states merged through shared memory.
+  __shared__ float sm_acc[kWarps][kRows][32 * L];
+  __shared__ float sm_m[kWarps][kRows], sm_l[kWarps][kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int e = 0; e < L; ++e) sm_acc[warp][r][lane * L + e] = acc[r][e];
+    if (lane == 0) {
+      sm_m[warp][r] = m[r];
+      sm_l[warp][r] = l[r];
+    }
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < nrows * a.dv; idx += blockDim.x) {
+    const int r = idx / static_cast<int>(a.dv), f = idx % static_cast<int>(a.dv);
+    float mx = -INFINITY;
+    for (int w = 0; w < kWarps; ++w) mx = fmaxf(mx, sm_m[w][r]);
+    float total = 0.0f, o = 0.0f;
+    if (mx != -INFINITY) {
+      for (int w = 0; w < kWarps; ++w) {
+        const float c = exp2f(sm_m[w][r] - mx);
+        total += sm_l[w][r] * c;
+        o += sm_acc[w][r][f] * c;
+      }
+    }
+    const std::int64_t row = row0 + r;
+    const std::int64_t h = kvh * a.groups + row / a.tq, i = row % a.tq;
+    const std::int64_t out_row = (b * a.nq + h) * a.tq + i;
+    if (a.chunks == 1) {
+      // A sink is one more logit that attends to nothing: it joins only the denominator.
+      if (a.mask.sinks) {
+        const float sink = a.mask.sinks[h] * kLog2e;
+        const float mn = fmaxf(mx, sink);
+        const float c = mx == -INFINITY ? 0.0f : exp2f(mx - mn);
+        total = total * c + exp2f(sink - mn);
+        o *= c;
+      }
+      static_cast<T*>(a.out)[out_row * a.dv + f] = store<T>(total > 0.0f ? o / total : 0.0f);
+    } else {
+      const std::int64_t at = out_row * a.chunks + chunk;
+      a.part_o[at * a.dv + f] = o;
+      if (f == 0) {
+        a.part_m[at] = mx;
+        a.part_l[at] = total;
+      }
+    }
+  }
+}
+
+// The merge: a block per (output row, 32 features). Each warp takes every 8th chunk with
+// a lane per feature, so a row's partial outputs are read by many loads in flight at once
+// (one thread walking the chunks in turn would wait a memory latency per chunk).
+constexpr int kMergeWarps = 8;
+
+__device__ float block_reduce(float v, bool max, float* shared) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float other = __shfl_xor_sync(0xffffffffu, v, o);
+    v = max ? fmaxf(v, other) : v + other;
+  }
+  const int warp = threadIdx.x / 32;
+  __syncthreads();  // `shared` may still be read from the previous reduction
+  if (threadIdx.x % 32 == 0) shared[warp] = v;
+  __syncthreads();
+  float r = shared[0];
+  for (int w = 1; w < kMergeWarps; ++w) r = max ? fmaxf(r, shared[w]) : r + shared[w];
+  return r;
+}
+
+template <class T>
+__global__ void __launch_bounds__(kMergeWarps * 32) decode_merge(DecodeArgs a) {
+  __shared__ float weight[1024];  // per chunk; a.chunks <= 1024
+  __shared__ float reduce[kMergeWarps];
+  __shared__ float partial[kMergeWarps][32];
+  const std::int64_t out_row = blockIdx.x;
+  const std::int64_t h = (out_row / a.tq) % a.nq;
+  const float* pm = a.part_m + out_row * a.chunks;
+  const float* pl = a.part_l + out_row * a.chunks;
+  float mx = -INFINITY;
+  for (int c = threadIdx.x; c < a.chunks; c += blockDim.x) mx = fmaxf(mx, pm[c]);
+  const float sink = a.mask.sinks ? a.mask.sinks[h] * kLog2e : -INFINITY;
+  const float mn = fmaxf(block_reduce(mx, true, reduce), sink);
+  float sum = 0.0f;
+  for (int c = threadIdx.x; c < a.chunks; c += blockDim.x) {
+    // A chunk that saw nothing has m = -inf: weight 0 (and a row that saw nothing at all,
+    // mn = -inf, gets zeros below).
+    const float w = mn == -INFINITY || pm[c] == -INFINITY ? 0.0f : exp2f(pm[c] - mn);
+    weight[c] = w;
+    sum += pl[c] * w;
+  }
+  float total = block_reduce(sum, false, reduce);  // also orders `weight` for every thread
+  if (a.mask.sinks && mn != -INFINITY) total += exp2f(sink - mn);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const std::int64_t f = std::int64_t(blockIdx.y) * 32 + lane;
+  float o = 0.0f;
+  if (f < a.dv) {
+    const float* po = a.part_o + out_row * a.chunks * a.dv + f;
+#pragma unroll 4
+    for (int c = warp; c < a.chunks; c += kMergeWarps) o += po[c * a.dv] * weight[c];
+  }
+  partial[warp][lane] = o;
+  __syncthreads();
+  if (warp == 0 && f < a.dv) {
+    float r = 0.0f;
+    for (int w = 0; w < kMergeWarps; ++w) r += partial[w][lane];
+    static_cast<T*>(a.out)[out_row * a.dv + f] = store<T>(total > 0.0f ? r / total : 0.0f);
+  }
+}
+
+template <class T, int L, int kRows>
+void decode(DecodeArgs& a, const Tensor& k, const Tensor& v, Device device, Stream s) {
+  const std::int64_t batch = k.shape(0), kv_heads = k.shape(1);
+  const std::int64_t row_groups = (a.rows + kRows - 1) / kRows;  // grid.y
+  const dim3 grid(static_cast<unsigned>(a.chunks), static_cast<unsigned>(row_groups),
+                  static_cast<unsigned>(batch * kv_heads));
+  auto runs = [](const Tensor& t) {
+    if (t.strides()[3] != 1 && t.shape(3) != 1) return false;
+    for (int i = 0; i < 3; ++i)
+      if (t.shape(i) != 1 && t.strides()[i] % L != 0) return false;
+    return reinterpret_cast<std::uintptr_t>(t.raw_data()) % (L * sizeof(T)) == 0;
+  };
+  a.dense = runs(k) && runs(v);
+  Tensor part_o, part_m, part_l;
+  if (a.chunks > 1) {
+    const std::int64_t parts = batch * a.nq * a.tq * a.chunks;
+    part_o = Tensor::empty({parts * a.dv}, DType::f32, device);
+    part_m = Tensor::empty({parts}, DType::f32, device);
+    part_l = Tensor::empty({parts}, DType::f32, device);
+    a.part_o = part_o.data<float>();
+    a.part_m = part_m.data<float>();
+    a.part_l = part_l.data<float>();
+  }
+  decode_chunks<T, L, kRows><<<grid, kWarps * 32, 0, stream(s)>>>(a);
+  check_launch("fast_sdpa");
+  if (a.chunks > 1) {
+    const dim3 merge(static_cast<unsigned>(batch * a.nq * a.tq),
+                     static_cast<unsigned>((a.dv + 31) / 32));
+    decode_merge<T><<<merge, kMergeWarps * 32, 0, stream(s)>>>(a);
+    check_launch("fast_sdpa");
+  }
+  // The scratch tensors are freed on the stream, after the kernels that read them.
+}
+
+int sm_count() {
+  static const int count = [] {
+    int device = 0, n = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device);
+    return n > 0 ? n : 132;
+  }();
+  return count;
+}
+
+// Powers of two, so few kernels cover every case: L features per lane (head sizes up to
+// 64, 128, 256) and R rows per block.
+int lanes_per_row(std::int64_t features) {
+  const std::int64_t l = (features + 31) / 32;
+  return l <= 2 ? 2 : l <= 4 ? 4 : 8;
+}
+
+int rows_per_block(std::int64_t rows) {
+  return rows <= 2 ? 2 : rows <= 4 ? 4 : 8;
+}
+
+void decode_attention(std::span<const Tensor> in, Tensor& out, const SdpaAttr& attr, Stream s) {
+  const Tensor &q = in[0], &k = in[1], &v = in[2];
+  DecodeArgs a{};
+  a.q = q.raw_data();
+  a.k = k.raw_data();
+  a.v = v.raw_data();
+  for (int i = 0; i < 4; ++i) {
+    a.qs[i] = q.strides()[i];
+    a.ks[i] = k.strides()[i];
+    a.vs[i] = v.strides()[i];
+  }
+  const std::int64_t batch = q.shape(0), kv_heads = k.shape(1);
+  a.nq = q.shape(1);
+  a.tq = q.shape(2);
+  a.d = q.shape(3);
+  a.dv = v.shape(3);
+  a.tkv = k.shape(2);
+  a.groups = kv_heads == 0 ? 1 : a.nq / kv_heads;
+  a.rows = a.groups * a.tq;
+  a.last = a.tkv;
+  if (attr.causal) a.last = std::clamp<std::int64_t>(a.tq + attr.causal_offset, 0, a.tkv);
+  a.scale = static_cast<float>(attr.scale) * kLog2e;
+  a.mask = mask_args(in, attr);
+  a.out = out.raw_data();
+  const int rows = rows_per_block(a.rows);
+  // Chunks of at least 64 keys, enough of them for eight blocks per SM: each warp has only
+  // a few key rows in flight, so many warps are needed to cover memory latency.
+  const std::int64_t blocks = batch * kv_heads * ((a.rows + rows - 1) / rows);
+  const std::int64_t want = (8 * sm_count() + blocks - 1) / std::max<std::int64_t>(blocks, 1);
+  a.chunks =
+      static_cast<int>(std::clamp<std::int64_t>(std::min(want, (a.last + 63) / 64), 1, 1024));
+  a.chunk = std::max<std::int64_t>((a.last + a.chunks - 1) / a.chunks, 1);
+  const Device device = out.device();
+  auto with_rows = [&]<class T, int L>() {
+    switch (rows) {
+      case 2:
+        return decode<T, L, 2>(a, k, v, device, s);
+      case 4:
+        return decode<T, L, 4>(a, k, v, device, s);
+      default:
+        return decode<T, L, 8>(a, k, v, device, s);
+    }
+  };
+  auto run = [&]<class T>() {
+    switch (lanes_per_row(std::max(a.d, a.dv))) {
+      case 2:
+        return with_rows.template operator()<T, 2>();
+      case 4:
+        return with_rows.template operator()<T, 4>();
+      default:
+        return with_rows.template operator()<T, 8>();
+    }
+  };
+  switch (q.dtype()) {
+    case DType::f16:
+      return run.template operator()<__half>();
+    case DType::bf16:
+      return run.template operator()<__nv_bfloat16>();
+    default:
+      return run.template operator()<float>();
+  }
+}
+
+}  // namespace
+
+bool sdpa_accepts(std::span<const Tensor> in, const Attr& attr) {
+  const auto& a = std::get<SdpaAttr>(attr);
+  const DType t = in[0].dtype();
+  if (t != DType::f16 && t != DType::bf16 && t != DType::f32) return false;  // f64: decomposed
+  const std::int64_t blocks = in[0].shape(0) * in[1].shape(1);
+  if (blocks > 65535) return false;  // the decode grid's z extent
+  if (in[0].shape(2) <= kDecodeQueries && in[0].shape(3) <= 256 && in[2].shape(3) <= 256)
+    return true;
+  return flash_fits(in, a);
+}
+
+void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
+  const auto& a = std::get<SdpaAttr>(attr);
+  if (in[0].shape(2) <= kDecodeQueries && in[0].shape(3) <= 256 && in[2].shape(3) <= 256)
+    return decode_attention(in, out[0], a, s);
+  flash_attention(in, out[0], a, s);
+}
+
+}  // namespace emily::cuda
