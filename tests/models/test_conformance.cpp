@@ -177,8 +177,16 @@ double max_abs_diff(const Tensor& actual, const Tensor& expected,
   return worst;
 }
 
+// EMILY_CONFORMANCE_DEVICE=cuda runs the same checks with the model on a GPU (the device
+// machine does; f32 matmul there is exact f32, TF32 stays off, so the tolerance holds).
+Device conformance_device() {
+  const char* d = std::getenv("EMILY_CONFORMANCE_DEVICE");
+  return d ? parse_device(d) : Device::cpu();
+}
+
 std::unique_ptr<CausalLM> load_f32(const std::string& path, bool dequantize = false) {
   models::LoadOptions o;
+  o.device = conformance_device();
   o.dtype = DType::f32;
   o.dequantize = dequantize;
   return models::load_causal_lm(path, o);
