@@ -114,8 +114,12 @@ StepFn compiled_step(const CausalLM& model) {
         o);
   };
   CompiledFunction prefill = make(false), decode = make(true);
-  return [prefill, decode](const StepInputs& s, bool last_only) {
-    std::vector<Tensor> in{s.tokens, s.positions, s.write_offset, s.key_mask};
+  // A traced step cannot move its inputs (a copy to another device is not an op the plan
+  // records), so they go to the model's device before the call, as generate.h does.
+  const Device device = model.device();
+  return [prefill, decode, device](const StepInputs& s, bool last_only) {
+    std::vector<Tensor> in{to_device(s.tokens, device), to_device(s.positions, device),
+                           to_device(s.write_offset, device), to_device(s.key_mask, device)};
     in.insert(in.end(), s.caches.begin(), s.caches.end());
     std::vector<Tensor> out = last_only ? decode(in) : prefill(in);
     return StepResult{out[0], {out.begin() + 1, out.end()}};
