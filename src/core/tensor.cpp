@@ -153,6 +153,10 @@ Tensor to_host(const Tensor& t) {
 Tensor to_device(const Tensor& t, Device device) {
   detail::require_defined("to_device", t);
   if (t.device() == device) return t;
+  // A plan cannot replay a copy between devices (it is not a primitive), so moving traced
+  // data reads it at trace time like a host read: the function then runs eagerly (or
+  // raises), instead of replaying with the trace-time copy baked in.
+  if (auto* recorder = ir::Recorder::current()) recorder->note_host_read(t, "to_device");
 #ifdef EMILY_HAS_CUDA
   if (!is_available(device))
     EMILY_THROW(DeviceError, "to_device", to_string(device), " is not available");

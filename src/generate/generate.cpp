@@ -243,9 +243,9 @@ GenerateResult Generator::generate(const std::vector<std::vector<std::int32_t>>&
   if (options.sampling.repetition_penalty != 1.0)
     for (std::int64_t r = 0; r < batch; ++r)
       for (std::int32_t id : prompts[r]) seen_host[r * vocab + id] = 1;
-  const Tensor vocab_ids = to_device(arange(0, static_cast<double>(vocab), 1, DType::s32), device);
+  const Tensor vocab_ids = arange(0, static_cast<double>(vocab), 1, DType::s32, device);
   const Tensor slots =
-      to_device(arange(0, static_cast<double>(cache_length), 1, DType::s32), device);
+      arange(0, static_cast<double>(cache_length), 1, DType::s32, device);
   Sampled first =
       sample_next(logits, to_device(random::key(options.sampling.seed), device),
                   bool_tensor(seen_host, {batch, vocab}, device), vocab_ids, options.sampling);

@@ -106,7 +106,7 @@ std::vector<Tensor> LlamaModel::make_caches(std::int64_t batch, std::int64_t max
   const Shape shape{batch, config_.num_key_value_heads, max_length, config_.head_dim};
   std::vector<Tensor> caches;
   for (std::int64_t i = 0; i < 2 * config_.num_hidden_layers; ++i)
-    caches.push_back(to_device(zeros(shape, dtype_), device_));
+    caches.push_back(zeros(shape, dtype_, device_));
   return caches;
 }
 
@@ -165,8 +165,8 @@ StepResult LlamaModel::step(const StepInputs& in, bool last_only) const {
   // Slot j is visible to query i when it holds a real token and j <= write_offset + i
   // (and, in a sliding layer, j > write_offset + i - window).
   const Tensor offset = astype(to_device(in.write_offset, device_), DType::s32);
-  const Tensor query_slot = offset + to_device(arange(t, DType::s32), device_);  // {T}
-  const Tensor key_slot = reshape(to_device(arange(t_max, DType::s32), device_), {1, t_max});
+  const Tensor query_slot = offset + arange(t, DType::s32, device_);  // {T}
+  const Tensor key_slot = reshape(arange(t_max, DType::s32, device_), {1, t_max});
   const Tensor query_column = reshape(query_slot, {t, 1});
   const Tensor visible =
       reshape(logical_and(reshape(key_mask, {b, 1, 1, t_max}), less_equal(key_slot, query_column)),
