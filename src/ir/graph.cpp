@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "emily/stream.h"
 #include "ops/dispatch.h"
 
 #include <map>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -284,7 +286,13 @@ int fold_constants(Graph& g) {
       in.emplace_back(g.captures[o.source.index], o.dtype, o.shape, o.strides, o.offset);
     std::vector<detail::OutSpec> specs;
     for (const auto& v : n.outputs) specs.push_back({v.shape, v.dtype});
+    // A node without inputs (arange, full) runs on the current stream's device, which at
+    // compile time may be another than the one it was traced on: fold it there, or a GPU
+    // plan replays a CPU constant into a CUDA kernel.
+    std::optional<StreamGuard> on_device;
+    if (current_stream().device != n.device) on_device.emplace(default_stream(n.device));
     std::vector<Tensor> out = detail::dispatch(n.op, in, specs, n.attr);
+    on_device.reset();
     for (std::size_t k = 0; k < out.size(); ++k) {
       folded[i].push_back(static_cast<int>(g.captures.size()));
       g.captures.push_back(out[k].buffer());

@@ -83,6 +83,24 @@ TEST_F(CudaCompile, RecordedReplayMatchesEagerAThousandTimes) {
   EXPECT_EQ(fallbacks.n, 0);
 }
 
+TEST_F(CudaCompile, ConstantsFoldOnTheDeviceTheyWereTracedOn) {
+  // The thread's current stream is the CPU's while the plan is built; a range made on the
+  // GPU inside the function is folded into a constant, and must be folded there (it once
+  // was folded on the CPU, and the replay read a host address). Oracle: eager on the GPU.
+  ASSERT_EQ(current_stream().device, Device::cpu());
+  auto fn = [this](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{in[0] + arange(12, DType::s32, gpu)};
+  };
+  CompiledFunction f = compile(fn, testing::native("fold_on_gpu"));
+  Tensor offset = to_device(scalar_tensor(5, DType::s32), gpu);
+  Tensor eager = fn({offset})[0];
+  for (int call = 0; call < 3; ++call) {
+    Tensor got = f({offset})[0];
+    ASSERT_EQ(got.device(), gpu);
+    EXPECT_TRUE(all_equal(got, eager)) << "call " << call;
+  }
+}
+
 TEST_F(CudaCompile, RecordedReplayFollowsNewInputs) {
   CompileOptions o;
   o.mode = CompileMode::native;
