@@ -279,11 +279,6 @@ GenerateResult Generator::generate(const std::vector<std::vector<std::int32_t>>&
       };
       CompileOptions co;
       co.mode = options_.mode;
-      // Known defect: a replayed decode step on a GPU reads a host address in its first
-      // kernels (an illegal access seen on the H100; eager on the GPU and every mode on
-      // the CPU are checked against Transformers). Until it is fixed, a GPU model runs
-      // the step eagerly unless a mode is asked for explicitly.
-      if (!co.mode && device.type == Device::Type::cuda) co.mode = CompileMode::eager;
       co.name = "decode_step";
       co.donate = {kKeyMask, kSeen};
       for (int i = 0; i < n_caches; ++i) co.donate.push_back(kCaches + i);

@@ -46,7 +46,7 @@ constexpr const char* kUsage =
     "  --seed S              sampling seed (default: random)\n"
     "  --stop TEXT           stop before this text (repeatable)\n"
     "  --device cpu|cuda     default: the default device (GPU when present)\n"
-    "  --mode eager|native|fuse  how the decode step runs (default native; eager on a GPU)\n"
+    "  --mode eager|native|fuse  how the decode step runs (default native)\n"
     "  --dtype f32|bf16|f16  activations and weights (default: the file's; GGUF: f32)\n"
     "  --quantized           keep quantized weights quantized (default: expanded once at\n"
     "                        load, faster until quantized matmul kernels land)\n";
