@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -45,7 +46,7 @@ constexpr const char* kUsage =
     "  --repetition-penalty R  > 0, 1 is off (default 1)\n"
     "  --seed S              sampling seed (default: random)\n"
     "  --stop TEXT           stop before this text (repeatable)\n"
-    "  --device cpu|cuda     default: the default device (GPU when present)\n"
+    "  --device cpu|cuda     default: EMILY_DEVICE, else the GPU when present, else cpu\n"
     "  --mode eager|native|fuse  how the decode step runs (default native)\n"
     "  --dtype f32|bf16|f16  activations and weights (default: the file's; GGUF: f32)\n"
     "  --quantized           keep quantized weights quantized (default: expanded once at\n"
@@ -239,13 +240,19 @@ int generate(int argc, char** argv) {
     return 1;
   }
 
+  // The library's default device stays the CPU without EMILY_DEVICE (docs/ARCHITECTURE.md,
+  // Decisions), but a user asking for text wants the GPU when there is one.
+  auto generation_device = [] {
+    if (std::getenv("EMILY_DEVICE") || cuda_device_count() == 0) return default_device();
+    return Device::cuda(0);
+  };
   try {
     Progress progress;
     const auto start = std::chrono::steady_clock::now();
     progress.show("loading tokenizer");
     ModelTokenizer text = load_model_tokenizer(args.model);
     models::LoadOptions load;
-    load.device = args.device.value_or(default_device());
+    load.device = args.device.value_or(generation_device());
     load.dtype = args.dtype;
     load.dequantize = !args.quantized;
     load.progress = [&](std::string_view stage, double fraction) {
