@@ -12,6 +12,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
+#include "backend/cpu/visit_floating.h"
 #include "core/convert.h"
 #include "core/rope_frequencies.h"
 
@@ -21,22 +22,6 @@ namespace {
 
 using detail::compute_t;
 
-template <class Fn>
-void visit_float(DType t, Fn&& fn) {
-  switch (t) {
-    case DType::f16:
-      return fn.template operator()<f16>();
-    case DType::bf16:
-      return fn.template operator()<bf16>();
-    case DType::f32:
-      return fn.template operator()<float>();
-    case DType::f64:
-      return fn.template operator()<double>();
-    default:
-      return;  // the op layer admits floating dtypes only
-  }
-}
-
 std::int64_t rows_of(const Tensor& t) {
   const std::int64_t d = t.shape(-1);
   return d == 0 ? 0 : t.size() / d;
@@ -44,7 +29,7 @@ std::int64_t rows_of(const Tensor& t) {
 
 void rms_norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
   const auto& a = std::get<NormAttr>(attr);
-  visit_float(in[0].dtype(), [&]<class T>() {
+  visit_floating(in[0].dtype(), [&]<class T>() {
     using C = compute_t<T>;
     const T* x = in[0].data<T>();
     const T* w = a.has_weight ? in[1].data<T>() : nullptr;
@@ -70,7 +55,7 @@ void rms_norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const At
 void layer_norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr,
                        Stream) {
   const auto& a = std::get<NormAttr>(attr);
-  visit_float(in[0].dtype(), [&]<class T>() {
+  visit_floating(in[0].dtype(), [&]<class T>() {
     using C = compute_t<T>;
     const T* x = in[0].data<T>();
     const T* w = a.has_weight ? in[1].data<T>() : nullptr;
@@ -103,7 +88,7 @@ void layer_norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const 
 }
 
 void swiglu_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&, Stream) {
-  visit_float(in[0].dtype(), [&]<class T>() {
+  visit_floating(in[0].dtype(), [&]<class T>() {
     using C = compute_t<T>;
     const T* g = in[0].data<T>();
     const T* u = in[1].data<T>();
@@ -154,13 +139,13 @@ std::vector<C> rope_row_positions(std::span<const Tensor> in, const RopeAttr& a)
 
 void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
   const auto& a = std::get<RopeAttr>(attr);
-  visit_float(in[0].dtype(), [&]<class T>() {
+  visit_floating(in[0].dtype(), [&]<class T>() {
     using C = compute_t<T>;
     std::vector<float> step;
     if (a.has_freqs) {
       const Tensor& f = in.back();
       step.resize(static_cast<std::size_t>(f.size()));
-      visit_float(f.dtype(), [&]<class F>() {
+      visit_floating(f.dtype(), [&]<class F>() {
         const F* p = f.data<F>();
         for (std::size_t i = 0; i < step.size(); ++i)
           step[i] = static_cast<float>(p[i]) * static_cast<float>(a.scale);
@@ -216,7 +201,7 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
   const float* sinks = a.has_sinks ? in.back().data<float>() : nullptr;
   const std::int64_t query_blocks = (tq + kQueryBlock - 1) / kQueryBlock;
   const std::int64_t tasks = batch * nq * query_blocks;
-  visit_float(q.dtype(), [&]<class T>() {
+  visit_floating(q.dtype(), [&]<class T>() {
     using C = compute_t<T>;
     const T* qp = q.data<T>();
     const T* kp = k.data<T>();

@@ -36,6 +36,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
+#include "backend/cpu/visit_floating.h"
 #include "core/convert.h"
 #include "emily/memory.h"
 
@@ -47,22 +48,6 @@ using detail::compute_t;
 
 constexpr std::int64_t kGemvRows = 8;
 constexpr int kLanes = 8;
-
-template <class Fn>
-void visit_float(DType t, Fn&& fn) {
-  switch (t) {
-    case DType::f16:
-      return fn.template operator()<f16>();
-    case DType::bf16:
-      return fn.template operator()<bf16>();
-    case DType::f32:
-      return fn.template operator()<float>();
-    case DType::f64:
-      return fn.template operator()<double>();
-    default:
-      return;  // the op layer admits floating dtypes only
-  }
-}
 
 template <class Fn>
 void visit_bits(int bits, Fn&& fn) {
@@ -153,7 +138,7 @@ void dequantize_kernel(std::span<const Tensor> in, std::span<Tensor> out, const 
   const Layout l = layout_of(in[0], in[1], a);
   const std::vector<int> order = unpack_order(a.bits, a.group_size);
   const std::uint32_t* packed = in[0].data<std::uint32_t>();
-  visit_float(in[1].dtype(), [&]<class T>() {
+  visit_floating(in[1].dtype(), [&]<class T>() {
     using C = compute_t<T>;
     const T* scales = in[1].data<T>();
     const T* biases = in[2].data<T>();
@@ -398,7 +383,7 @@ void quantized_matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, 
   for (int d = 0; d + 1 < x.ndim(); ++d) m *= x.shape(d);
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    visit_float(x.dtype(), [&]<class X>() { std::fill_n(out[0].data<X>(), m * n, X(0.0f)); });
+    visit_floating(x.dtype(), [&]<class X>() { std::fill_n(out[0].data<X>(), m * n, X(0.0f)); });
     return;
   }
   if (m > kGemvRows && (m > INT_MAX || n > INT_MAX || k > INT_MAX))
@@ -408,12 +393,12 @@ void quantized_matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, 
   // Activations in unpack order along K where K is the packed axis.
   Scratch x_scratch, out_scratch;
   float* xp = x_scratch.floats(m * k);
-  visit_float(x.dtype(), [&]<class X>() {
+  visit_floating(x.dtype(), [&]<class X>() {
     activations(x.data<X>(), m, k, a.transpose ? &order : nullptr, xp);
   });
   float* result = x.dtype() == DType::f32 ? out[0].data<float>() : out_scratch.floats(m * n);
   const std::uint32_t* packed = in[1].data<std::uint32_t>();
-  visit_float(in[2].dtype(), [&]<class S>() {
+  visit_floating(in[2].dtype(), [&]<class S>() {
     const S* scales = in[2].data<S>();
     const S* biases = in[3].data<S>();
     visit_bits(a.bits, [&]<int Bits>() {
@@ -434,7 +419,7 @@ void quantized_matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, 
     });
   });
   if (x.dtype() != DType::f32) {
-    visit_float(x.dtype(), [&]<class X>() {
+    visit_floating(x.dtype(), [&]<class X>() {
       X* o = out[0].data<X>();
       for (std::int64_t i = 0; i < m * n; ++i) o[i] = X(result[i]);
     });

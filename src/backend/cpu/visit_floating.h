@@ -1,0 +1,27 @@
+// visit_dtype (emily/dtype.h) over the floating dtypes only, for the CPU kernels behind
+// op layers that admit floating inputs only (fast.cpp, quant.cpp).
+#pragma once
+
+#include "emily/dtype.h"
+
+namespace emily::cpu {
+
+// Calls fn.template operator()<T>() for f16, bf16, f32 and f64; any other dtype calls
+// nothing (the op layer has refused it before a kernel runs).
+template <class Fn>
+void visit_floating(DType t, Fn&& fn) {
+  switch (t) {
+    case DType::f16:
+      return fn.template operator()<f16>();
+    case DType::bf16:
+      return fn.template operator()<bf16>();
+    case DType::f32:
+      return fn.template operator()<float>();
+    case DType::f64:
+      return fn.template operator()<double>();
+    default:
+      return;
+  }
+}
+
+}  // namespace emily::cpu
