@@ -54,14 +54,22 @@ Args parse(int argc, char** argv) {
     }
     if (i + 1 >= argc) usage(flag + " needs a value");
     const char* value = argv[++i];
-    if (flag == "--model") a.model = value;
-    else if (flag == "--device") a.device = value;
-    else if (flag == "--mode") a.mode = value;
-    else if (flag == "--dtype") a.dtype = value;
-    else if (flag == "--prompt-tokens") a.prompt_tokens = positive(flag, value);
-    else if (flag == "--new-tokens") a.new_tokens = positive(flag, value);
-    else if (flag == "--repeats") a.repeats = positive(flag, value);
-    else usage("unknown flag " + flag);
+    if (flag == "--model")
+      a.model = value;
+    else if (flag == "--device")
+      a.device = value;
+    else if (flag == "--mode")
+      a.mode = value;
+    else if (flag == "--dtype")
+      a.dtype = value;
+    else if (flag == "--prompt-tokens")
+      a.prompt_tokens = positive(flag, value);
+    else if (flag == "--new-tokens")
+      a.new_tokens = positive(flag, value);
+    else if (flag == "--repeats")
+      a.repeats = positive(flag, value);
+    else
+      usage("unknown flag " + flag);
   }
   if (a.model.empty()) usage("--model is required");
   return a;
@@ -83,9 +91,8 @@ int main(int argc, char** argv) try {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   std::mt19937 rng(0);
-  std::uniform_int_distribution<std::int32_t> token(0,
-                                                    static_cast<std::int32_t>(
-                                                        model->config().vocab_size - 1));
+  std::uniform_int_distribution<std::int32_t> token(
+      0, static_cast<std::int32_t>(model->config().vocab_size - 1));
   std::vector<std::int32_t> prompt(static_cast<std::size_t>(args.prompt_tokens));
   for (auto& t : prompt) t = token(rng);
 
@@ -95,6 +102,14 @@ int main(int argc, char** argv) try {
   GenerateOptions options;
   options.max_tokens = args.new_tokens;
 
+  // Whether the decode step replays as one recorded launch (a CUDA graph), and why not.
+  long recordings = 0;
+  telemetry::attach("emily.compile.", [&](const telemetry::Event& e) {
+    if (e.name == "emily.compile.record.start") ++recordings;
+    const std::string* why = e.find("reason");
+    if (e.name == "emily.compile.unrecorded" && why)
+      std::cerr << "bench_decode: the step is not recorded: " << *why << "\n";
+  });
   generator.generate({prompt}, options);  // warm-up: traces the step, fills the pools
   GenerationStats best;
   for (long r = 0; r < args.repeats; ++r) {
@@ -104,11 +119,12 @@ int main(int argc, char** argv) try {
   std::printf(
       "{\"model\": \"%s\", \"device\": \"%s\", \"mode\": \"%s\", \"dtype\": \"%s\", "
       "\"quantized\": %s, \"load_seconds\": %.2f, \"prompt_tokens\": %ld, \"new_tokens\": %ld, "
-      "\"prefill_tok_s\": %.1f, \"decode_tok_s\": %.1f, \"step_traces\": %zu}\n",
+      "\"prefill_tok_s\": %.1f, \"decode_tok_s\": %.1f, \"step_traces\": %zu, "
+      "\"recordings\": %ld}\n",
       args.model.c_str(), args.device.c_str(), args.mode.c_str(),
       std::string(name(model->dtype())).c_str(), args.quantized ? "true" : "false", load_seconds,
       args.prompt_tokens, args.new_tokens, best.prefill_tokens_per_second(),
-      best.decode_tokens_per_second(), generator.step_traces());
+      best.decode_tokens_per_second(), generator.step_traces(), recordings);
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "bench_decode: " << e.what() << "\n";

@@ -7,6 +7,7 @@
 #include <span>
 #include <sstream>
 
+#include "backend/in_place.h"
 #include "backend/recording.h"
 #include "core/view_range.h"
 #include "emily/backend.h"
@@ -74,7 +75,9 @@ struct Workspace {
 // A native plan recorded once (a CUDA graph) and launched per call. The recording reads
 // the inputs from plan-owned copies (`staged`, with the inputs' own layouts) and writes
 // results into plan-owned buffers (`owned`), so a call copies its inputs in and its
-// results out around one launch.
+// results out around one launch. A result written into a donated input's buffer is
+// written into that input's staged buffer instead and leaves without a copy: a caller
+// that passes it back as the input (a decode loop's caches) pays no copy either way.
 struct Recorded {
   std::unique_ptr<Recording> recording;
   std::vector<Tensor> staged;              // per input
@@ -102,6 +105,7 @@ struct Plan {
   // Per node, per output: the donated input whose buffer a result is written into; -1:
   // a fresh buffer (see plan_donation).
   std::vector<std::vector<int>> donated;
+  std::vector<bool> lends;  // per input: some result is written into its buffer
   std::vector<std::size_t> slot_bytes;
   std::vector<Device> slot_device;
   std::optional<std::string> fallback;  // set: this signature runs eagerly
@@ -254,14 +258,33 @@ std::shared_ptr<Plan> plan_graph(ir::Graph g, CompileMode mode) {
   return plan;
 }
 
+// Whether node `i` (the last to read donated input `k`) can write its output `o` over the
+// input: an update-in-place op reading the whole input as operand 0, and no other operand.
+// The output then lies where the input did, so a loop that passes results back as inputs
+// keeps each value in one buffer (a recorded replay relies on that).
+bool updates_input_in_place(const Plan& p, std::size_t i, std::size_t o, int k) {
+  const ir::Node& n = p.graph.nodes[i];
+  auto reads_k = [k](const ir::Operand& x) {
+    return x.source.kind == ir::Source::Kind::input && x.source.index == k;
+  };
+  if (!updates_operand_in_place(n.op) || o != 0 || n.inputs.empty() || !reads_k(n.inputs[0]) ||
+      !p.reads[i][0].whole)
+    return false;
+  const ir::ValueType& v = n.outputs[0];
+  if (v.dtype != n.inputs[0].dtype || v.shape != n.inputs[0].shape) return false;
+  return std::none_of(n.inputs.begin() + 1, n.inputs.end(), reads_k);
+}
+
 // Results that can take a donated input's buffer: the same byte size on the same device,
-// computed by a kernel node after every read of the input, which no other input shares
-// and no result returns as it is. Each donated buffer serves one result.
+// computed by a kernel node after every read of the input (or by the last reader when it
+// updates the input in place), which no other input shares and no result returns as it
+// is. Each donated buffer serves one result.
 void plan_donation(Plan& p, const std::vector<Tensor>& inputs, const std::vector<int>& donate) {
   const ir::Graph& g = p.graph;
   p.donated.assign(g.nodes.size(), {});
   for (std::size_t i = 0; i < g.nodes.size(); ++i)
     p.donated[i].assign(g.nodes[i].outputs.size(), -1);
+  p.lends.assign(inputs.size(), false);
   for (int k : donate) {
     if (k < 0 || static_cast<std::size_t>(k) >= inputs.size()) {
       EMILY_THROW(ValueError, "compile", "donate names input ", k, " of ", inputs.size());
@@ -278,15 +301,18 @@ void plan_donation(Plan& p, const std::vector<Tensor>& inputs, const std::vector
       for (const auto& o : g.nodes[i].inputs)
         if (o.source.kind == ir::Source::Kind::input && o.source.index == k)
           last_read = static_cast<int>(i);
-    for (std::size_t i = last_read + 1; usable && i < g.nodes.size(); ++i) {
+    for (std::size_t i = std::max(last_read, 0); usable && i < g.nodes.size(); ++i) {
       const ir::Node& n = g.nodes[i];
       if (!p.escapes[i] || !p.kernels[i] || !n.subgraphs.empty() || n.device != in.device())
         continue;
       for (std::size_t o = 0; o < n.outputs.size(); ++o) {
         const auto bytes =
             static_cast<std::size_t>(numel(n.outputs[o].shape)) * size_of(n.outputs[o].dtype);
-        if (p.donated[i][o] < 0 && bytes == in.nbytes() && bytes > 0) {
+        const bool after = static_cast<int>(i) > last_read;
+        if (p.donated[i][o] < 0 && bytes == in.nbytes() && bytes > 0 &&
+            (after || updates_input_in_place(p, i, o, k))) {
           p.donated[i][o] = k;
+          p.lends[k] = true;
           usable = false;  // taken
           break;
         }
@@ -456,6 +482,7 @@ std::vector<Tensor> results_of(const Plan& p, const std::vector<Tensor>& inputs,
 // Copies each input's reach into its plan-owned twin (same buffer size and layout).
 void stage_inputs(const Recorded& r, const std::vector<Tensor>& inputs, Device device) {
   for (std::size_t k = 0; k < inputs.size(); ++k) {
+    if (inputs[k].buffer() == r.staged[k].buffer()) continue;  // given back: in place
     const auto [lo, hi] = detail::view_range(inputs[k]);
     const std::size_t item = inputs[k].itemsize();
     copy_bytes(static_cast<char*>(r.staged[k].buffer()->data()) + lo * item,
@@ -471,13 +498,24 @@ std::string unrecordable(const Plan& p, const std::vector<Tensor>& inputs, Strea
     if (inputs[k].device() != *p.record_device) return "an input is on another device";
     for (std::size_t j = 0; j < k; ++j)
       if (inputs[j].buffer() == inputs[k].buffer()) return "two inputs share a buffer";
-    staged += inputs[k].buffer()->bytes();
+    // A lending input is copied only when the caller does not give back what the last
+    // launch returned, once in a loop.
+    if (p.lends.empty() || !p.lends[k]) staged += inputs[k].buffer()->bytes();
   }
   if (staged > kMaxStagedBytes) return "the inputs' buffers exceed the staging limit";
-  for (const auto& per_node : p.donated)
-    for (int d : per_node)
-      if (d >= 0) return "the plan writes results into donated inputs";
   return {};
+}
+
+// Whether copying `inputs` into the staged buffers would overwrite data a caller still
+// holds: a lending input's staged buffer is the result the last launch returned, which
+// the plan (its staged and owned tensors) holds twice.
+bool staging_overwrites(const Plan& p, const std::vector<Tensor>& inputs) {
+  const Recorded& r = p.recorded;
+  for (std::size_t k = 0; k < inputs.size(); ++k)
+    if (!p.lends.empty() && p.lends[k] && inputs[k].buffer() != r.staged[k].buffer() &&
+        r.staged[k].buffer().use_count() > 2)
+      return true;
+  return false;
 }
 
 // Records the plan's replay on `s` (the inputs already staged). False when the work
@@ -529,8 +567,13 @@ bool replay_recorded(const Plan& p, Workspace& w, const std::vector<Tensor>& inp
     r.owned.assign(g.nodes.size(), {});
     for (std::size_t i = 0; i < g.nodes.size(); ++i) {
       if (!p.escapes[i]) continue;
-      for (const auto& v : g.nodes[i].outputs)
-        r.owned[i].push_back(Tensor::empty(v.shape, v.dtype, device));
+      for (std::size_t o = 0; o < g.nodes[i].outputs.size(); ++o) {
+        const ir::ValueType& v = g.nodes[i].outputs[o];
+        const int d = p.donated.empty() ? -1 : p.donated[i][o];
+        r.owned[i].push_back(
+            d < 0 ? Tensor::empty(v.shape, v.dtype, device)
+                  : Tensor(r.staged[d].buffer(), v.dtype, v.shape, row_major_strides(v.shape), 0));
+      }
     }
     std::string why;
     if (!record(p, w, s, why)) {
@@ -541,15 +584,31 @@ bool replay_recorded(const Plan& p, Workspace& w, const std::vector<Tensor>& inp
       return false;
     }
   }
+  if (staging_overwrites(p, inputs)) {
+    if (!r.said)
+      emit("emily.compile.unrecorded", g.name,
+           "a donated result of an earlier call is still held and was not given back");
+    r.said = true;
+    return false;
+  }
   r.recording->wait_for_previous(s);
   stage_inputs(r, inputs, device);
   r.recording->launch(s);
   // Results leave in buffers of their own: the next launch overwrites the owned ones.
+  // Those in donated buffers leave as they are (the caller gave the input up).
   std::vector<std::vector<Tensor>> values(g.nodes.size());
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
-    for (const Tensor& o : r.owned[i]) {
-      Tensor fresh = Tensor::empty(o.shape(), o.dtype(), device);
-      copy_bytes(fresh.raw_data(), o.raw_data(), o.nbytes(), device);
+    for (std::size_t o = 0; o < r.owned[i].size(); ++o) {
+      const Tensor& owned = r.owned[i][o];
+      if (!p.donated.empty() && p.donated[i][o] >= 0) {
+        // A tensor of its own over the buffer: the buffer's use count then tells whether
+        // the caller still holds it (staging_overwrites).
+        values[i].emplace_back(owned.buffer(), owned.dtype(), owned.shape(), owned.strides(),
+                               owned.offset());
+        continue;
+      }
+      Tensor fresh = Tensor::empty(owned.shape(), owned.dtype(), device);
+      copy_bytes(fresh.raw_data(), owned.raw_data(), owned.nbytes(), device);
       values[i].push_back(std::move(fresh));
     }
   }

@@ -136,21 +136,97 @@ TEST_F(CudaCompile, StridedInputsAndStreamsAreOrdered) {
   }
 }
 
-TEST_F(CudaCompile, DonatingPlansReplayNodeByNode) {
+TEST_F(CudaCompile, DonatingPlansRecord) {
+  // Fresh inputs every call: each is copied into the plan's staged buffer, and the result
+  // leaves in it.
   auto fn = [](const std::vector<Tensor>& in) { return std::vector<Tensor>{in[0] * 2.0 + 1.0}; };
   CompileOptions o;
   o.mode = CompileMode::native;
   o.donate = {0};
   auto f = compile(fn, o);
-  Count recorded("emily.compile.record.start");
-  for (int call = 0; call < 4; ++call) {
+  Count recorded("emily.compile.record.start"), refused("emily.compile.unrecorded");
+  for (int call = 0; call < 6; ++call) {
     Tensor x = sample(60 + call, {256}, gpu);
     Tensor want = to_host(fn({x})[0]);
     EXPECT_TRUE(all_equal(to_host(f({x})[0]), want)) << "call " << call;
   }
 #ifndef EMILY_DEBUG_NAN_INF
-  EXPECT_EQ(recorded.n, 0) << "results written into donated inputs cannot be recorded";
+  EXPECT_EQ(recorded.n, 1) << refused.reason;
 #endif
+}
+
+// A decode step's cache write: the new rows land at a slot given as a tensor, the step
+// reads the cache, and the slot moves on. Inputs: cache {2, 64, 32}, slot {1} (s32),
+// rows {2, 1, 32}.
+std::vector<Tensor> cache_step(const std::vector<Tensor>& in) {
+  Tensor cache = scatter(in[0], in[1], in[2], {1});
+  return {cache, sum(cache * cache, {1}), in[1] + 1.0};
+}
+
+TEST_F(CudaCompile, DonatedCacheUpdatesInPlaceUnderARecording) {
+  // Oracle: the same loop eagerly on the GPU (bitwise). From the recording on, the cache
+  // a call returns lies in one buffer, which the next call is given back, so no call
+  // copies the cache.
+  CompileOptions o;
+  o.mode = CompileMode::native;
+  o.donate = {0};
+  auto f = compile(cache_step, o);
+  Count recorded("emily.compile.record.start"), refused("emily.compile.unrecorded");
+  Count fallbacks("emily.fallback.start");
+  std::vector<Tensor> eager = {sample(90, {2, 64, 32}, gpu),
+                               to_device(tensor<std::int32_t>({0}), gpu), Tensor()};
+  std::vector<Tensor> state = {sample(90, {2, 64, 32}, gpu), eager[1], Tensor()};
+  std::vector<const Buffer*> buffers;
+  for (int step = 0; step < 40; ++step) {
+    Tensor rows = sample(100 + step, {2, 1, 32}, gpu);
+    eager[2] = rows;
+    state[2] = rows;
+    std::vector<Tensor> want = cache_step(eager);
+    std::vector<Tensor> got = f(state);
+    for (std::size_t k = 0; k < got.size(); ++k)
+      ASSERT_TRUE(all_equal(to_host(got[k]), to_host(want[k]))) << "step " << step << " " << k;
+    buffers.push_back(got[0].buffer().get());
+    eager = {want[0], want[2], Tensor()};
+    state = {got[0], got[2], Tensor()};
+  }
+#ifndef EMILY_DEBUG_NAN_INF
+  EXPECT_EQ(recorded.n, 1) << refused.reason;
+  EXPECT_EQ(refused.n, 0) << refused.reason;
+  // Step 0 traces, step 1 replays node by node, step 2 records: its result is the staged
+  // buffer, and every later step updates that one.
+  for (std::size_t step = 3; step < buffers.size(); ++step)
+    EXPECT_EQ(buffers[step], buffers[2]) << "step " << step;
+#endif
+  EXPECT_EQ(fallbacks.n, 0);
+}
+
+TEST_F(CudaCompile, AKeptDonatedResultIsNotOverwritten) {
+  // A caller that keeps a donated result and passes another cache: copying that cache into
+  // the staged buffer would overwrite the kept result, so the call replays node by node.
+  // Oracle: eager on the GPU (bitwise) for both the new result and the kept one.
+  CompileOptions o;
+  o.mode = CompileMode::native;
+  o.donate = {0};
+  auto f = compile(cache_step, o);
+  Count refused("emily.compile.unrecorded");
+  const Tensor slot = to_device(tensor<std::int32_t>({5}), gpu);
+  auto run = [&](int seed) {
+    return f({sample(seed, {2, 64, 32}, gpu), slot, sample(seed + 1, {2, 1, 32}, gpu)});
+  };
+  auto want = [&](int seed) {
+    return to_host(
+        cache_step({sample(seed, {2, 64, 32}, gpu), slot, sample(seed + 1, {2, 1, 32}, gpu)})[0]);
+  };
+  for (int call = 0; call < 3; ++call) run(200 + 2 * call);  // trace, replay, record
+  std::vector<Tensor> kept = run(210);
+  std::vector<Tensor> next = run(212);
+  EXPECT_TRUE(all_equal(to_host(next[0]), want(212)));
+  EXPECT_TRUE(all_equal(to_host(kept[0]), want(210))) << "the kept result was overwritten";
+#ifndef EMILY_DEBUG_NAN_INF
+  EXPECT_NE(refused.reason.find("still held"), std::string::npos) << refused.reason;
+#endif
+  kept.clear();
+  EXPECT_TRUE(all_equal(to_host(run(214)[0]), want(214)));
 }
 
 TEST_F(CudaCompile, LibraryKernelsRecordAndHostReadsAreRefusedUpFront) {

@@ -15,6 +15,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
+#include "backend/in_place.h"
 #include "core/convert.h"
 
 namespace emily::cpu {
@@ -155,7 +156,8 @@ void scatter_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Att
   const auto& axes = std::get<AxesAttr>(attr).axes;
   const Tensor &x = in[0], &indices = in[1], &updates = in[2];
   Tensor& y = out[0];
-  std::memcpy(y.raw_data(), x.raw_data(), static_cast<std::size_t>(x.size()) * x.itemsize());
+  if (!same_storage(y, x))
+    std::memcpy(y.raw_data(), x.raw_data(), static_cast<std::size_t>(x.size()) * x.itemsize());
   WindowPlan p = plan(x, indices, axes, window_of(updates, indices.ndim() - 1));
   const std::int64_t window_size = p.rows * p.row_len;
   auto apply = [&]<class T>() {

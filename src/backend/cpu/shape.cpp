@@ -7,6 +7,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
+#include "backend/in_place.h"
 
 namespace emily::cpu {
 
@@ -92,7 +93,8 @@ void slice_update_kernel(std::span<const Tensor> in, std::span<Tensor> out, cons
   const auto& a = std::get<SliceAttr>(attr);
   const Tensor &x = in[0], &u = in[1];
   Tensor& y = out[0];
-  copy_region(y.raw_data(), y.strides(), x.raw_data(), x.strides(), x.shape(), y.itemsize());
+  if (!same_storage(y, x))
+    copy_region(y.raw_data(), y.strides(), x.raw_data(), x.strides(), x.shape(), y.itemsize());
   if (u.size() == 0) return;  // an empty region may start past the end: no pointer to it
   std::int64_t off = 0;
   Strides ds(y.ndim());

@@ -23,6 +23,7 @@
 #include "backend/cuda/flat.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/gather.h"
+#include "backend/in_place.h"
 
 namespace emily::cuda {
 
@@ -349,9 +350,11 @@ void scatter_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Att
   if (!x.is_contiguous() || !indices.is_contiguous() || !updates.is_contiguous() ||
       !make_plan(x, indices, axes, window, P) || (Kind == 0 && P.batch > INT_MAX))
     return run_on_cpu(prim, in, out, attr);
-  check(
-      cudaMemcpyAsync(y.raw_data(), x.raw_data(), y.nbytes(), cudaMemcpyDeviceToDevice, stream(s)),
-      op, "cudaMemcpyAsync");
+  if (!same_storage(y, x)) {
+    check(cudaMemcpyAsync(y.raw_data(), x.raw_data(), y.nbytes(), cudaMemcpyDeviceToDevice,
+                          stream(s)),
+          op, "cudaMemcpyAsync");
+  }
   if (P.batch * P.size == 0) return;
   // Moves may go in wider units; the starts are resolved after, in those units.
   const std::size_t unit =

@@ -8,6 +8,7 @@
 
 #include "backend/cuda/flat.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/in_place.h"
 
 namespace emily::cuda {
 
@@ -124,13 +125,13 @@ void slice_update_kernel(std::span<const Tensor> in, std::span<Tensor> out, cons
     region[d] = y.strides()[d] * a.step[d];
   }
   Layout<2> copy_layout, update_layout;
-  const bool dense = x.is_contiguous();
+  const bool dense = x.is_contiguous(), in_place = same_storage(y, x);
   if ((!dense && !make_layout<2>(y.shape(), {&y.strides(), &x.strides()}, copy_layout)) ||
       !make_layout<2>(u.shape(), {&region, &u.strides()}, update_layout)) {
     return run_on_cpu(Primitive::slice_update, in, out, attr);
   }
   // The copy and the update run in this order on one stream, so the update wins.
-  if (dense) {
+  if (dense && !in_place) {
     check(cudaMemcpyAsync(y.raw_data(), x.raw_data(), y.nbytes(), cudaMemcpyDeviceToDevice,
                           stream(s)),
           "slice_update", "cudaMemcpyAsync");
@@ -138,7 +139,7 @@ void slice_update_kernel(std::span<const Tensor> in, std::span<Tensor> out, cons
   visit_word(y.itemsize(), [&]<std::size_t W>() {
     using T = Word<W>;
     auto* dst = static_cast<T*>(y.raw_data());
-    if (!dense)
+    if (!dense && !in_place)
       launch<2>(copy_layout, s, "slice_update",
                 MoveStep<T>{dst, static_cast<const T*>(x.raw_data())});
     // An empty region may start past the end: launch() does nothing for it.
