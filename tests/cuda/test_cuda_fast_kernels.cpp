@@ -101,7 +101,10 @@ const DType kAttentionTypes[] = {DType::f32, DType::bf16, DType::f16};
 
 TEST_F(CudaFastKernels, Norms) {
   // Rows of one feature, short rows, a row longer than the block, odd lengths.
-  const Shape shapes[] = {{3, 40}, {2, 3, 1}, {5, 4096}, {7, 1531}, {1, 1}};
+  // Rows a multiple of 8 wide (up to 8192) take the in-register kernel, others the
+  // strided one; single rows are the decode case.
+  const Shape shapes[] = {{3, 40},   {2, 3, 1}, {5, 4096}, {7, 1531}, {1, 1},
+                          {1, 1024}, {4, 128},  {2, 8192}, {2, 8200}};
   std::uint64_t seed = 100;
   for (DType dt : kAllFloat) {
     for (const Shape& s : shapes) {

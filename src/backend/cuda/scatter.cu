@@ -208,17 +208,19 @@ struct ClaimStep {
   }
 };
 
-template <class W>
+template <class W, class I>
 struct AssignStep {
   W* y;
   const W* u;
-  const std::int64_t* starts;
+  const std::int64_t* starts;  // null: each thread resolves its row's start from idx
   const std::int64_t* keys;
   const int* owner;  // null: one row, nothing to decide
+  const I* idx;
   Plan P;
   __device__ void operator()(std::int64_t i, const std::int64_t (&)[1]) const {
     const std::int64_t b = i / P.size;
-    const std::int64_t at = starts[b] + window_offset(P, i - b * P.size);
+    const std::int64_t start = starts ? starts[b] : window_start(P, idx, b);
+    const std::int64_t at = start + window_offset(P, i - b * P.size);
     if (owner && owner[keys ? keys[b] : at] != static_cast<int>(b)) return;
     y[at] = u[i];
   }
@@ -361,14 +363,22 @@ void scatter_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Att
       Kind == 0 ? widen(P, x.itemsize(), {y.raw_data(), updates.raw_data()}) : x.itemsize();
   const bool claims = Kind == 0 && P.batch > 1;
   const bool per_window = claims && windows_coincide_or_miss(P);
-  Tensor starts = Tensor::empty({P.batch}, DType::s64, y.device()), keys;
+  // One window (a KV-cache write): its elements resolve the start themselves, which saves
+  // a launch. s32/s64 indices only, to keep the kernel count down.
+  const bool inline_start = Kind == 0 && P.batch == 1 &&
+                            (indices.dtype() == DType::s32 || indices.dtype() == DType::s64);
+  Tensor starts, keys;
   if (per_window) keys = Tensor::empty({P.batch}, DType::s64, y.device());
-  auto* ps = static_cast<std::int64_t*>(starts.raw_data());
+  std::int64_t* ps = nullptr;
   auto* pk = per_window ? static_cast<std::int64_t*>(keys.raw_data()) : nullptr;
-  visit_index(indices.dtype(), [&]<class I>() {
-    launch<1>(flat(P.batch), s, op,
-              StartStep<I>{ps, pk, static_cast<const I*>(indices.raw_data()), P});
-  });
+  if (!inline_start) {
+    starts = Tensor::empty({P.batch}, DType::s64, y.device());
+    ps = static_cast<std::int64_t*>(starts.raw_data());
+    visit_index(indices.dtype(), [&]<class I>() {
+      launch<1>(flat(P.batch), s, op,
+                StartStep<I>{ps, pk, static_cast<const I*>(indices.raw_data()), P});
+    });
+  }
   if constexpr (Kind == 0) {
     Tensor owner;
     if (claims) {
@@ -387,9 +397,16 @@ void scatter_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Att
     const int* own = claims ? static_cast<const int*>(owner.raw_data()) : nullptr;
     auto go = [&]<std::size_t V>() {
       using W = Word<V>;
-      launch<1>(flat(P.batch * P.size), s, op,
-                AssignStep<W>{static_cast<W*>(y.raw_data()),
-                              static_cast<const W*>(updates.raw_data()), ps, pk, own, P});
+      auto assign = [&]<class I>() {
+        launch<1>(flat(P.batch * P.size), s, op,
+                  AssignStep<W, I>{static_cast<W*>(y.raw_data()),
+                                   static_cast<const W*>(updates.raw_data()), ps, pk, own,
+                                   static_cast<const I*>(indices.raw_data()), P});
+      };
+      if (!inline_start || indices.dtype() == DType::s64)
+        assign.template operator()<std::int64_t>();  // with starts, idx is not read
+      else
+        assign.template operator()<std::int32_t>();
     };
     if (unit == 16)
       go.template operator()<16>();
