@@ -5,6 +5,7 @@
 #include "emily/chat_template.h"
 #include "emily/compile.h"
 #include "emily/config.h"
+#include "emily/decompose.h"
 #include "emily/default_model.h"
 #include "emily/device.h"
 #include "emily/dtype.h"

@@ -42,5 +42,24 @@ TEST(UmbrellaHeader, ModelTokenizerAndDefaultModel) {
   EXPECT_FALSE(default_model_path().empty());
 }
 
+TEST(UmbrellaHeader, DecomposeGuardNestsAndRefusesFamiliesWithoutDecompositions) {
+  // decompose.h: a guard forces its family only, and restores what it found.
+  EXPECT_FALSE(decomposition_forced(Family::fast));
+  {
+    fast::DecomposeGuard outer;
+    EXPECT_TRUE(decomposition_forced(Family::fast));
+    EXPECT_FALSE(decomposition_forced(Family::quant));
+    {
+      DecomposeGuard inner(Family::fast);
+      quant::DecomposeGuard other;
+      EXPECT_TRUE(decomposition_forced(Family::quant));
+    }
+    EXPECT_TRUE(decomposition_forced(Family::fast));
+    EXPECT_FALSE(decomposition_forced(Family::quant));
+  }
+  EXPECT_FALSE(decomposition_forced(Family::fast));
+  EXPECT_THROW(DecomposeGuard(Family::unary), ValueError);
+}
+
 }  // namespace
 }  // namespace emily
