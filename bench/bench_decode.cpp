@@ -2,8 +2,11 @@
 // numbers behind bench/results/llm.md:
 //
 //   bench_decode --model PATH [--device cpu|cuda] [--mode eager|native|fuse]
-//                [--dtype f32|bf16|f16] [--quantized] [--prompt-tokens 128]
+//                [--dtype f32|bf16|f16] [--dequantize] [--prompt-tokens 128]
 //                [--new-tokens 128] [--repeats 3]
+//
+// Quantized (GGUF) weights stay packed unless --dequantize, as in `emily generate`;
+// --quantized, the old opt-in, is accepted and changes nothing.
 //
 // The prompt is random token ids (a fixed seed), so no tokenizer is needed and every run
 // sees the same work; no EOS stops a row early. One warm-up generation (which traces the
@@ -25,14 +28,14 @@ namespace {
 
 struct Args {
   std::string model, device = "cpu", mode = "native", dtype;
-  bool quantized = false;
+  bool dequantize = false;
   long prompt_tokens = 128, new_tokens = 128, repeats = 3;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "bench_decode: " << why
             << "\nusage: bench_decode --model PATH [--device cpu|cuda] [--mode eager|native|fuse]"
-               " [--dtype f32|bf16|f16] [--quantized] [--prompt-tokens N] [--new-tokens N]"
+               " [--dtype f32|bf16|f16] [--dequantize] [--prompt-tokens N] [--new-tokens N]"
                " [--repeats N]\n";
   std::exit(2);
 }
@@ -48,8 +51,8 @@ Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
-    if (flag == "--quantized") {
-      a.quantized = true;
+    if (flag == "--dequantize" || flag == "--quantized") {
+      a.dequantize = a.dequantize || flag == "--dequantize";
       continue;
     }
     if (i + 1 >= argc) usage(flag + " needs a value");
@@ -83,7 +86,7 @@ int main(int argc, char** argv) try {
 
   models::LoadOptions load;
   load.device = parse_device(args.device);
-  load.dequantize = !args.quantized;
+  load.dequantize = args.dequantize;
   if (!args.dtype.empty()) load.dtype = dtype_from_name(args.dtype);
   auto start = std::chrono::steady_clock::now();
   auto model = models::load_causal_lm(args.model, load);
@@ -122,7 +125,7 @@ int main(int argc, char** argv) try {
       "\"prefill_tok_s\": %.1f, \"decode_tok_s\": %.1f, \"step_traces\": %zu, "
       "\"recordings\": %ld}\n",
       args.model.c_str(), args.device.c_str(), args.mode.c_str(),
-      std::string(name(model->dtype())).c_str(), args.quantized ? "true" : "false", load_seconds,
+      std::string(name(model->dtype())).c_str(), args.dequantize ? "false" : "true", load_seconds,
       args.prompt_tokens, args.new_tokens, best.prefill_tokens_per_second(),
       best.decode_tokens_per_second(), generator.step_traces(), recordings);
   return 0;

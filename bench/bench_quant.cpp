@@ -4,15 +4,19 @@
 // quantized GEMV that reaches the dense one's bytes/s is as fast as memory lets it be;
 // its time is then smaller by the compression.
 //
-//   CPU: int4 / int8 g64 f32-scale weights {N, K}, x {1, K} f32, vs matmul(x, W^T) f32.
+//   CPU: int4 / int8 g64 (and g32, GGUF's Q4 group) f32-scale weights {N, K}, x {M, K}
+//        f32, vs matmul(x, W^T) f32. "generic" = 1 runs the baseline x86-64 GEMV loops on
+//        a CPU that has AVX2 + FMA (quant_avx2.h), so both forms compare in one run.
 //   GPU: int4 / int8 g64 bf16-scale weights, x bf16, vs matmul(x, W^T) bf16; weights
 //        rotate over copies that together exceed the 50 MB L2, so each call reads HBM.
 //        Skipped without a GPU.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
+#include "backend/cpu/quant_avx2.h"
 #include "emily/emily.h"
 
 namespace {
@@ -27,8 +31,11 @@ std::int64_t quantized_bytes(const QuantizedTensor& q) {
 
 void BM_cpu_quantized_gemv(benchmark::State& state) {
   const std::int64_t n = state.range(0), bits = state.range(1), m = state.range(2);
+  const int group = static_cast<int>(state.range(3));
+  std::optional<cpu::quant_avx2::ForceGeneric> generic;
+  if (state.range(4)) generic.emplace();
   Tensor w = random::normal(random::key(1), {n, n});
-  const QuantizedTensor q = quantize(w, 64, static_cast<int>(bits));
+  const QuantizedTensor q = quantize(w, group, static_cast<int>(bits));
   Tensor x = random::normal(random::key(2), {m, n});
   for (int i = 0; i < 2; ++i) benchmark::DoNotOptimize(quantized_matmul(x, q));
   for (auto _ : state) benchmark::DoNotOptimize(quantized_matmul(x, q));
@@ -56,12 +63,18 @@ void BM_cpu_dequantize(benchmark::State& state) {
 }
 BENCHMARK(BM_cpu_dequantize)->Args({4096, 4})->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-// {K = N, bits, M}
+// {K = N, bits, M, group, generic}
 BENCHMARK(BM_cpu_quantized_gemv)
-    ->Args({4096, 4, 1})
-    ->Args({4096, 8, 1})
-    ->Args({4096, 4, 8})
-    ->Args({4096, 4, 64})
+    ->ArgNames({"k", "bits", "m", "group", "generic"})
+    ->Args({4096, 4, 1, 64, 0})
+    ->Args({4096, 4, 1, 64, 1})
+    ->Args({4096, 4, 1, 32, 0})
+    ->Args({4096, 4, 1, 32, 1})
+    ->Args({4096, 8, 1, 64, 0})
+    ->Args({4096, 8, 1, 64, 1})
+    ->Args({4096, 4, 8, 64, 0})
+    ->Args({4096, 4, 8, 64, 1})
+    ->Args({4096, 4, 64, 64, 0})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cpu_dense_gemv_f32)

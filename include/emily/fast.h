@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "emily/decompose.h"
 #include "emily/tensor.h"
 
 namespace emily::fast {
@@ -65,16 +66,11 @@ Tensor sdpa_causal_key_masked(const Tensor& q, const Tensor& k, const Tensor& v,
                               const std::optional<Tensor>& sinks = std::nullopt);
 
 // While alive, the ops above run their decompositions on this thread even where a kernel
-// exists: the tests' oracle, and a way to compare a backend's kernel with it.
-class DecomposeGuard {
+// exists (emily/decompose.h): the tests' oracle, and a way to compare a backend's kernel
+// with it. The one guard of decompose.h, with the family fixed.
+class DecomposeGuard : public emily::DecomposeGuard {
  public:
-  DecomposeGuard();
-  ~DecomposeGuard();
-  DecomposeGuard(const DecomposeGuard&) = delete;
-  DecomposeGuard& operator=(const DecomposeGuard&) = delete;
-
- private:
-  bool previous_;
+  DecomposeGuard() : emily::DecomposeGuard(Family::fast) {}
 };
 
 }  // namespace emily::fast

@@ -22,6 +22,7 @@
 // docs/QUANTIZATION.md describes the kernels.
 #pragma once
 
+#include "emily/decompose.h"
 #include "emily/tensor.h"
 
 namespace emily {
@@ -69,16 +70,11 @@ Tensor quantized_matmul(const Tensor& x, const QuantizedTensor& w, bool transpos
 namespace quant {
 
 // While alive, dequantize and quantized_matmul run their decompositions on this thread
-// even where a kernel exists: the tests' oracle.
-class DecomposeGuard {
+// even where a kernel exists (emily/decompose.h): the tests' oracle. The one guard of
+// decompose.h, with the family fixed.
+class DecomposeGuard : public emily::DecomposeGuard {
  public:
-  DecomposeGuard();
-  ~DecomposeGuard();
-  DecomposeGuard(const DecomposeGuard&) = delete;
-  DecomposeGuard& operator=(const DecomposeGuard&) = delete;
-
- private:
-  bool previous_;
+  DecomposeGuard() : emily::DecomposeGuard(Family::quant) {}
 };
 
 }  // namespace quant

@@ -14,8 +14,6 @@ namespace emily::fast {
 
 namespace {
 
-thread_local bool t_decompose = false;
-
 void require_float(const char* op, const char* what, const Tensor& t) {
   detail::require_defined(op, t);
   if (!is_floating(t.dtype()))
@@ -42,7 +40,7 @@ std::vector<Tensor> dense(std::vector<Tensor> in) {
 Tensor run(Primitive p, const std::vector<Tensor>& in, const Shape& shape, DType dtype,
            const Attr& attr, bool dense_inputs = true) {
   Device device = detail::common_device(name(p).data(), in);
-  if (t_decompose || !kernels(device.type).accepts(p, in, attr))
+  if (decomposition_forced(Family::fast) || !kernels(device.type).accepts(p, in, attr))
     return detail::decompose_fast(p, in, attr);
   return detail::dispatch(p, dense_inputs ? dense(in) : in, shape, dtype, attr);
 }
@@ -143,13 +141,6 @@ Tensor attention(const char* op, const Tensor& q, const Tensor& k, const Tensor&
 }
 
 }  // namespace
-
-DecomposeGuard::DecomposeGuard() : previous_(t_decompose) {
-  t_decompose = true;
-}
-DecomposeGuard::~DecomposeGuard() {
-  t_decompose = previous_;
-}
 
 Tensor rms_norm(const Tensor& x, const std::optional<Tensor>& weight, double eps) {
   return norm(Primitive::fast_rms_norm, "fast_rms_norm", x, weight, std::nullopt, eps);

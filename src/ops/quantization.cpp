@@ -14,8 +14,6 @@ namespace emily {
 
 namespace {
 
-thread_local bool t_decompose = false;
-
 bool supported_bits(int bits) {
   return bits == 2 || bits == 3 || bits == 4 || bits == 6 || bits == 8;
 }
@@ -185,7 +183,7 @@ Tensor decompose_quantized_matmul(const std::vector<Tensor>& in, const QuantAttr
 Tensor run(Primitive p, const char* op, const std::vector<Tensor>& in, const Shape& shape,
            DType dtype, const QuantAttr& attr) {
   const Device device = detail::common_device(op, in);
-  if (t_decompose || !kernels(device.type).has(p)) {
+  if (decomposition_forced(Family::quant) || !kernels(device.type).has(p)) {
     return p == Primitive::dequantize ? decompose_dequantize(in, attr)
                                       : decompose_quantized_matmul(in, attr);
   }
@@ -197,15 +195,6 @@ bool quantizable(DType t) {
 }
 
 }  // namespace
-
-namespace quant {
-DecomposeGuard::DecomposeGuard() : previous_(t_decompose) {
-  t_decompose = true;
-}
-DecomposeGuard::~DecomposeGuard() {
-  t_decompose = previous_;
-}
-}  // namespace quant
 
 Shape QuantizedTensor::shape() const {
   Shape s = packed.shape();

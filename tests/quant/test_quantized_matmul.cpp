@@ -9,7 +9,10 @@
 // dtype, and rounds the result once to x's dtype (within the same bound).
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <set>
+
+#include "backend/cpu/quant_avx2.h"  // ForceGeneric: both GEMV forms on one machine
 
 #include "emily/gguf.h"
 #include "emily/quantization.h"
@@ -104,6 +107,39 @@ TEST(QuantizedMatmul, KernelMatchesTheDecompositionForEveryFormat) {
           const QuantizedTensor w = weight(c, DType::f32, static_cast<std::uint64_t>(bits * group));
           Tensor x = random::normal(random::key(static_cast<std::uint64_t>(m)), {m, c.k});
           check(x, w, transpose);
+        }
+      }
+    }
+  }
+}
+
+// The transposed GEMV (M <= 8) has an AVX2 + FMA form for 2/4/8 bits with rows of whole
+// 8-word blocks, used where the CPU has both, and the generic loops elsewhere; each runs
+// here against the decomposition (oracle, tolerance as above) for every M, every group
+// (2 to 32 words: a block holds several groups or lies inside one), and a K whose rows
+// are not whole blocks (generic in both runs). f16 and bf16 scales take the same path.
+TEST(QuantizedMatmul, GemvFormsMatchTheDecomposition) {
+  for (bool generic : {false, true}) {
+    std::optional<cpu::quant_avx2::ForceGeneric> force;
+    if (generic) force.emplace();
+    for (int bits : {2, 3, 4, 6, 8}) {
+      for (int group : {32, 64, 128}) {
+        // 8 groups of 32 codes is 8 * bits words: whole blocks; 5 groups of 32 is not
+        // unless bits is 8.
+        for (std::int64_t k : {std::int64_t{256}, std::int64_t{160}}) {
+          if (k % group != 0) continue;
+          for (DType st : {DType::f32, DType::bf16}) {
+            const Case c{bits, group, 37, k, true};
+            const QuantizedTensor w = weight(c, st, static_cast<std::uint64_t>(bits + group + k));
+            for (std::int64_t m = 1; m <= 8; ++m) {
+              SCOPED_TRACE(std::string(generic ? "generic" : "default") + " bits " +
+                           std::to_string(bits) + " group " + std::to_string(group) + " K " +
+                           std::to_string(k) + " " + std::string(name(st)) + " M " +
+                           std::to_string(m));
+              Tensor x = random::normal(random::key(static_cast<std::uint64_t>(m + 7)), {m, k});
+              check(x, w, true);
+            }
+          }
         }
       }
     }

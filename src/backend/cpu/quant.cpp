@@ -17,7 +17,9 @@
 //     compiler vectorises) and the bias enters as bias * sum(x over the group), so it
 //     costs one multiply-add per group, not per weight. For M = 1 with 2/4/8 bits the
 //     codes are unpacked and multiplied in one pass (no buffer), the scale applied per
-//     group. !transpose (w {K, N}): threads
+//     group. On x86-64 CPUs with AVX2 and FMA, 2/4/8 bits with rows of whole 8-word
+//     blocks run quant_avx2.cpp's loop instead (one 256-bit load of codes per shift
+//     pass, FMA), chosen per call after one CPU check. !transpose (w {K, N}): threads
 //     own blocks of output columns and add x[m, k] times row k of the block.
 //   * larger M: tiles of W dequantized to f32 and multiplied with OpenBLAS's sgemm, so
 //     the unpacking is paid once per weight rather than once per activation row.
@@ -34,6 +36,7 @@
 #include <vector>
 
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/quant_avx2.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
 #include "backend/cpu/visit_floating.h"
@@ -373,6 +376,32 @@ void gemm(const float* xp, std::int64_t m, std::int64_t k, const std::uint32_t* 
   }
 }
 
+// transpose, M <= kGemvRows on a CPU with AVX2 and FMA (quant_avx2.h); x {M, K} is in
+// element order and gets rearranged here. Threads own chunks of output columns.
+template <class S>
+void gemv_transposed_avx2(const float* x, std::int64_t m, std::int64_t k,
+                          const std::uint32_t* packed, const S* scales, const S* biases,
+                          const Layout& l, float* out) {
+  std::vector<float> xsum(static_cast<std::size_t>(m * l.groups));
+  for (std::int64_t r = 0; r < m; ++r)
+    for (std::int64_t g = 0; g < l.groups; ++g) {
+      float s = 0;
+      for (int p = 0; p < l.group_size; ++p) s += x[r * k + g * l.group_size + p];
+      xsum[r * l.groups + g] = s;
+    }
+  Scratch scratch;
+  float* xb = scratch.floats(m * k);
+  quant_avx2::block_order(x, m, k, l.bits, xb);
+  const quant_avx2::Gemv args{xb,      xsum.data(), m,           k,      packed, l.bits,
+                              l.words, l.groups,    l.row_words, l.rows, out};
+  constexpr std::int64_t chunk = 16;
+  const std::int64_t chunks = (l.rows + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(::emily::cpu::threads()) \
+    schedule(static) if (l.rows * l.cols >= kParallelGrain)
+  for (std::int64_t c = 0; c < chunks; ++c)
+    quant_avx2::gemv(args, scales, biases, c * chunk, std::min(l.rows, (c + 1) * chunk));
+}
+
 void quantized_matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr,
                              Stream) {
   const auto& a = std::get<QuantAttr>(attr);
@@ -390,17 +419,21 @@ void quantized_matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, 
     EMILY_THROW(Unsupported, "quantized_matmul", "matrices above INT_MAX rows or columns");
   const std::vector<int> order = unpack_order(a.bits, a.group_size);
   const bool gemv = m <= kGemvRows;
-  // Activations in unpack order along K where K is the packed axis.
+  const bool avx2 =
+      gemv && a.transpose && quant_avx2::fits(a.bits, l.row_words) && quant_avx2::available();
+  // Activations in unpack order along K where K is the packed axis (the AVX2 GEMV
+  // rearranges them its own way).
   Scratch x_scratch, out_scratch;
   float* xp = x_scratch.floats(m * k);
   visit_floating(x.dtype(), [&]<class X>() {
-    activations(x.data<X>(), m, k, a.transpose ? &order : nullptr, xp);
+    activations(x.data<X>(), m, k, a.transpose && !avx2 ? &order : nullptr, xp);
   });
   float* result = x.dtype() == DType::f32 ? out[0].data<float>() : out_scratch.floats(m * n);
   const std::uint32_t* packed = in[1].data<std::uint32_t>();
   visit_floating(in[2].dtype(), [&]<class S>() {
     const S* scales = in[2].data<S>();
     const S* biases = in[3].data<S>();
+    if (avx2) return gemv_transposed_avx2(xp, m, k, packed, scales, biases, l, result);
     visit_bits(a.bits, [&]<int Bits>() {
       if (!gemv) return gemm<Bits>(xp, m, k, packed, scales, biases, l, a.transpose, order, result);
       if (!a.transpose) return gemv_plain<Bits>(xp, m, k, packed, scales, biases, l, order, result);
