@@ -121,11 +121,11 @@ int main(int argc, char** argv) try {
   }
   std::printf(
       "{\"model\": \"%s\", \"device\": \"%s\", \"mode\": \"%s\", \"dtype\": \"%s\", "
-      "\"quantized\": %s, \"load_seconds\": %.2f, \"prompt_tokens\": %ld, \"new_tokens\": %ld, "
+      "\"dequantize\": %s, \"load_seconds\": %.2f, \"prompt_tokens\": %ld, \"new_tokens\": %ld, "
       "\"prefill_tok_s\": %.1f, \"decode_tok_s\": %.1f, \"step_traces\": %zu, "
       "\"recordings\": %ld}\n",
       args.model.c_str(), args.device.c_str(), args.mode.c_str(),
-      std::string(name(model->dtype())).c_str(), args.dequantize ? "false" : "true", load_seconds,
+      std::string(name(model->dtype())).c_str(), args.dequantize ? "true" : "false", load_seconds,
       args.prompt_tokens, args.new_tokens, best.prefill_tokens_per_second(),
       best.decode_tokens_per_second(), generator.step_traces(), recordings);
   return 0;
