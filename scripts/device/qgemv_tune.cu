@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backend/cuda/quant_gemv.cuh"
@@ -120,8 +121,15 @@ T* upload(const std::vector<T>& v) {
   return p;
 }
 
+bool g_profile = false;  // argv[1] == "profile": one launch of each variant, for ncu
+
 template <class Launch>
 double time_us(Launch&& launch, int copies) {
+  if (g_profile) {
+    launch(1 % copies);
+    CHECK(cudaDeviceSynchronize());
+    return 1.0;
+  }
   cudaEvent_t a, b;
   CHECK(cudaEventCreate(&a));
   CHECK(cudaEventCreate(&b));
@@ -211,14 +219,14 @@ void run_case(const Case& c, double copy_gbs) {
                 Bits, (long long)c.n, (long long)c.k, c.rows, name, us, gbs, gbs / copy_gbs, err);
   };
 
-  auto variant = [&]<int Rows, int Cols>(const char* name, int warps, int splits) {
+  auto variant = [&]<int Rows, int Cols, int Mb = 1>(const char* name, int warps, int splits) {
     qgemv::Plan p = qgemv::plan(c.n, c.k, sms(), Cols);
     if (warps > 0) p.warps = warps;
     if (splits > 0) p.splits = splits;
     p.chunks_per_split = (c.k / 32 + p.splits - 1) / p.splits;
     const dim3 grid((c.n + Cols - 1) / Cols, p.splits), block(32, p.warps);
     auto launch = [&](int i) {
-      qgemv::gemv<Bits, bf, Rows, Cols><<<grid, block>>>(
+      qgemv::gemv<Bits, bf, Rows, Cols, Mb><<<grid, block>>>(
           x, w[i].packed, w[i].scales, w[i].biases, ScaleType::bf16, y,
           p.splits > 1 ? partial : nullptr, c.rows, c.n, c.k, group, p.chunks_per_split);
       if (p.splits > 1)
@@ -243,17 +251,20 @@ void run_case(const Case& c, double copy_gbs) {
     CHECK(cudaDeviceSynchronize());
     report("before (session 14)", time_us(launch, copies), check("before"));
   }
+  // "plan": the library's choice (qgemv::plan, one row per warp); the others are the
+  // alternatives that came closest in session 15 (cN: N rows per warp, wN: warps per
+  // block, mbN: registers capped for N blocks of 256 threads).
   if (c.rows == 1) {
-    variant.template operator()<1, 4>("plan c4", 0, 0);
-    variant.template operator()<1, 2>("plan c2", 0, 0);
-    variant.template operator()<1, 8>("plan c8", 0, 0);
-    variant.template operator()<1, 4>("c4", 2, 1);
-    variant.template operator()<1, 4>("c4", 8, 1);
-    variant.template operator()<1, 4>("c4", 4, 2);
-    variant.template operator()<1, 4>("c4", 1, 4);
+    variant.template operator()<1, 1>("plan", 0, 0);
+    variant.template operator()<1, 1>("c1", 4, 0);
+    variant.template operator()<1, 2, 4>("c2 mb4", 4, 0);
+    variant.template operator()<1, 2>("c2", 4, 0);
+  } else if (c.rows == 2) {
+    variant.template operator()<2, 1>("plan", 0, 0);
+    variant.template operator()<2, 2>("c2", 4, 0);
   } else {
-    variant.template operator()<8, 4>("plan c4", 0, 0);
-    variant.template operator()<8, 2>("plan c2", 0, 0);
+    variant.template operator()<8, 1>("plan", 0, 0);
+    variant.template operator()<8, 2>("c2", 4, 0);
   }
   for (auto& v : w) {
     CHECK(cudaFree(v.packed));
@@ -267,7 +278,13 @@ void run_case(const Case& c, double copy_gbs) {
   CHECK(cudaFree(bound));
 }
 
-int main() {
+int main(int argc, char** argv) {
+  g_profile = argc > 1 && std::string(argv[1]) == "profile";
+  if (g_profile) {
+    run_case<4>({4096, 4096, 4, 1}, 3000);
+    run_case<8>({8192, 8192, 8, 1}, 3000);
+    return 0;
+  }
   cudaDeviceProp prop;
   CHECK(cudaGetDeviceProperties(&prop, 0));
   const double copy = copy_bandwidth();
@@ -278,6 +295,7 @@ int main() {
     run_case<8>({n, n, 8, 1}, copy);
   }
   run_case<4>({4096, 4096, 4, 8}, copy);
+  run_case<4>({4096, 4096, 4, 2}, copy);
   run_case<4>({1024, 4096, 4, 1}, copy);
   run_case<4>({4096, 14336, 4, 1}, copy);
   return 0;

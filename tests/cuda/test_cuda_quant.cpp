@@ -108,12 +108,12 @@ TEST_F(CudaQuant, QuantizedMatmulMatchesTheCpuKernel) {
   }
 }
 
-// The GEMV's launch plan (quant_gemv.cuh) at its edges, against the decomposition on the
-// GPU (quant::DecomposeGuard; tolerance as close_in_terms): N not a multiple of the 4
-// columns a warp owns (1, 5, 37, 130), K with fewer chunks than a block's lanes (64), K
-// whose chunks do not fill the last round of a block's warps (9600 = 300 chunks) or split
-// across blocks with a ragged last split (5 x 32000: 1000 chunks in 3 splits), every
-// activation dtype and M bucket (1, 2, 3-4, 5-8).
+// The GEMV's launch plan (qgemv::plan in quant_gemv.cuh) at its edges, against the
+// decomposition on the GPU (quant::DecomposeGuard; tolerance as close_in_terms): K with
+// fewer chunks of 32 codes than a warp has lanes (64), blocks of several warps sharing K
+// whose chunks do not fill their last round (37 x 9600: 8 warps over 300 chunks; 130 x
+// 4096: 4 warps), K split across blocks with a ragged last split (5 x 32000: 1000 chunks,
+// 8 warps, 3 splits), every activation dtype and M bucket (1, 2, 3-4, 5-8).
 TEST_F(CudaQuant, GemvPlanEdgesMatchTheDecomposition) {
   struct Shape2 {
     std::int64_t n, k;

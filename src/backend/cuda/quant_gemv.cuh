@@ -3,19 +3,20 @@
 // tuning harness scripts/device/qgemv_tune.cu, so it depends on nothing but the device
 // types.
 //
-// Why it is shaped this way (measured on an H100, bench/results/fast-quant.md):
-//  - M = 1 reads each weight once, so memory sets the floor, but an int4 code costs
-//    several instructions to turn into a float and use. The first kernel converted codes
-//    with I2F (a quarter-rate instruction) and fused the scale into every weight; int4
-//    and int8 then ran at the same codes per second, i.e. bound by arithmetic. Here a
-//    code becomes a float by writing it into the mantissa of 2^23 (one byte permute or
-//    logic op) and subtracting 2^23 (exact), and the scale and bias are applied once per
-//    32 codes: sum_j x_j (s q_j + b) = s sum_j x_j q_j + b sum_j x_j.
-//  - A warp owns kCols rows of W, so each activation it loads and converts serves kCols
-//    weights, and the warp has kCols independent 16-byte loads in flight per chunk.
-//  - The warps of a block split K between them (one shared-memory sum at the end), and
-//    when N alone cannot fill the machine the grid splits K as well, writing f32 partial
-//    sums that a second kernel adds (no atomics: the result does not depend on timing).
+// Why it is shaped this way (H100 measurements in bench/results/fast-quant.md):
+//  - M = 1 reads each weight once, yet an int4 code costs several instructions to turn
+//    into a float and use, and the kernel is bound by instruction latency and occupancy
+//    more than by DRAM (ncu: ~25% of DRAM bandwidth, warps stalled on loads with too few
+//    eligible to issue). So: a code becomes a float by writing it into the mantissa of
+//    2^23 (one byte permute or logic op) and subtracting 2^23 (exact) instead of a
+//    quarter-rate I2F; the scale and bias are applied once per 32 codes,
+//    sum_j x_j (s q_j + b) = s sum_j x_j q_j + b sum_j x_j; the group index is a shift,
+//    not a division; a chunk's activations load with its codes.
+//  - Few registers (about 55) and a warp per row: more rows per warp share activation
+//    loads but cost occupancy, and measured slower (2 rows: up to 15%, 4: up to 2x).
+//  - When N alone cannot fill the machine, the warps of a block split K (one
+//    shared-memory sum at the end), then the grid does, writing f32 partial sums that a
+//    second kernel adds (no atomics: the result does not depend on timing).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -28,7 +29,7 @@
 
 namespace emily::cuda::qgemv {
 
-constexpr int kCols = 4;      // rows of W (output columns) per warp
+constexpr int kCols = 1;      // rows of W (output columns) per warp
 constexpr int kMaxWarps = 8;  // per block; they split K
 constexpr int kMaxRows = 8;   // activation rows M handled here
 
@@ -152,19 +153,130 @@ __device__ __forceinline__ void load_x8(const TX* __restrict__ p, float (&x)[8])
   }
 }
 
+// A chunk's 32 activations as raw 16-byte words, loaded in one go so that their latency
+// overlaps the weights' (loading them octet by octet serialises four L2 round trips).
+template <class TX>
+struct XChunk {
+  static constexpr int n = 32 * sizeof(TX) / 16;
+  uint4 v[n];
+};
+
+template <class TX>
+__device__ __forceinline__ void load_xchunk(const TX* __restrict__ p, XChunk<TX>& x) {
+#pragma unroll
+  for (int i = 0; i < XChunk<TX>::n; ++i) x.v[i] = __ldg(reinterpret_cast<const uint4*>(p) + i);
+}
+
+// Activations 8o .. 8o+7 of a loaded chunk as floats.
+template <class TX>
+__device__ __forceinline__ void x8_from(const XChunk<TX>& c, int o, float (&x)[8]) {
+  if constexpr (sizeof(TX) == 4) {
+    const uint4 a = c.v[2 * o], b = c.v[2 * o + 1];
+    x[0] = __uint_as_float(a.x), x[1] = __uint_as_float(a.y);
+    x[2] = __uint_as_float(a.z), x[3] = __uint_as_float(a.w);
+    x[4] = __uint_as_float(b.x), x[5] = __uint_as_float(b.y);
+    x[6] = __uint_as_float(b.z), x[7] = __uint_as_float(b.w);
+  } else {
+    const std::uint32_t r[4] = {c.v[o].x, c.v[o].y, c.v[o].z, c.v[o].w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      if constexpr (std::is_same_v<TX, __nv_bfloat16>) {
+        x[2 * i] = __uint_as_float(r[i] << 16);
+        x[2 * i + 1] = __uint_as_float(r[i] & 0xFFFF0000u);
+      } else {
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&r[i]));
+        x[2 * i] = f.x;
+        x[2 * i + 1] = f.y;
+      }
+    }
+  }
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
 
+// What a lane reads for one chunk before computing with it: the codes of its Cols rows,
+// their scales and biases, and (one activation row) the chunk's activations.
+template <int Bits, class TX, int Rows, int Cols>
+struct Fetched {
+  static constexpr bool hoist = Rows == 1;  // more rows would cost too many registers
+  std::uint32_t w[Cols][Bits];
+  float s[Cols], b[Cols];
+  XChunk<TX> xc;
+};
+
+// Where a lane's rows start: codes, and scales/biases (an element index).
+template <int Cols>
+struct RowStarts {
+  const std::uint32_t* codes[Cols];
+  std::int64_t groups[Cols];
+};
+
+template <int Bits, class TX, int Rows, int Cols>
+__device__ __forceinline__ void fetch(Fetched<Bits, TX, Rows, Cols>& f, std::int64_t ch,
+                                      const TX* __restrict__ x, const RowStarts<Cols>& r,
+                                      const void* __restrict__ scales,
+                                      const void* __restrict__ biases, ScaleType st,
+                                      int group_shift) {
+#pragma unroll
+  for (int c = 0; c < Cols; ++c) load_chunk<Bits>(r.codes[c] + ch * Bits, f.w[c]);
+  if constexpr (Fetched<Bits, TX, Rows, Cols>::hoist) load_xchunk(x + ch * 32, f.xc);
+  // A chunk lies inside one group; group sizes are powers of two, so a shift (a run-time
+  // division here cost a reciprocal sequence per chunk, ahead of the scale loads).
+  const std::int64_t g = (ch * 32) >> group_shift;
+#pragma unroll
+  for (int c = 0; c < Cols; ++c) {
+    f.s[c] = load_scale(scales, r.groups[c] + g, st);
+    f.b[c] = load_scale(biases, r.groups[c] + g, st);
+  }
+}
+
+// acc[c][m] += x[m] . w[c] over one fetched chunk.
+template <int Bits, class TX, int Rows, int Cols>
+__device__ __forceinline__ void consume(const Fetched<Bits, TX, Rows, Cols>& f, std::int64_t ch,
+                                        const TX* __restrict__ x, int rows, std::int64_t k,
+                                        float (&acc)[Cols][Rows]) {
+  float dot[Cols][Rows] = {}, xsum[Rows] = {};
+#pragma unroll
+  for (int o = 0; o < 4; ++o) {
+    float q[Cols][8];
+#pragma unroll
+    for (int c = 0; c < Cols; ++c) octet<Bits>(f.w[c], o, q[c]);
+#pragma unroll
+    for (int m = 0; m < Rows; ++m) {
+      if (Rows > 1 && m >= rows) break;
+      float xv[8];
+      if constexpr (Fetched<Bits, TX, Rows, Cols>::hoist)
+        x8_from(f.xc, o, xv);
+      else
+        load_x8(x + m * k + ch * 32 + o * 8, xv);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) xsum[m] += xv[i];
+#pragma unroll
+      for (int c = 0; c < Cols; ++c) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) dot[c][m] = fmaf(xv[i], q[c][i], dot[c][m]);
+      }
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < Cols; ++c) {
+#pragma unroll
+    for (int m = 0; m < Rows; ++m) acc[c][m] += fmaf(f.s[c], dot[c][m], f.b[c] * xsum[m]);
+  }
+}
+
 // One block: Cols rows of W starting at blockIdx.x * Cols, the chunks of split
 // blockIdx.y, blockDim.y warps interleaved over them 32 chunks at a time (a warp's loads
 // of one row are 32 consecutive chunks: coalesced). Rows is M rounded up to 1, 2, 4 or
 // 8 (registers scale with it); `rows` is M itself. With `partial` set, the block writes
-// its f32 sums to partial[blockIdx.y][m][n] instead of y.
-template <int Bits, class TX, int Rows, int Cols = kCols>
-__global__ void __launch_bounds__(32 * kMaxWarps)
+// its f32 sums to partial[blockIdx.y][m][n] instead of y. MinBlocks caps registers
+// (__launch_bounds__) for the tuning harness's wider variants.
+template <int Bits, class TX, int Rows, int Cols = kCols, int MinBlocks = 1>
+__global__ void __launch_bounds__(32 * kMaxWarps, MinBlocks)
     gemv(const TX* __restrict__ x, const std::uint32_t* __restrict__ packed,
          const void* __restrict__ scales, const void* __restrict__ biases, ScaleType st,
          TX* __restrict__ y, float* __restrict__ partial, int rows, std::int64_t n_out,
@@ -176,48 +288,23 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   const std::int64_t end = std::min(chunks, begin + chunks_per_split);
   // Past the last row, a warp re-reads the last one (in bounds, uniform control flow)
   // and drops the result.
-  std::int64_t n[Cols];
+  RowStarts<Cols> r;
 #pragma unroll
-  for (int c = 0; c < Cols; ++c) n[c] = std::min(n0 + c, n_out - 1);
+  for (int c = 0; c < Cols; ++c) {
+    const std::int64_t n = std::min(n0 + c, n_out - 1);
+    r.codes[c] = packed + n * row_words;
+    r.groups[c] = n * groups;
+  }
+  const int group_shift = __ffs(group_size) - 1;
 
   float acc[Cols][Rows] = {};
+  // One chunk at a time, not unrolled: a second chunk's registers cost more occupancy
+  // than its loads in flight give (a prefetching variant measured 10-40% slower).
+#pragma unroll 1
   for (std::int64_t ch = begin + warp * 32 + lane; ch < end; ch += 32 * warps) {
-    // Every weight load of the chunk is issued before any is used.
-    std::uint32_t w[Cols][Bits];
-#pragma unroll
-    for (int c = 0; c < Cols; ++c) load_chunk<Bits>(packed + n[c] * row_words + ch * Bits, w[c]);
-    const std::int64_t g = ch * 32 / group_size;  // a chunk lies inside one group
-    float s[Cols], b[Cols];
-#pragma unroll
-    for (int c = 0; c < Cols; ++c) {
-      s[c] = load_scale(scales, n[c] * groups + g, st);
-      b[c] = load_scale(biases, n[c] * groups + g, st);
-    }
-    float dot[Cols][Rows] = {}, xsum[Rows] = {};
-#pragma unroll
-    for (int o = 0; o < 4; ++o) {
-      float q[Cols][8];
-#pragma unroll
-      for (int c = 0; c < Cols; ++c) octet<Bits>(w[c], o, q[c]);
-#pragma unroll
-      for (int m = 0; m < Rows; ++m) {
-        if (Rows > 1 && m >= rows) break;
-        float xv[8];
-        load_x8(x + m * k + ch * 32 + o * 8, xv);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) xsum[m] += xv[i];
-#pragma unroll
-        for (int c = 0; c < Cols; ++c) {
-#pragma unroll
-          for (int i = 0; i < 8; ++i) dot[c][m] = fmaf(xv[i], q[c][i], dot[c][m]);
-        }
-      }
-    }
-#pragma unroll
-    for (int c = 0; c < Cols; ++c) {
-#pragma unroll
-      for (int m = 0; m < Rows; ++m) acc[c][m] += fmaf(s[c], dot[c][m], b[c] * xsum[m]);
-    }
+    Fetched<Bits, TX, Rows, Cols> f;
+    fetch(f, ch, x, r, scales, biases, st, group_shift);
+    consume(f, ch, x, rows, k, acc);
   }
 
   __shared__ float sums[kMaxWarps][Cols][Rows];
@@ -262,15 +349,17 @@ struct Plan {
   std::int64_t chunks_per_split = 0;  // 32-code chunks per split
 };
 
-// Aims at about 32 resident warps per SM (half of Hopper's 64: enough 16-byte loads in
-// flight to cover memory latency) without giving a warp less than one chunk per lane:
-// first more warps per block along K, then splits of the grid along K.
+// One warp per block while the rows alone give at least 16 warps per SM (a block of one
+// warp walking a whole row measured fastest for N >= 4096); below that, more warps per
+// block share a row's K, as long as each keeps a full round of chunks, then the grid
+// splits K. About 16 resident warps per SM suffice to cover memory latency here; more
+// were not measured to help.
 inline Plan plan(std::int64_t n, std::int64_t k, int sms, int cols = kCols) {
   Plan p;
   const std::int64_t chunks = k / 32, col_blocks = (n + cols - 1) / cols;
-  const std::int64_t target_warps = static_cast<std::int64_t>(sms) * 32;
-  p.warps = static_cast<int>(std::clamp<std::int64_t>(chunks / 32, 1, 4));
-  if (col_blocks * p.warps < target_warps && chunks / 32 >= kMaxWarps) p.warps = kMaxWarps;
+  const std::int64_t target_warps = static_cast<std::int64_t>(sms) * 16;
+  while (p.warps < kMaxWarps && col_blocks * p.warps < target_warps && chunks >= 32 * 2 * p.warps)
+    p.warps *= 2;
   const std::int64_t most = std::max<std::int64_t>(1, chunks / (32 * p.warps));
   const std::int64_t want = (target_warps + col_blocks * p.warps - 1) / (col_blocks * p.warps);
   p.splits = static_cast<int>(std::clamp<std::int64_t>(want, 1, std::min<std::int64_t>(most, 32)));
