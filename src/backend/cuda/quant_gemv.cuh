@@ -13,7 +13,8 @@
 //    sum_j x_j (s q_j + b) = s sum_j x_j q_j + b sum_j x_j; the group index is a shift,
 //    not a division; a chunk's activations load with its codes.
 //  - Few registers (about 55) and a warp per row: more rows per warp share activation
-//    loads but cost occupancy, and measured slower (2 rows: up to 15%, 4: up to 2x).
+//    loads but cost occupancy, and measured slower at M = 1 (2 rows: 6-40%, depending
+//    on a register cap; 4 rows: up to 2x). At M = 8, 2 rows per warp were 1.25x faster.
 //  - When N alone cannot fill the machine, the warps of a block split K (one
 //    shared-memory sum at the end), then the grid does, writing f32 partial sums that a
 //    second kernel adds (no atomics: the result does not depend on timing).
