@@ -8,16 +8,24 @@
 //        f32, vs matmul(x, W^T) f32. "generic" = 1 runs the baseline x86-64 GEMV loops on
 //        a CPU that has AVX2 + FMA (quant_avx2.h), so both forms compare in one run.
 //   GPU: int4 / int8 g64 bf16-scale weights, x bf16, vs matmul(x, W^T) bf16; weights
-//        rotate over copies that together exceed the 50 MB L2, so each call reads HBM.
+//        rotate over copies that together exceed the 50 MB L2, so each call reads HBM
+//        (the copies are distinct buffers, used in turn by every clock below).
 //        Skipped without a GPU.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <vector>
 
 #include "backend/cpu/quant_avx2.h"
 #include "emily/emily.h"
+
+#ifdef EMILY_HAS_CUDA
+#include <cuda_runtime.h>
+
+#include "backend/cuda/runtime.h"
+#endif
 
 namespace {
 
@@ -85,15 +93,62 @@ BENCHMARK(BM_cpu_dense_gemv_f32)
     ->Unit(benchmark::kMicrosecond);
 
 // ---- GPU ---------------------------------------------------------------------------------
+//
+// Two clocks. "wall": host time of one eager call plus a synchronize, as a caller that
+// waits for each result sees it (Emily's eager host cost, about 6 us a call, included).
+// "events": CUDA events around 10 eager calls issued back to back (manual time, per
+// call), which is the kernel time wherever the kernel outlasts the host's dispatch and
+// the dispatch time where it does not. scripts/device/qgemv_tune.cu times the bare
+// kernels. The device-to-device copy gives the bandwidth ceiling in the same run.
 
 // Copies of a weight that together exceed the L2 cache.
 std::int64_t copies_for(std::int64_t bytes) {
   return std::max<std::int64_t>(2, (256ll << 20) / std::max<std::int64_t>(bytes, 1));
 }
 
+constexpr int kCallsPerIteration = 10;
+
+// Runs `call(i)` for i = 0, 1, 2, ... under the clock `events` (Arg 1) or wall (Arg 0).
+template <class Call>
+void time_gpu(benchmark::State& state, bool events, Call&& call) {
+  const Device gpu = Device::cuda(0);
+  StreamGuard guard(default_stream(gpu));
+  std::size_t next = 0;
+  for (int i = 0; i < 4; ++i) benchmark::DoNotOptimize(call(next++));
+  synchronize();
+#ifdef EMILY_HAS_CUDA
+  if (events) {
+    cudaStream_t s = cuda::stream(default_stream(gpu));
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    for (auto _ : state) {
+      cudaEventRecord(start, s);
+      for (int i = 0; i < kCallsPerIteration; ++i) benchmark::DoNotOptimize(call(next++));
+      cudaEventRecord(stop, s);
+      cudaEventSynchronize(stop);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      state.SetIterationTime(ms / 1e3 / kCallsPerIteration);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return;
+  }
+#endif
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(call(next++));
+    synchronize();
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+}
+
+// Args: K = N, bits, M, clock (0 wall, 1 events).
 void BM_cuda_quantized_gemv(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
-  const std::int64_t n = state.range(0), bits = state.range(1);
+  const std::int64_t n = state.range(0), bits = state.range(1), m = state.range(2);
   const Device gpu = Device::cuda(0);
   std::vector<QuantizedTensor> w;
   const QuantizedTensor first = quantize(
@@ -104,18 +159,13 @@ void BM_cuda_quantized_gemv(benchmark::State& state) {
     w.push_back({to_device(first.packed, gpu), to_device(first.scales, gpu),
                  to_device(first.biases, gpu), first.bits, first.group_size});
   }
-  Tensor x = to_device(astype(random::normal(random::key(99), {1, n}), DType::bf16), gpu);
-  StreamGuard guard(default_stream(gpu));
-  for (const auto& q : w) benchmark::DoNotOptimize(quantized_matmul(x, q));
-  synchronize();
-  std::size_t k = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(quantized_matmul(x, w[k++ % w.size()]));
-    synchronize();
-  }
+  Tensor x = to_device(astype(random::normal(random::key(99), {m, n}), DType::bf16), gpu);
+  time_gpu(state, state.range(3) != 0,
+           [&](std::size_t i) { return quantized_matmul(x, w[i % w.size()]); });
   state.SetBytesProcessed(state.iterations() * quantized_bytes(first));
 }
 
+// Args: K = N, clock.
 void BM_cuda_dense_gemv_bf16(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t n = state.range(0);
@@ -125,28 +175,60 @@ void BM_cuda_dense_gemv_bf16(benchmark::State& state) {
     w.push_back(swapaxes(
         astype(to_device(random::normal(random::key(c), {n, n}), gpu), DType::bf16), 0, 1));
   Tensor x = to_device(astype(random::normal(random::key(99), {1, n}), DType::bf16), gpu);
-  StreamGuard guard(default_stream(gpu));
-  for (const auto& m : w) benchmark::DoNotOptimize(matmul(x, m));
-  synchronize();
-  std::size_t k = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(matmul(x, w[k++ % w.size()]));
-    synchronize();
-  }
+  time_gpu(state, state.range(1) != 0, [&](std::size_t i) { return matmul(x, w[i % w.size()]); });
   state.SetBytesProcessed(state.iterations() * n * n * 2);
 }
 
+#ifdef EMILY_HAS_CUDA
+// The ceiling: cudaMemcpyAsync device to device, 1 GiB, counting bytes read and written.
+void BM_cuda_copy_d2d(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::size_t bytes = std::size_t(1) << 30;
+  void *src = nullptr, *dst = nullptr;
+  if (cudaMalloc(&src, bytes) != cudaSuccess || cudaMalloc(&dst, bytes) != cudaSuccess)
+    return state.SkipWithError("cudaMalloc failed");
+  cudaMemset(src, 1, bytes);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice);
+  for (auto _ : state) {
+    cudaEventRecord(start);
+    cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice);
+    cudaEventRecord(stop);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3);
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes) * 2);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaFree(src);
+  cudaFree(dst);
+}
+BENCHMARK(BM_cuda_copy_d2d)->UseManualTime()->Unit(benchmark::kMicrosecond);
+#endif
+
+void quantized_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "bits", "m", "events"});
+  for (std::int64_t clock : {0, 1})
+    for (std::int64_t n : {4096, 8192})
+      for (std::int64_t bits : {4, 8}) b->Args({n, bits, 1, clock});
+  b->Args({4096, 4, 8, 1});
+}
+
 BENCHMARK(BM_cuda_quantized_gemv)
-    ->Args({4096, 4})
-    ->Args({4096, 8})
-    ->Args({8192, 4})
-    ->Args({8192, 8})
-    ->UseRealTime()
+    ->Apply(quantized_args)
+    ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_dense_gemv_bf16)
-    ->Arg(4096)
-    ->Arg(8192)
-    ->UseRealTime()
+    ->ArgNames({"n", "events"})
+    ->Args({4096, 0})
+    ->Args({8192, 0})
+    ->Args({4096, 1})
+    ->Args({8192, 1})
+    ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

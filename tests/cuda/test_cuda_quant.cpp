@@ -108,6 +108,44 @@ TEST_F(CudaQuant, QuantizedMatmulMatchesTheCpuKernel) {
   }
 }
 
+// The GEMV's launch plan (qgemv::plan in quant_gemv.cuh) at its edges, against the
+// decomposition on the GPU (quant::DecomposeGuard; tolerance as close_in_terms): K with
+// fewer chunks of 32 codes than a warp has lanes (64), blocks of several warps sharing K
+// whose chunks do not fill their last round (37 x 9600: 8 warps over 300 chunks; 130 x
+// 4096: 4 warps), K split across blocks with a ragged last split (5 x 32000: 1000 chunks,
+// 8 warps, 3 splits), every activation dtype and M bucket (1, 2, 3-4, 5-8).
+TEST_F(CudaQuant, GemvPlanEdgesMatchTheDecomposition) {
+  struct Shape2 {
+    std::int64_t n, k;
+  };
+  for (const Shape2 s : {Shape2{1, 64}, Shape2{37, 9600}, Shape2{130, 4096}, Shape2{5, 32000}}) {
+    for (int bits : {3, 4, 8}) {
+      Tensor dense = random::normal(random::key(static_cast<std::uint64_t>(s.n * 7 + bits)),
+                                    {s.n, s.k}, DType::bf16, 0.1);
+      const QuantizedTensor q = quantize(dense, 64, bits);
+      const QuantizedTensor qg = to_gpu(q);
+      for (std::int64_t m : {1, 2, 3, 6, 8}) {
+        for (DType xt : {DType::f32, DType::f16, DType::bf16}) {
+          if (xt == DType::f32 && s.k > 10000) continue;  // f32 rounding grows with K
+          SCOPED_TRACE("N " + std::to_string(s.n) + " K " + std::to_string(s.k) + " bits " +
+                       std::to_string(bits) + " M " + std::to_string(m) + " " +
+                       std::string(name(xt)));
+          Tensor x = random::normal(random::key(static_cast<std::uint64_t>(100 + m)), {m, s.k}, xt);
+          Tensor xg = to_device(x, gpu);
+          Tensor got = quantized_matmul(xg, qg);
+          Tensor want;
+          {
+            quant::DecomposeGuard decompose;
+            want = to_host(quantized_matmul(xg, qg));
+          }
+          EXPECT_EQ(got.device(), gpu);
+          EXPECT_TRUE(close_in_terms(got, want, x, q, true));
+        }
+      }
+    }
+  }
+}
+
 TEST_F(CudaQuant, HalfScalesAndBatchedActivations) {
   for (DType st : {DType::f16, DType::bf16}) {
     Tensor dense = random::normal(random::key(7), {96, 256}, st);

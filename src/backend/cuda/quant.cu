@@ -1,11 +1,6 @@
 // The quant family on the GPU: dequantize, and quantized_matmul as a GEMV over the
-// packed codes for decode (M <= 8, transposed weights) or dequantize + matmul otherwise.
-//
-// GEMV: one warp per output column n (a row of W {N, K}); each lane walks chunks of 32
-// codes (`bits` words: 16-byte loads for 4 and 8 bits), unpacks them in registers into
-// s * q + b (one fma per weight, shared by the M activation rows) and accumulates
-// x[m] . w in f32; a warp shuffle sums the lanes. Decode reads each weight once, so the
-// packed bytes are the whole memory traffic (x stays in L1/L2).
+// packed codes for decode (M <= 8, transposed weights; quant_gemv.cuh) or dequantize +
+// matmul otherwise.
 //
 // Other cases (M > 8, W {K, N}, f64 scales) dequantize the whole weight into a tensor of
 // x's dtype, exactly as the decomposition rounds it (product rounded to the scales'
@@ -19,14 +14,12 @@
 
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/quant_gemv.cuh"
 #include "backend/cuda/runtime.h"
 
 namespace emily::cuda {
 
 namespace {
-
-constexpr int kMaxRows = 8;  // M handled by the GEMV kernel
-constexpr int kWarps = 8;    // per GEMV block
 
 // The `bits`-bit code of element j of a row's bit stream (a code may straddle 2 words).
 __device__ __forceinline__ std::uint32_t code_at(const std::uint32_t* __restrict__ row,
@@ -67,97 +60,6 @@ __global__ void dequantize_elements(const std::uint32_t* __restrict__ packed,
     const std::int64_t g = r * groups + j / group_size;
     const TS w = affine(code_at(packed + r * row_words, j, bits), scales[g], biases[g]);
     out[i] = store<TO>(load(w));
-  }
-}
-
-// 32 codes from the `Bits` words of one chunk, loaded 16 bytes at a time where the chunk
-// is a multiple of 16 bytes (4 and 8 bits; rows start 16-byte aligned since K % 32 == 0).
-template <int Bits>
-__device__ __forceinline__ void load_chunk(const std::uint32_t* __restrict__ p,
-                                           std::uint32_t (&w)[Bits]) {
-  if constexpr (Bits % 4 == 0) {
-#pragma unroll
-    for (int i = 0; i < Bits / 4; ++i) {
-      const uint4 v = __ldg(reinterpret_cast<const uint4*>(p) + i);
-      w[4 * i] = v.x;
-      w[4 * i + 1] = v.y;
-      w[4 * i + 2] = v.z;
-      w[4 * i + 3] = v.w;
-    }
-  } else if constexpr (Bits == 2) {
-    const uint2 v = __ldg(reinterpret_cast<const uint2*>(p));
-    w[0] = v.x;
-    w[1] = v.y;
-  } else {
-#pragma unroll
-    for (int i = 0; i < Bits; ++i) w[i] = __ldg(p + i);
-  }
-}
-
-template <int Bits>
-__device__ __forceinline__ std::uint32_t chunk_code(const std::uint32_t (&w)[Bits], int j) {
-  const int bit = Bits * j, word = bit / 32, shift = bit % 32;
-  std::uint32_t v = w[word] >> shift;
-  if (shift + Bits > 32) v |= w[word + 1] << (32 - shift);
-  return v & ((1u << Bits) - 1u);
-}
-
-// 32 activations from 16-byte loads (the row starts 16-byte aligned: K % 32 == 0 and
-// the base is checked): 8 or 4 load instructions per chunk instead of 32.
-template <class TX>
-__device__ __forceinline__ void load_activations(const TX* __restrict__ p, float (&out)[32]) {
-  constexpr int E = 16 / sizeof(TX);
-#pragma unroll
-  for (int v = 0; v < 32 / E; ++v) {
-    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(p) + v);
-    const TX* e = reinterpret_cast<const TX*>(&raw);
-#pragma unroll
-    for (int i = 0; i < E; ++i) out[v * E + i] = static_cast<float>(load(e[i]));
-  }
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// y[m, n] = sum_k x[m, k] (s q + b)[n, k] for W {N, K}; a warp per n.
-template <int Bits, class TX, class TS>
-__global__ void __launch_bounds__(32 * kWarps)
-    gemv_transposed(const TX* __restrict__ x, const std::uint32_t* __restrict__ packed,
-                    const TS* __restrict__ scales, const TS* __restrict__ biases,
-                    TX* __restrict__ y, int rows, std::int64_t n_out, std::int64_t k,
-                    int group_size) {
-  const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.y;
-  if (n >= n_out) return;
-  const int lane = threadIdx.x;
-  const std::int64_t chunks = k / 32, groups = k / group_size, row_words = k * Bits / 32;
-  const std::uint32_t* row = packed + n * row_words;
-  float acc[kMaxRows] = {};
-  for (std::int64_t c = lane; c < chunks; c += 32) {
-    std::uint32_t w[Bits];
-    load_chunk<Bits>(row + c * Bits, w);
-    const std::int64_t g = n * groups + c * 32 / group_size;
-    const float s = static_cast<float>(load(scales[g])), b = static_cast<float>(load(biases[g]));
-    float wv[32];
-#pragma unroll
-    for (int j = 0; j < 32; ++j) wv[j] = fmaf(s, static_cast<float>(chunk_code<Bits>(w, j)), b);
-#pragma unroll
-    for (int m = 0; m < kMaxRows; ++m) {
-      if (m >= rows) break;
-      float xv[32];
-      load_activations(x + m * k + c * 32, xv);
-      float sum = 0.0f;
-#pragma unroll
-      for (int j = 0; j < 32; ++j) sum = fmaf(xv[j], wv[j], sum);
-      acc[m] += sum;
-    }
-  }
-#pragma unroll
-  for (int m = 0; m < kMaxRows; ++m) {
-    if (m >= rows) break;
-    const float total = warp_sum(acc[m]);
-    if (lane == 0) y[m * n_out + n] = store<TX>(total);
   }
 }
 
@@ -219,6 +121,76 @@ void dequantize_into(const Tensor& packed, const Tensor& scales, const Tensor& b
   check_launch("dequantize");
 }
 
+int sm_count() {
+  static const int count = [] {
+    int device = 0, n = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device);
+    return n > 0 ? n : 132;
+  }();
+  return count;
+}
+
+// The GEMV reads codes with loads as wide as a chunk allows (16 bytes for 4 and 8 bits, 8
+// for 2 and 6, 4 for 3) and activations 16 bytes at a time: true of fresh buffers and row
+// slices, not of every view, which take the decomposition's road instead.
+bool gemv_eligible(std::span<const Tensor> in, const QuantAttr& a, std::int64_t m, std::int64_t k) {
+  const int width = a.bits % 4 == 0 ? 16 : a.bits % 2 == 0 ? 8 : 4;
+  const auto codes = reinterpret_cast<std::uintptr_t>(in[1].raw_data());
+  const auto acts = reinterpret_cast<std::uintptr_t>(in[0].raw_data());
+  return a.transpose && m >= 1 && m <= qgemv::kMaxRows && k > 0 && in[2].dtype() != DType::f64 &&
+         codes % width == 0 && acts % 16 == 0;
+}
+
+qgemv::ScaleType scale_type(DType t) {
+  return t == DType::f16    ? qgemv::ScaleType::f16
+         : t == DType::bf16 ? qgemv::ScaleType::bf16
+                            : qgemv::ScaleType::f32;
+}
+
+template <class Fn>
+void visit_rows(std::int64_t m, Fn&& fn) {
+  if (m == 1) return fn.template operator()<1>();
+  if (m == 2) return fn.template operator()<2>();
+  if (m <= 4) return fn.template operator()<4>();
+  return fn.template operator()<8>();
+}
+
+// y {m, n} = x {m, k} . W^T through qgemv::gemv; when the plan splits K across blocks,
+// their f32 partial sums go through a scratch tensor freed on the stream after use.
+void gemv(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int64_t m, std::int64_t n,
+          std::int64_t k, Stream s) {
+  cudaStream_t cs = stream(s);
+  const qgemv::Plan p = qgemv::plan(n, k, sm_count());
+  Tensor scratch;
+  if (p.splits > 1) scratch = Tensor::empty({p.splits, m, n}, DType::f32, y.device());
+  float* partial = p.splits > 1 ? static_cast<float*>(scratch.raw_data()) : nullptr;
+  const dim3 grid(static_cast<unsigned>((n + qgemv::kCols - 1) / qgemv::kCols),
+                  static_cast<unsigned>(p.splits));
+  const dim3 block(32, static_cast<unsigned>(p.warps));
+  visit_float(in[0].dtype(), [&]<class TX>() {
+    if constexpr (std::is_same_v<TX, double>) {
+      return;  // x is f32, f16 or bf16 (the op's checks)
+    } else {
+      visit_bits(a.bits, [&]<int Bits>() {
+        visit_rows(m, [&]<int Rows>() {
+          qgemv::gemv<Bits, TX, Rows><<<grid, block, 0, cs>>>(
+              static_cast<const TX*>(in[0].raw_data()),
+              static_cast<const std::uint32_t*>(in[1].raw_data()), in[2].raw_data(),
+              in[3].raw_data(), scale_type(in[2].dtype()), static_cast<TX*>(y.raw_data()), partial,
+              static_cast<int>(m), n, k, a.group_size, p.chunks_per_split);
+        });
+      });
+      if (p.splits > 1) {
+        const std::int64_t count = m * n;
+        qgemv::sum_splits<TX><<<blocks_for(count, 256), 256, 0, cs>>>(
+            partial, static_cast<TX*>(y.raw_data()), count, p.splits);
+      }
+    }
+  });
+  check_launch("quantized_matmul");
+}
+
 void dequantize_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr,
                        Stream s) {
   dequantize_into(in[0], in[1], in[2], std::get<QuantAttr>(attr), out[0], stream(s));
@@ -233,35 +205,8 @@ void quantized_matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, 
   const std::int64_t m = n == 0 ? 0 : y.size() / n;
   cudaStream_t cs = stream(s);
   if (y.size() == 0) return;
-  // 16-byte loads need rows that start 16-byte aligned (8 for 2-bit codes), codes and
-  // activations: true of fresh buffers and row slices, not of every view.
-  const auto address = reinterpret_cast<std::uintptr_t>(in[1].raw_data());
-  const bool aligned = address % (a.bits % 4 == 0 ? 16
-                                  : a.bits == 2   ? 8
-                                                  : 4) ==
-                           0 &&
-                       reinterpret_cast<std::uintptr_t>(x.raw_data()) % 16 == 0;
-  const bool gemv = a.transpose && m <= kMaxRows && k > 0 && in[2].dtype() != DType::f64 && aligned;
-  if (gemv) {
-    visit_float(x.dtype(), [&]<class TX>() {
-      visit_float(in[2].dtype(), [&]<class TS>() {
-        if constexpr (std::is_same_v<TX, double> || std::is_same_v<TS, double>) {
-          return;  // excluded above (x is f32, f16 or bf16)
-        } else {
-          visit_bits(a.bits, [&]<int Bits>() {
-            const dim3 block(32, kWarps);
-            gemv_transposed<Bits, TX, TS>
-                <<<static_cast<unsigned>((n + kWarps - 1) / kWarps), block, 0, cs>>>(
-                    static_cast<const TX*>(x.raw_data()),
-                    static_cast<const std::uint32_t*>(in[1].raw_data()),
-                    static_cast<const TS*>(in[2].raw_data()),
-                    static_cast<const TS*>(in[3].raw_data()), static_cast<TX*>(y.raw_data()),
-                    static_cast<int>(m), n, k, a.group_size);
-          });
-        }
-      });
-    });
-    check_launch("quantized_matmul");
+  if (gemv_eligible(in, a, m, k)) {
+    gemv(in, y, a, m, n, k, s);
     return;
   }
   // The decomposition's road: the weight in x's dtype, then the matmul kernel.

@@ -1,0 +1,302 @@
+// Kernel-level timing of the quantized GEMV (src/backend/cuda/quant_gemv.cuh) on the
+// device machine, without Emily's eager host cost: several launch geometries of the same
+// kernel, the session-14 kernel (one warp per column, I2F conversion) for a before/after
+// in one run, and a device-to-device copy for the bandwidth ceiling. Every variant's
+// output is checked against a reference kernel (a thread per output, f64 sums of
+// x * (s q + b)): max |got - ref| / sum |x| |w| must stay under 1e-5 (bf16 output
+// rounding is 2^-9 of |y| <= that sum, so the bound is 4e-3 for bf16 y).
+//
+// Build and run on the device machine from the repository root:
+//   nvcc -O3 -std=c++20 -gencode=arch=compute_90a,code=sm_90a -Isrc -Iinclude \
+//     --expt-relaxed-constexpr scripts/device/qgemv_tune.cu -o /tmp/qgemv_tune
+//   /tmp/qgemv_tune
+// Weights rotate over copies that together exceed 256 MB, so L2 (50 MB) holds none of
+// them between calls. Times: CUDA events around 20 back-to-back launches, median of 15.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/quant_gemv.cuh"
+
+using namespace emily::cuda;
+using qgemv::ScaleType;
+
+#define CHECK(call)                                                                        \
+  do {                                                                                     \
+    cudaError_t e_ = (call);                                                               \
+    if (e_ != cudaSuccess) {                                                               \
+      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
+      std::exit(1);                                                                        \
+    }                                                                                      \
+  } while (0)
+
+using bf = __nv_bfloat16;
+
+// The session-14 kernel (bf16 x and scales only), for the before column.
+template <int Bits>
+__global__ void __launch_bounds__(256)
+    before_gemv(const bf* __restrict__ x, const std::uint32_t* __restrict__ packed,
+                const bf* __restrict__ scales, const bf* __restrict__ biases, bf* __restrict__ y,
+                int rows, std::int64_t n_out, std::int64_t k, int group_size) {
+  const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * 8 + threadIdx.y;
+  if (n >= n_out) return;
+  const int lane = threadIdx.x;
+  const std::int64_t chunks = k / 32, groups = k / group_size, row_words = k * Bits / 32;
+  const std::uint32_t* row = packed + n * row_words;
+  float acc[8] = {};
+  for (std::int64_t c = lane; c < chunks; c += 32) {
+    std::uint32_t w[Bits];
+    qgemv::load_chunk<Bits>(row + c * Bits, w);
+    const std::int64_t g = n * groups + c * 32 / group_size;
+    const float s = __bfloat162float(scales[g]), b = __bfloat162float(biases[g]);
+    float wv[32];
+#pragma unroll
+    for (int j = 0; j < 32; ++j)
+      wv[j] = fmaf(s, static_cast<float>(qgemv::chunk_code<Bits>(w, j)), b);
+#pragma unroll
+    for (int m = 0; m < 8; ++m) {
+      if (m >= rows) break;
+      float sum = 0.0f;
+#pragma unroll
+      for (int o = 0; o < 4; ++o) {
+        float xv[8];
+        qgemv::load_x8(x + m * k + c * 32 + o * 8, xv);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) sum = fmaf(xv[j], wv[o * 8 + j], sum);
+      }
+      acc[m] += sum;
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < 8; ++m) {
+    if (m >= rows) break;
+    const float total = qgemv::warp_sum(acc[m]);
+    if (lane == 0) y[m * n_out + n] = __float2bfloat16_rn(total);
+  }
+}
+
+template <int Bits>
+__global__ void reference(const bf* x, const std::uint32_t* packed, const bf* scales,
+                          const bf* biases, double* y, double* bound, int rows, std::int64_t n_out,
+                          std::int64_t k, int group_size) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= rows * n_out) return;
+  const std::int64_t m = i / n_out, n = i % n_out, row_words = k * Bits / 32;
+  double sum = 0, mag = 0;
+  for (std::int64_t j = 0; j < k; ++j) {
+    const std::int64_t bit = j * Bits;
+    const std::uint32_t q = (packed[n * row_words + bit / 32] >> (bit % 32)) & ((1u << Bits) - 1);
+    const std::int64_t g = n * (k / group_size) + j / group_size;
+    const double w = double(__bfloat162float(scales[g])) * q + __bfloat162float(biases[g]);
+    const double xv = __bfloat162float(x[m * k + j]);
+    sum += xv * w;
+    mag += std::fabs(xv * w);
+  }
+  y[i] = sum;
+  bound[i] = mag;
+}
+
+struct Weights {
+  std::uint32_t* packed;
+  bf* scales;
+  bf* biases;
+};
+
+struct Case {
+  std::int64_t n, k;
+  int bits, rows;
+};
+
+template <class T>
+T* upload(const std::vector<T>& v) {
+  T* p = nullptr;
+  CHECK(cudaMalloc(&p, v.size() * sizeof(T)));
+  CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return p;
+}
+
+bool g_profile = false;  // argv[1] == "profile": one launch of each variant, for ncu
+
+template <class Launch>
+double time_us(Launch&& launch, int copies) {
+  if (g_profile) {
+    launch(1 % copies);
+    CHECK(cudaDeviceSynchronize());
+    return 1.0;
+  }
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  for (int i = 0; i < copies; ++i) launch(i);
+  CHECK(cudaDeviceSynchronize());
+  std::vector<float> t;
+  int next = 0;
+  for (int r = 0; r < 15; ++r) {
+    CHECK(cudaEventRecord(a));
+    for (int i = 0; i < 20; ++i) launch(next++ % copies);
+    CHECK(cudaEventRecord(b));
+    CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms * 1e3f / 20);
+  }
+  CHECK(cudaGetLastError());
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+double copy_bandwidth() {
+  const std::size_t bytes = std::size_t(1) << 30;
+  void *src, *dst;
+  CHECK(cudaMalloc(&src, bytes));
+  CHECK(cudaMalloc(&dst, bytes));
+  CHECK(cudaMemset(src, 1, bytes));
+  const double us =
+      time_us([&](int) { CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice)); }, 1);
+  CHECK(cudaFree(src));
+  CHECK(cudaFree(dst));
+  return 2.0 * bytes / (us * 1e-6) / 1e9;  // read + written
+}
+
+int sms() {
+  int d = 0, n = 0;
+  CHECK(cudaGetDevice(&d));
+  CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d));
+  return n;
+}
+
+template <int Bits>
+void run_case(const Case& c, double copy_gbs) {
+  constexpr int group = 64;
+  const std::int64_t words = c.n * c.k * Bits / 32, groups = c.n * c.k / group;
+  const double bytes = words * 4.0 + groups * 4.0;  // codes + bf16 scales + biases
+  const int copies = static_cast<int>(std::max(2.0, std::ceil(256e6 / bytes)));
+  std::mt19937 rng(c.n * 31 + c.k + Bits);
+  std::vector<std::uint32_t> hp(words);
+  for (auto& v : hp) v = rng();
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<bf> hs(groups), hb(groups), hx(c.rows * c.k);
+  for (auto& v : hs) v = __float2bfloat16_rn(0.01f + 0.001f * std::fabs(normal(rng)));
+  for (auto& v : hb) v = __float2bfloat16_rn(-0.01f * (1 << (Bits - 1)) * (1 + 0.1f * normal(rng)));
+  for (auto& v : hx) v = __float2bfloat16_rn(normal(rng));
+  std::vector<Weights> w;
+  for (int i = 0; i < copies; ++i) w.push_back({upload(hp), upload(hs), upload(hb)});
+  bf* x = upload(hx);
+  bf* y;
+  float* partial;
+  double *ref, *bound;
+  const std::int64_t outs = c.rows * c.n;
+  CHECK(cudaMalloc(&y, outs * sizeof(bf)));
+  CHECK(cudaMalloc(&partial, 32 * outs * sizeof(float)));
+  CHECK(cudaMalloc(&ref, outs * sizeof(double)));
+  CHECK(cudaMalloc(&bound, outs * sizeof(double)));
+  reference<Bits><<<(outs + 127) / 128, 128>>>(x, w[0].packed, w[0].scales, w[0].biases, ref, bound,
+                                               c.rows, c.n, c.k, group);
+  CHECK(cudaDeviceSynchronize());
+  std::vector<double> href(outs), hbound(outs);
+  CHECK(cudaMemcpy(href.data(), ref, outs * 8, cudaMemcpyDeviceToHost));
+  CHECK(cudaMemcpy(hbound.data(), bound, outs * 8, cudaMemcpyDeviceToHost));
+
+  auto check = [&](const char* name) {
+    std::vector<bf> got(outs);
+    CHECK(cudaMemcpy(got.data(), y, outs * sizeof(bf), cudaMemcpyDeviceToHost));
+    double worst = 0;
+    for (std::int64_t i = 0; i < outs; ++i)
+      worst = std::max(worst,
+                       std::fabs(double(__bfloat162float(got[i])) - href[i]) / (hbound[i] + 1e-30));
+    if (!(worst < 4e-3)) std::printf("  WRONG %s: max error %.3g of sum |x||w|\n", name, worst);
+    return worst;
+  };
+  auto report = [&](const char* name, double us, double err) {
+    const double gbs = bytes / (us * 1e-6) / 1e9;
+    std::printf("int%d N=%-5lld K=%-5lld M=%d %-22s %8.2f us %7.0f GB/s %5.2f of copy  err %.1e\n",
+                Bits, (long long)c.n, (long long)c.k, c.rows, name, us, gbs, gbs / copy_gbs, err);
+  };
+
+  auto variant = [&]<int Rows, int Cols, int Mb = 1>(const char* name, int warps, int splits) {
+    qgemv::Plan p = qgemv::plan(c.n, c.k, sms(), Cols);
+    if (warps > 0) p.warps = warps;
+    if (splits > 0) p.splits = splits;
+    p.chunks_per_split = (c.k / 32 + p.splits - 1) / p.splits;
+    const dim3 grid((c.n + Cols - 1) / Cols, p.splits), block(32, p.warps);
+    auto launch = [&](int i) {
+      qgemv::gemv<Bits, bf, Rows, Cols, Mb><<<grid, block>>>(
+          x, w[i].packed, w[i].scales, w[i].biases, ScaleType::bf16, y,
+          p.splits > 1 ? partial : nullptr, c.rows, c.n, c.k, group, p.chunks_per_split);
+      if (p.splits > 1)
+        qgemv::sum_splits<bf><<<(outs + 255) / 256, 256>>>(partial, y, outs, p.splits);
+    };
+    CHECK(cudaMemset(y, 0xFF, outs * sizeof(bf)));
+    launch(0);
+    CHECK(cudaDeviceSynchronize());
+    const double err = check(name);
+    char label[64];
+    std::snprintf(label, sizeof label, "%s w%d s%d", name, p.warps, p.splits);
+    report(label, time_us(launch, copies), err);
+  };
+
+  {
+    auto launch = [&](int i) {
+      before_gemv<Bits><<<(c.n + 7) / 8, dim3(32, 8)>>>(x, w[i].packed, w[i].scales, w[i].biases, y,
+                                                        c.rows, c.n, c.k, group);
+    };
+    CHECK(cudaMemset(y, 0xFF, outs * sizeof(bf)));
+    launch(0);
+    CHECK(cudaDeviceSynchronize());
+    report("before (session 14)", time_us(launch, copies), check("before"));
+  }
+  // "plan": the library's choice (qgemv::plan, one row per warp); the others are the
+  // alternatives that came closest in session 15 (cN: N rows per warp, wN: warps per
+  // block, mbN: registers capped for N blocks of 256 threads).
+  if (c.rows == 1) {
+    variant.template operator()<1, 1>("plan", 0, 0);
+    variant.template operator()<1, 1>("c1", 4, 0);
+    variant.template operator()<1, 2, 4>("c2 mb4", 4, 0);
+    variant.template operator()<1, 2>("c2", 4, 0);
+  } else if (c.rows == 2) {
+    variant.template operator()<2, 1>("plan", 0, 0);
+    variant.template operator()<2, 2>("c2", 4, 0);
+  } else {
+    variant.template operator()<8, 1>("plan", 0, 0);
+    variant.template operator()<8, 2>("c2", 4, 0);
+  }
+  for (auto& v : w) {
+    CHECK(cudaFree(v.packed));
+    CHECK(cudaFree(v.scales));
+    CHECK(cudaFree(v.biases));
+  }
+  CHECK(cudaFree(x));
+  CHECK(cudaFree(y));
+  CHECK(cudaFree(partial));
+  CHECK(cudaFree(ref));
+  CHECK(cudaFree(bound));
+}
+
+int main(int argc, char** argv) {
+  g_profile = argc > 1 && std::string(argv[1]) == "profile";
+  if (g_profile) {
+    run_case<4>({4096, 4096, 4, 1}, 3000);
+    run_case<8>({8192, 8192, 8, 1}, 3000);
+    return 0;
+  }
+  cudaDeviceProp prop;
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  const double copy = copy_bandwidth();
+  std::printf("%s, %d SMs, L2 %d MB; device-to-device copy %.0f GB/s (read + written)\n", prop.name,
+              prop.multiProcessorCount, prop.l2CacheSize >> 20, copy);
+  for (std::int64_t n : {4096, 8192}) {
+    run_case<4>({n, n, 4, 1}, copy);
+    run_case<8>({n, n, 8, 1}, copy);
+  }
+  run_case<4>({4096, 4096, 4, 8}, copy);
+  run_case<4>({4096, 4096, 4, 2}, copy);
+  run_case<4>({1024, 4096, 4, 1}, copy);
+  run_case<4>({4096, 14336, 4, 1}, copy);
+  return 0;
+}
