@@ -40,6 +40,7 @@
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
 #include "backend/cpu/visit_floating.h"
+#include "backend/quant_bits.h"
 #include "core/convert.h"
 #include "emily/memory.h"
 
@@ -51,24 +52,6 @@ using detail::compute_t;
 
 constexpr std::int64_t kGemvRows = 8;
 constexpr int kLanes = 8;
-
-template <class Fn>
-void visit_bits(int bits, Fn&& fn) {
-  switch (bits) {
-    case 2:
-      return fn.template operator()<2>();
-    case 3:
-      return fn.template operator()<3>();
-    case 4:
-      return fn.template operator()<4>();
-    case 6:
-      return fn.template operator()<6>();
-    case 8:
-      return fn.template operator()<8>();
-    default:
-      return;  // the op layer admits these only
-  }
-}
 
 // The element of a group that sits at each position of its unpack buffer.
 std::vector<int> unpack_order(int bits, int group_size) {

@@ -16,6 +16,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/quant_gemv.cuh"
 #include "backend/cuda/runtime.h"
+#include "backend/quant_bits.h"
 
 namespace emily::cuda {
 
@@ -76,22 +77,6 @@ void visit_float(DType t, Fn&& fn) {
       return fn.template operator()<double>();
     default:
       return;  // the op layer admits floating dtypes only
-  }
-}
-
-template <class Fn>
-void visit_bits(int bits, Fn&& fn) {
-  switch (bits) {
-    case 2:
-      return fn.template operator()<2>();
-    case 3:
-      return fn.template operator()<3>();
-    case 4:
-      return fn.template operator()<4>();
-    case 6:
-      return fn.template operator()<6>();
-    default:
-      return fn.template operator()<8>();
   }
 }
 
