@@ -37,12 +37,7 @@ __device__ float warp_sum(float v) {
 }
 
 // y[n] = sum_k x[k] w[n * ld + k]: the matrix read as rows of K (a Linear layer's weight
-// used transposed). One warp per output; lanes stride the row in 16-byte loads, kUnroll
-// of them issued before the first is used: a row of a decode step's matrix is a few
-// loads per lane, and waiting on each in turn made a 1024-wide row cost four memory
-// latencies.
-constexpr int kUnroll = 4;
-
+// used transposed). One warp per output; lanes stride the row in 16-byte loads.
 template <class T>
 __global__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
                           std::int64_t n_out, std::int64_t k, std::int64_t ld) {
@@ -53,21 +48,7 @@ __global__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* _
   float acc = 0.0f;
   constexpr int E = kPerLoad<T>;
   const std::int64_t vec_end = k / E * E;
-  std::int64_t i = static_cast<std::int64_t>(lane) * E;
-  for (; i + (kUnroll - 1) * 32 * E < vec_end; i += kUnroll * 32 * E) {
-    Pack<T> a[kUnroll], b[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      a[u] = *reinterpret_cast<const Pack<T>*>(row + i + u * 32 * E);
-      b[u] = *reinterpret_cast<const Pack<T>*>(x + i + u * 32 * E);
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-#pragma unroll
-      for (int e = 0; e < E; ++e) acc += as_float(a[u].v[e]) * as_float(b[u].v[e]);
-    }
-  }
-  for (; i < vec_end; i += 32 * E) {
+  for (std::int64_t i = static_cast<std::int64_t>(lane) * E; i < vec_end; i += 32 * E) {
     const Pack<T> a = *reinterpret_cast<const Pack<T>*>(row + i);
     const Pack<T> b = *reinterpret_cast<const Pack<T>*>(x + i);
 #pragma unroll
@@ -121,9 +102,7 @@ __global__ void sum_splits(const float* __restrict__ partial, T* __restrict__ y,
   y[n] = store<T>(total);
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-}
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 template <class E>
 bool run(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
@@ -147,8 +126,7 @@ bool run(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
     const std::int64_t tiles = (N + 32 * P - 1) / (32 * P);
     // About four blocks per SM in all (132 SMs on an H100), each over >= 2 rows per warp.
     const std::int64_t want = std::max<std::int64_t>(1, 528 / tiles);
-    const std::int64_t splits =
-        std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(1, K / 16));
+    const std::int64_t splits = std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(1, K / 16));
     const std::int64_t rows = (K + splits - 1) / splits;
     const auto used = static_cast<int>((K + rows - 1) / rows);
     Tensor partial = Tensor::empty({used, N}, DType::f32, c.device());
