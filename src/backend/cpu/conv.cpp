@@ -19,6 +19,7 @@
 #include <memory>
 #include <type_traits>
 
+#include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
@@ -145,14 +146,10 @@ void fill_row(const Geometry& g, const T* x, std::int64_t r, std::int64_t p0, st
   }
 }
 
-void gemm(blasint m, blasint n, blasint k, const float* a, blasint lda, const float* b, blasint ldb,
-          float* c, blasint ldc) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c,
-              ldc);
-}
-void gemm(blasint m, blasint n, blasint k, const double* a, blasint lda, const double* b,
-          blasint ldb, double* c, blasint ldc) {
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+template <class C>
+void gemm(blasint m, blasint n, blasint k, const C* a, blasint lda, const C* b, blasint ldb, C* c,
+          blasint ldc) {
+  ::emily::cpu::gemm(false, false, m, n, k, a, lda, b, ldb, c, ldc);
 }
 
 // Scratch memory from the caching allocator: the column buffer of a large convolution is

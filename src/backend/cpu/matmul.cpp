@@ -15,6 +15,7 @@
 #include <memory>
 #include <type_traits>
 
+#include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
@@ -118,23 +119,6 @@ BlasOperand<C> prepare(const Tensor& t, const Dims& d) {
   op.ld = static_cast<blasint>(std::max<std::int64_t>(1, cols));
   op.offs = batch_offsets(d.batch, cstr);
   return op;
-}
-
-void gemm(bool ta, bool tb, blasint m, blasint n, blasint k, const float* a, blasint lda,
-          const float* b, blasint ldb, float* c, blasint ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
-              k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-}
-void gemm(bool ta, bool tb, blasint m, blasint n, blasint k, const double* a, blasint lda,
-          const double* b, blasint ldb, double* c, blasint ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
-              k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
-}
-void gemm(bool ta, bool tb, blasint m, blasint n, blasint k, const c64* a, blasint lda,
-          const c64* b, blasint ldb, c64* c, blasint ldc) {
-  const c64 one(1.0f, 0.0f), zero(0.0f, 0.0f);
-  cblas_cgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
-              k, &one, a, lda, b, ldb, &zero, c, ldc);
 }
 
 // C is the GEMM type (float, double, c64); T the tensors' element type.

@@ -35,6 +35,7 @@
 #include <memory>
 #include <vector>
 
+#include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/quant_avx2.h"
 #include "backend/cpu/strided.h"
@@ -327,10 +328,9 @@ void gemm(const float* xp, std::int64_t m, std::int64_t k, const std::uint32_t* 
     for (std::int64_t n0 = 0; n0 < n_total; n0 += rows) {
       const std::int64_t nb = std::min(rows, n_total - n0);
       dequantize_tile<Bits>(packed, scales, biases, l, n0, n0 + nb, 0, l.groups, tile, k);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(m),
-                  static_cast<blasint>(nb), static_cast<blasint>(k), 1.0f, xp,
-                  static_cast<blasint>(k), tile, static_cast<blasint>(k), 0.0f, out + n0,
-                  static_cast<blasint>(n_total));
+      ::emily::cpu::gemm(false, true, static_cast<blasint>(m), static_cast<blasint>(nb),
+                         static_cast<blasint>(k), xp, static_cast<blasint>(k), tile,
+                         static_cast<blasint>(k), out + n0, static_cast<blasint>(n_total));
     }
     return;
   }
@@ -347,10 +347,9 @@ void gemm(const float* xp, std::int64_t m, std::int64_t k, const std::uint32_t* 
   for (std::int64_t g0 = 0; g0 < l.groups; g0 += tile_groups) {
     const std::int64_t g1 = std::min(l.groups, g0 + tile_groups), nb = (g1 - g0) * l.group_size;
     dequantize_tile<Bits>(packed, scales, biases, l, 0, k, g0, g1, tile, width);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(m),
-                static_cast<blasint>(nb), static_cast<blasint>(k), 1.0f, xp,
-                static_cast<blasint>(k), tile, static_cast<blasint>(width), 0.0f, product,
-                static_cast<blasint>(width));
+    ::emily::cpu::gemm(false, false, static_cast<blasint>(m), static_cast<blasint>(nb),
+                       static_cast<blasint>(k), xp, static_cast<blasint>(k), tile,
+                       static_cast<blasint>(width), product, static_cast<blasint>(width));
 #pragma omp parallel for num_threads(::emily::cpu::threads()) if (m * nb >= kParallelGrain)
     for (std::int64_t r = 0; r < m; ++r)
       for (std::int64_t j = 0; j < nb; ++j)

@@ -9,11 +9,10 @@ namespace emily::cpu {
 
 int threads() {
   static const int n = [] {
-    int wanted = config::settings().num_threads;
-    if (wanted <= 0) return omp_get_max_threads();
-    // OpenBLAS keeps its own pool; keep GEMM inside the same budget.
-    openblas_set_num_threads(wanted);
-    return wanted;
+    // OpenBLAS runs single-threaded inside OpenMP's team (backend/cpu/gemm.h says why).
+    openblas_set_num_threads(1);
+    const int wanted = config::settings().num_threads;
+    return wanted > 0 ? wanted : omp_get_max_threads();
   }();
   return n;
 }
