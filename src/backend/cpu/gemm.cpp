@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <type_traits>
+
 #include "backend/cpu/threads.h"
 
 namespace emily::cpu {
@@ -48,37 +50,35 @@ CBLAS_TRANSPOSE op(bool t) {
   return t ? CblasTrans : CblasNoTrans;
 }
 
+// One BLAS call on one thread: ?gemm for T with alpha 1 and beta 0.
+template <class T>
+void blas(bool ta, bool tb, blasint m, blasint n, blasint k, const T* a, blasint lda, const T* b,
+          blasint ldb, T* c, blasint ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, op(ta), op(tb), m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+  } else if constexpr (std::is_same_v<T, double>) {
+    cblas_dgemm(CblasRowMajor, op(ta), op(tb), m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+  } else {
+    const c64 one(1.0f, 0.0f), zero(0.0f, 0.0f);
+    cblas_cgemm(CblasRowMajor, op(ta), op(tb), m, n, k, &one, a, lda, b, ldb, &zero, c, ldc);
+  }
+}
+
 }  // namespace
 
 void gemm(bool ta, bool tb, blasint m, blasint n, blasint k, const float* a, blasint lda,
           const float* b, blasint ldb, float* c, blasint ldc) {
-  split_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
-             [](bool ta, bool tb, blasint m, blasint n, blasint k, const float* a, blasint lda,
-                const float* b, blasint ldb, float* c, blasint ldc) {
-               cblas_sgemm(CblasRowMajor, op(ta), op(tb), m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c,
-                           ldc);
-             });
+  split_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, blas<float>);
 }
 
 void gemm(bool ta, bool tb, blasint m, blasint n, blasint k, const double* a, blasint lda,
           const double* b, blasint ldb, double* c, blasint ldc) {
-  split_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
-             [](bool ta, bool tb, blasint m, blasint n, blasint k, const double* a, blasint lda,
-                const double* b, blasint ldb, double* c, blasint ldc) {
-               cblas_dgemm(CblasRowMajor, op(ta), op(tb), m, n, k, 1.0, a, lda, b, ldb, 0.0, c,
-                           ldc);
-             });
+  split_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, blas<double>);
 }
 
 void gemm(bool ta, bool tb, blasint m, blasint n, blasint k, const c64* a, blasint lda,
           const c64* b, blasint ldb, c64* c, blasint ldc) {
-  split_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc,
-             [](bool ta, bool tb, blasint m, blasint n, blasint k, const c64* a, blasint lda,
-                const c64* b, blasint ldb, c64* c, blasint ldc) {
-               const c64 one(1.0f, 0.0f), zero(0.0f, 0.0f);
-               cblas_cgemm(CblasRowMajor, op(ta), op(tb), m, n, k, &one, a, lda, b, ldb, &zero, c,
-                           ldc);
-             });
+  split_gemm(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, blas<c64>);
 }
 
 }  // namespace emily::cpu

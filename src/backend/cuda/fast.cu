@@ -10,26 +10,11 @@
 #include "backend/cuda/fast_sdpa.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/runtime.h"
+#include "backend/cuda/visit_float.cuh"
 
 namespace emily::cuda {
 
 namespace {
-
-template <class Fn>
-void visit_float(DType t, Fn&& fn) {
-  switch (t) {
-    case DType::f16:
-      return fn.template operator()<__half>();
-    case DType::bf16:
-      return fn.template operator()<__nv_bfloat16>();
-    case DType::f32:
-      return fn.template operator()<float>();
-    case DType::f64:
-      return fn.template operator()<double>();
-    default:
-      return;  // the op layer admits floating dtypes only
-  }
-}
 
 int blocks_for(std::int64_t n, int threads) {
   return static_cast<int>(std::clamp<std::int64_t>((n + threads - 1) / threads, 1, 65536));

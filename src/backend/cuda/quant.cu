@@ -16,6 +16,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/quant_gemv.cuh"
 #include "backend/cuda/runtime.h"
+#include "backend/cuda/visit_float.cuh"
 #include "backend/quant_bits.h"
 
 namespace emily::cuda {
@@ -61,22 +62,6 @@ __global__ void dequantize_elements(const std::uint32_t* __restrict__ packed,
     const std::int64_t g = r * groups + j / group_size;
     const TS w = affine(code_at(packed + r * row_words, j, bits), scales[g], biases[g]);
     out[i] = store<TO>(load(w));
-  }
-}
-
-template <class Fn>
-void visit_float(DType t, Fn&& fn) {
-  switch (t) {
-    case DType::f16:
-      return fn.template operator()<S<f16>>();
-    case DType::bf16:
-      return fn.template operator()<S<bf16>>();
-    case DType::f32:
-      return fn.template operator()<float>();
-    case DType::f64:
-      return fn.template operator()<double>();
-    default:
-      return;  // the op layer admits floating dtypes only
   }
 }
 

@@ -128,6 +128,24 @@ __device__ __forceinline__ void octet(const std::uint32_t (&w)[Bits], int o, flo
   }
 }
 
+// Eight 16-bit activations (bf16 or f16) in one 16-byte word, as floats.
+template <class TX>
+__device__ __forceinline__ void halves_to_floats(const uint4& raw, float (&x)[8]) {
+  const std::uint32_t r[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    if constexpr (std::is_same_v<TX, __nv_bfloat16>) {
+      // bf16 is the top half of an f32: a shift or a mask.
+      x[2 * i] = __uint_as_float(r[i] << 16);
+      x[2 * i + 1] = __uint_as_float(r[i] & 0xFFFF0000u);
+    } else {
+      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&r[i]));
+      x[2 * i] = f.x;
+      x[2 * i + 1] = f.y;
+    }
+  }
+}
+
 // Activations 8o .. 8o+7 of a chunk as floats (16-byte loads: x rows are 16-byte aligned).
 template <class TX>
 __device__ __forceinline__ void load_x8(const TX* __restrict__ p, float (&x)[8]) {
@@ -137,20 +155,7 @@ __device__ __forceinline__ void load_x8(const TX* __restrict__ p, float (&x)[8])
     x[0] = a.x, x[1] = a.y, x[2] = a.z, x[3] = a.w;
     x[4] = b.x, x[5] = b.y, x[6] = b.z, x[7] = b.w;
   } else {
-    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(p));
-    const std::uint32_t r[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      if constexpr (std::is_same_v<TX, __nv_bfloat16>) {
-        // bf16 is the top half of an f32: a shift or a mask.
-        x[2 * i] = __uint_as_float(r[i] << 16);
-        x[2 * i + 1] = __uint_as_float(r[i] & 0xFFFF0000u);
-      } else {
-        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&r[i]));
-        x[2 * i] = f.x;
-        x[2 * i + 1] = f.y;
-      }
-    }
+    halves_to_floats<TX>(__ldg(reinterpret_cast<const uint4*>(p)), x);
   }
 }
 
@@ -178,18 +183,7 @@ __device__ __forceinline__ void x8_from(const XChunk<TX>& c, int o, float (&x)[8
     x[4] = __uint_as_float(b.x), x[5] = __uint_as_float(b.y);
     x[6] = __uint_as_float(b.z), x[7] = __uint_as_float(b.w);
   } else {
-    const std::uint32_t r[4] = {c.v[o].x, c.v[o].y, c.v[o].z, c.v[o].w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      if constexpr (std::is_same_v<TX, __nv_bfloat16>) {
-        x[2 * i] = __uint_as_float(r[i] << 16);
-        x[2 * i + 1] = __uint_as_float(r[i] & 0xFFFF0000u);
-      } else {
-        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&r[i]));
-        x[2 * i] = f.x;
-        x[2 * i + 1] = f.y;
-      }
-    }
+    halves_to_floats<TX>(c.v[o], x);
   }
 }
 
