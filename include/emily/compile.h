@@ -35,8 +35,11 @@ struct CompileOptions {
   std::string name = "fn";  // names the function in telemetry and IR dumps
   // Inputs (leaf numbers, depth first) whose buffers a replay may reuse for results: a
   // result of the same byte size computed after the input's last use is written in place
-  // of it, so a decode step's KV cache update costs no allocation. A donated input's
-  // contents are unspecified after the call; keep using only the results.
+  // of it, and a scatter or slice_update that is the last use updates it where it lies,
+  // so a decode step's KV-cache write costs no allocation and no copy. A donated input's
+  // contents are unspecified after the call; keep using only the results. Plans that
+  // donate record as CUDA graphs too: give a donated result back as the next call's
+  // input (docs/COMPILER.md, Donation).
   std::vector<int> donate;
   // Record a native plan that runs wholly on one GPU as a CUDA graph (one launch per
   // call); false replays it node by node. EMILY_CUDA_GRAPHS=0 turns recording off for
