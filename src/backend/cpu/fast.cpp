@@ -12,7 +12,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
-#include "backend/cpu/visit_floating.h"
+#include "backend/visit_floating.h"
 #include "core/convert.h"
 #include "core/rope_frequencies.h"
 

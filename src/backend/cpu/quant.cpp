@@ -40,8 +40,8 @@
 #include "backend/cpu/quant_avx2.h"
 #include "backend/cpu/strided.h"
 #include "backend/cpu/threads.h"
-#include "backend/cpu/visit_floating.h"
 #include "backend/quant_bits.h"
+#include "backend/visit_floating.h"
 #include "core/convert.h"
 #include "emily/memory.h"
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/sm_count.h"
+
 namespace emily::cuda {
 
 struct DeviceSummary {
@@ -13,6 +15,16 @@ struct DeviceSummary {
   int minor = 0;
   std::size_t memory_bytes = 0;
 };
+
+int sm_count() {
+  static const int count = [] {
+    int device = 0, n = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device);
+    return n > 0 ? n : 132;
+  }();
+  return count;
+}
 
 int driver_version() {
   int v = 0;

@@ -22,6 +22,7 @@
 #include "backend/cuda/fast_mask.cuh"
 #include "backend/cuda/fast_sdpa.h"
 #include "backend/cuda/runtime.h"
+#include "backend/cuda/sm_count.h"
 
 namespace emily::cuda {
 
@@ -466,16 +467,6 @@ void decode(DecodeArgs& a, const Tensor& k, const Tensor& v, Device device, Stre
   decode_with<T, kRows>(a, k, device, s, [&](dim3 grid) {
     decode_chunks<T, L, kRows><<<grid, kWarps * 32, 0, stream(s)>>>(a);
   });
-}
-
-int sm_count() {
-  static const int count = [] {
-    int device = 0, n = 0;
-    cudaGetDevice(&device);
-    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device);
-    return n > 0 ? n : 132;
-  }();
-  return count;
 }
 
 // Powers of two, so few kernels cover every case: L features per lane (head sizes up to

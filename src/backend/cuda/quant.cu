@@ -16,6 +16,7 @@
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/quant_gemv.cuh"
 #include "backend/cuda/runtime.h"
+#include "backend/cuda/sm_count.h"
 #include "backend/cuda/visit_float.cuh"
 #include "backend/quant_bits.h"
 
@@ -89,16 +90,6 @@ void dequantize_into(const Tensor& packed, const Tensor& scales, const Tensor& b
     });
   });
   check_launch("dequantize");
-}
-
-int sm_count() {
-  static const int count = [] {
-    int device = 0, n = 0;
-    cudaGetDevice(&device);
-    cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device);
-    return n > 0 ? n : 132;
-  }();
-  return count;
 }
 
 // The GEMV reads codes with loads as wide as a chunk allows (16 bytes for 4 and 8 bits, 8

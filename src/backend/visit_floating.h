@@ -1,10 +1,11 @@
-// visit_dtype (emily/dtype.h) over the floating dtypes only, for the CPU kernels behind
-// op layers that admit floating inputs only (fast.cpp, quant.cpp).
+// visit_dtype (emily/dtype.h) over the floating dtypes only, for the kernels behind op
+// layers that admit floating inputs only (the fused and quantized ones; the CUDA kernels
+// map the types to their device twins in backend/cuda/visit_float.cuh).
 #pragma once
 
 #include "emily/dtype.h"
 
-namespace emily::cpu {
+namespace emily {
 
 // Calls fn.template operator()<T>() for f16, bf16, f32 and f64; any other dtype calls
 // nothing (the op layer has refused it before a kernel runs).
@@ -24,4 +25,4 @@ void visit_floating(DType t, Fn&& fn) {
   }
 }
 
-}  // namespace emily::cpu
+}  // namespace emily
