@@ -289,10 +289,10 @@ TEST_F(CudaFastKernels, PrefillAttention) {
   struct Case {
     std::int64_t b, nq, nkv, tq, tkv;
   };
-  // Sequences that are and are not multiples of the 64-row tiles, Tq != Tkv (a cache),
-  // GQA and MHA.
-  const Case cases[] = {
-      {2, 4, 2, 9, 9}, {1, 2, 2, 128, 128}, {2, 4, 1, 100, 300}, {1, 2, 2, 257, 257}};
+  // Sequences that are and are not multiples of the 128-row blocks and 32- or 64-key tiles,
+  // Tq != Tkv (a cache; more queries than keys too), GQA and MHA.
+  const Case cases[] = {{2, 4, 2, 9, 9},     {1, 2, 2, 128, 128}, {2, 4, 1, 100, 300},
+                        {1, 2, 2, 257, 257}, {1, 2, 1, 384, 200}, {1, 2, 2, 33, 520}};
   std::uint64_t seed = 5000;
   for (DType dt : {DType::bf16, DType::f16}) {
     for (std::int64_t d : {64, 128}) {

@@ -26,9 +26,23 @@ namespace emily::cuda {
 
 namespace {
 
-constexpr int kBlockRows = 64;  // query rows per block, 16 per warp
-constexpr int kKeys = 64;       // keys per tile
-constexpr int kPad = 8;         // shared-memory row padding (elements): no bank conflicts
+constexpr int kWarps = 4;
+constexpr int kPad = 8;  // shared-memory row padding (elements): no bank conflicts
+
+// A warp owns kM tiles of 16 query rows: every K or V fragment read from shared memory
+// then feeds kM products instead of one, which is what bounds the kernel (ldmatrix
+// bandwidth and latency, not the tensor cores). kKeys keys per tile.
+template <int D>
+struct FlashShape {
+  static constexpr int kM = 2;
+  static constexpr int kKeys = 32;
+  static constexpr int kRows = kWarps * 16 * kM;  // query rows per block
+  static constexpr int kRow = D + kPad;           // a padded shared-memory row
+  static constexpr int kTile = kKeys * kRow;
+  // Q once, then two stages of K and V.
+  static constexpr std::size_t kSharedBytes =
+      (std::size_t(kRows) * kRow + 4 * std::size_t(kTile)) * sizeof(std::uint16_t);
+};
 
 struct FlashArgs {
   const void *q, *k, *v;
@@ -39,33 +53,46 @@ struct FlashArgs {
   MaskArgs mask;
 };
 
+// The products are pure arithmetic (not volatile), so the compiler may interleave them
+// with the shared-memory loads of the next fragments.
 template <class T>
 __device__ void mma(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0,
                     std::uint32_t b1) {
   if constexpr (std::is_same_v<T, __nv_bfloat16>)
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
         "{%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   else
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
         "{%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Two values rounded to T and packed, the first in the low half (the lower column).
+// Two values rounded to T and packed, the first in the low half (the lower column): one
+// conversion instruction for the pair.
 template <class T>
 __device__ std::uint32_t pack(float lo, float hi) {
-  const T l = store<T>(lo), h = store<T>(hi);
-  return std::uint32_t(reinterpret_cast<const std::uint16_t&>(l)) |
-         (std::uint32_t(reinterpret_cast<const std::uint16_t&>(h)) << 16);
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
+    return reinterpret_cast<const std::uint32_t&>(p);
+  } else {
+    const __half2 p = __floats2half2_rn(lo, hi);
+    return reinterpret_cast<const std::uint32_t&>(p);
+  }
+}
+
+// 2^x by the hardware's approximation (relative error about 2^-22, below the rounding of
+// P to 16 bits that follows); exp2f proper adds range handling to every score.
+__device__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
 }
 
 // 16 bytes global -> shared without passing through registers; `bytes` 0 fills zeros
-// (keys past the end).
+// (rows past the end).
 __device__ void copy_async(void* dst, const void* src, int bytes) {
   const auto d = static_cast<std::uint32_t>(__cvta_generic_to_shared(dst));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes));
@@ -94,70 +121,76 @@ __device__ void load_matrices(const void* row, std::uint32_t (&r)[4]) {
                  : "r"(p));
 }
 
-template <int D>
-constexpr int kTileElements = kKeys*(D + kPad);
-template <int D>
-constexpr std::size_t kSharedBytes = 2 * 2 * kTileElements<D> * sizeof(std::uint16_t);
+// `rows` rows of D features from global memory (row r at base + r * stride) into shared
+// rows of kRow elements, by the block's threads; rows at or past `valid` are zeros.
+template <int D, int kRow, int kRowCount>
+__device__ void stage_rows(std::uint16_t* dst, const std::uint16_t* base, std::int64_t stride,
+                           std::int64_t valid) {
+  constexpr int kPieces = kRowCount * (D / 8), kThreads = kWarps * 32;
+  static_assert(kPieces % kThreads == 0);
+  // Rolled: unrolled copies would hold their addresses in registers the products need.
+#pragma unroll 1
+  for (int it = 0; it < kPieces / kThreads; ++it) {
+    const int c = it * kThreads + static_cast<int>(threadIdx.x);
+    const int r = c / (D / 8), col = (c % (D / 8)) * 8;
+    const bool in = r < valid;
+    copy_async(dst + r * kRow + col, base + (in ? r : 0) * stride + col, in ? 16 : 0);
+  }
+}
 
-// Two stages of K and V tiles: the next tile's copies run while this one is used.
+// Two blocks per SM fit the registers of head size 128, three those of 64.
 template <class T, int D>
-__global__ void __launch_bounds__(128) flash_tiles(FlashArgs a) {
+__global__ void __launch_bounds__(kWarps * 32, D > 64 ? 2 : 3) flash_tiles(FlashArgs a) {
+  using S = FlashShape<D>;
+  constexpr int kM = S::kM, kKeys = S::kKeys, kRow = S::kRow;
   extern __shared__ uint4 shared[];
-  auto* tiles = reinterpret_cast<std::uint16_t*>(shared);
-  auto k_tile = [&](int stage) { return tiles + (2 * stage) * kTileElements<D>; };
-  auto v_tile = [&](int stage) { return tiles + (2 * stage + 1) * kTileElements<D>; };
+  std::uint16_t* const qs = reinterpret_cast<std::uint16_t*>(shared);
+  std::uint16_t* const tiles = qs + S::kRows * kRow;
+  auto k_tile = [&](int stage) { return tiles + (2 * stage) * S::kTile; };
+  auto v_tile = [&](int stage) { return tiles + (2 * stage + 1) * S::kTile; };
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;  // the mma fragments' row group and column pair
+  const int m8 = lane / 8;               // which of ldmatrix's four matrices this lane addresses
   // Causal blocks late in the sequence have the most keys: they start first.
-  const std::int64_t i0 = std::int64_t(gridDim.x - 1 - blockIdx.x) * kBlockRows;
+  const std::int64_t i0 = std::int64_t(gridDim.x - 1 - blockIdx.x) * S::kRows;
   const std::int64_t h = blockIdx.y, b = blockIdx.z, kvh = h / a.groups;
-  const std::int64_t wrow = i0 + warp * 16;  // the warp's first query row
+  const int wq = warp * 16 * kM;      // the warp's first row within the block
+  const std::int64_t wrow = i0 + wq;  // and in the sequence
+  const std::int64_t wlast = wrow + 16 * kM - 1;
 
   std::int64_t last = a.tkv;  // keys [0, last) are all this block's rows may see
   if (a.mask.causal)
-    last = std::clamp<std::int64_t>(i0 + kBlockRows + a.mask.causal_offset, 0, a.tkv);
-  const std::uint16_t* kbase = static_cast<const std::uint16_t*>(a.k) + b * a.ks[0] + kvh * a.ks[1];
-  const std::uint16_t* vbase = static_cast<const std::uint16_t*>(a.v) + b * a.vs[0] + kvh * a.vs[1];
+    last = std::clamp<std::int64_t>(i0 + S::kRows + a.mask.causal_offset, 0, a.tkv);
+  // And this warp's: a warp past its own last key skips the tile's products.
+  std::int64_t wend = last;
+  if (a.mask.causal) wend = std::clamp<std::int64_t>(wlast + 1 + a.mask.causal_offset, 0, last);
+  const auto* kbase = static_cast<const std::uint16_t*>(a.k) + b * a.ks[0] + kvh * a.ks[1];
+  const auto* vbase = static_cast<const std::uint16_t*>(a.v) + b * a.vs[0] + kvh * a.vs[1];
   auto load_tile = [&](int stage, std::int64_t j0) {
-    constexpr int kPieces = kKeys * D / 8;  // 16-byte pieces per tile
-    std::uint16_t *kt = k_tile(stage), *vt = v_tile(stage);
-    for (int c = threadIdx.x; c < kPieces; c += 128) {
-      const int r = c / (D / 8), col = (c % (D / 8)) * 8;
-      const bool in = j0 + r < a.tkv;
-      const std::int64_t j = in ? j0 + r : 0;
-      copy_async(kt + r * (D + kPad) + col, kbase + j * a.ks[2] + col, in ? 16 : 0);
-      copy_async(vt + r * (D + kPad) + col, vbase + j * a.vs[2] + col, in ? 16 : 0);
-    }
+    stage_rows<D, kRow, kKeys>(k_tile(stage), kbase + j0 * a.ks[2], a.ks[2], a.tkv - j0);
+    stage_rows<D, kRow, kKeys>(v_tile(stage), vbase + j0 * a.vs[2], a.vs[2], a.tkv - j0);
     copies_commit();
   };
-  if (last > 0) load_tile(0, 0);
+  // Q's rows join the first tile's copies.
+  stage_rows<D, kRow, S::kRows>(
+      qs, static_cast<const std::uint16_t*>(a.q) + b * a.qs[0] + h * a.qs[1] + i0 * a.qs[2],
+      a.qs[2], a.tq - i0);
+  if (last > 0)
+    load_tile(0, 0);
+  else
+    copies_commit();
 
-  // Q's fragments for every 16 features, held for the whole walk.
-  std::uint32_t qf[D / 16][4];
-  {
-    const std::uint16_t* q = static_cast<const std::uint16_t*>(a.q) + b * a.qs[0] + h * a.qs[1];
-    const std::int64_t r0 = wrow + g, r1 = wrow + g + 8;
+  float o[kM][D / 8][4] = {};
+  // Row g's state in [0], row g + 8's in [1], per row tile. A sink starts the sum at one
+  // at its own logit (counted once, by the t == 0 lane; the lanes' sums add up at the end).
+  float m[kM][2], l[kM][2];
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      const int c = kk * 16 + t * 2;
-      auto at = [&](std::int64_t r, int col) -> std::uint32_t {
-        return r < a.tq ? *reinterpret_cast<const std::uint32_t*>(q + r * a.qs[2] + col) : 0u;
-      };
-      qf[kk][0] = at(r0, c);
-      qf[kk][1] = at(r1, c);
-      qf[kk][2] = at(r0, c + 8);
-      qf[kk][3] = at(r1, c + 8);
+  for (int mt = 0; mt < kM; ++mt)
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      m[mt][half] = a.mask.sinks ? a.mask.sinks[h] * kLog2e : -INFINITY;
+      l[mt][half] = a.mask.sinks && t == 0 ? 1.0f : 0.0f;
     }
-  }
-
-  float o[D / 8][4] = {};
-  // Row g's state in c[0..1], row g + 8's in c[2..3]. A sink starts the sum at one at
-  // its own logit (counted once, by the t == 0 lane; the lanes' sums add up at the end).
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  if (a.mask.sinks) {
-    m[0] = m[1] = a.mask.sinks[h] * kLog2e;
-    l[0] = l[1] = t == 0 ? 1.0f : 0.0f;
-  }
 
   int stage = 0;
   for (std::int64_t j0 = 0; j0 < last; j0 += kKeys, stage ^= 1) {
@@ -169,81 +202,126 @@ __global__ void __launch_bounds__(128) flash_tiles(FlashArgs a) {
     }
     __syncthreads();
     const std::uint16_t *ks = k_tile(stage), *vs = v_tile(stage);
-    if (wrow < a.tq) {
-      float s[kKeys / 8][4] = {};
+    if (wrow < a.tq && j0 < wend) {
+      float s[kM][kKeys / 8][4] = {};
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk) {
+        // Q's fragments of features kk*16 .. +15 for each row tile.
+        std::uint32_t qf[kM][4];
+#pragma unroll
+        for (int mt = 0; mt < kM; ++mt)
+          load_matrices<false>(
+              qs + (wq + mt * 16 + (m8 % 2) * 8 + lane % 8) * kRow + kk * 16 + (m8 / 2) * 8,
+              qf[mt]);
 #pragma unroll
         for (int n = 0; n < kKeys / 8; n += 2) {
           // Key groups n and n + 1, features kk*16 .. +15: both halves of each.
-          const int m8 = lane / 8;
           std::uint32_t kf[4];
-          load_matrices<false>(
-              ks + ((n + m8 / 2) * 8 + lane % 8) * (D + kPad) + kk * 16 + (m8 % 2) * 8, kf);
-          mma<T>(s[n], qf[kk], kf[0], kf[1]);
-          mma<T>(s[n + 1], qf[kk], kf[2], kf[3]);
-        }
-      }
-      // Scale, then the masks where this tile may hold a hidden key.
-      const bool partial = j0 + kKeys > a.tkv || a.mask.kind != SdpaMask::none ||
-                           (a.mask.causal && j0 + kKeys - 1 > wrow + a.mask.causal_offset);
+          load_matrices<false>(ks + ((n + m8 / 2) * 8 + lane % 8) * kRow + kk * 16 + (m8 % 2) * 8,
+                               kf);
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) {
-#pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          float x = s[n][c] * a.scale;
-          if (partial) {
-            const std::int64_t i = wrow + g + (c >= 2 ? 8 : 0);
-            const std::int64_t j = j0 + n * 8 + t * 2 + (c & 1);
-            x = j < a.tkv && i < a.tq ? apply_mask(a.mask, x, b, h, i, j) : -INFINITY;
+          for (int mt = 0; mt < kM; ++mt) {
+            mma<T>(s[mt][n], qf[mt], kf[0], kf[1]);
+            mma<T>(s[mt][n + 1], qf[mt], kf[2], kf[3]);
           }
-          s[n][c] = x;
         }
       }
-      // The online softmax: each row's max over its four lanes, the gathered values
-      // rescaled when it grows.
+      // Scale, then the masks where this tile may hold a hidden key. The tests are
+      // warp-uniform and taken once per tile: a test per score would put a branch (and
+      // its reconvergence) around each of them.
 #pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        float mx = m[half];
+      for (int mt = 0; mt < kM; ++mt)
 #pragma unroll
         for (int n = 0; n < kKeys / 8; ++n)
-          mx = fmaxf(mx, fmaxf(s[n][2 * half], s[n][2 * half + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        // A row that has seen nothing yet keeps shift 0: its weights are exp2(-inf) = 0.
-        const float shift = mx == -INFINITY ? 0.0f : mx;
-        const float corr = exp2f(m[half] - shift);
-        float sum = 0.0f;
 #pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n) {
-          s[n][2 * half] = exp2f(s[n][2 * half] - shift);
-          s[n][2 * half + 1] = exp2f(s[n][2 * half + 1] - shift);
-          sum += s[n][2 * half] + s[n][2 * half + 1];
-        }
-        l[half] = l[half] * corr + sum;
-        m[half] = mx;
+          for (int c = 0; c < 4; ++c) s[mt][n][c] *= a.scale;
+      if (j0 + kKeys > a.tkv || a.mask.causal) {
+        // Keys past the end, and past each row's causal limit (rows past the end see no
+        // keys: their scores stay finite but are never written).
 #pragma unroll
-        for (int n = 0; n < D / 8; ++n) {
-          o[n][2 * half] *= corr;
-          o[n][2 * half + 1] *= corr;
+        for (int mt = 0; mt < kM; ++mt)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) {
+            const std::int64_t i = wrow + mt * 16 + g + (c >= 2 ? 8 : 0);
+            const std::int64_t end =
+                a.mask.causal ? std::min(a.tkv, i + a.mask.causal_offset + 1) : a.tkv;
+#pragma unroll
+            for (int n = 0; n < kKeys / 8; ++n)
+              if (j0 + n * 8 + t * 2 + (c & 1) >= end) s[mt][n][c] = -INFINITY;
+          }
+      }
+      if (a.mask.kind != SdpaMask::none) {
+#pragma unroll
+        for (int mt = 0; mt < kM; ++mt)
+#pragma unroll
+          for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+            for (int c = 0; c < 4; ++c) {
+              const std::int64_t i = wrow + mt * 16 + g + (c >= 2 ? 8 : 0);
+              const std::int64_t j = j0 + n * 8 + t * 2 + (c & 1);
+              if (i < a.tq && j < a.tkv)
+                s[mt][n][c] = apply_mask_operand(a.mask, s[mt][n][c], b, h, i, j);
+            }
+      }
+      // The online softmax: each row's max over its four lanes, the gathered values
+      // rescaled when it grows. Once the maxima settle, a tile seldom moves any row's, and
+      // the warp skips the rescaling of O (a multiply per accumulator) altogether.
+      float corr[kM][2];
+      bool moved = false;
+#pragma unroll
+      for (int mt = 0; mt < kM; ++mt)
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          float mx = m[mt][half];
+#pragma unroll
+          for (int n = 0; n < kKeys / 8; ++n)
+            mx = fmaxf(mx, fmaxf(s[mt][n][2 * half], s[mt][n][2 * half + 1]));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+          // A row that has seen nothing yet keeps shift 0: its weights are exp2(-inf) = 0.
+          const float shift = mx == -INFINITY ? 0.0f : mx;
+          moved |= mx != m[mt][half];
+          corr[mt][half] = exp2_approx(m[mt][half] - shift);
+          float sum = 0.0f;
+#pragma unroll
+          for (int n = 0; n < kKeys / 8; ++n) {
+            s[mt][n][2 * half] = exp2_approx(s[mt][n][2 * half] - shift);
+            s[mt][n][2 * half + 1] = exp2_approx(s[mt][n][2 * half + 1] - shift);
+            sum += s[mt][n][2 * half] + s[mt][n][2 * half + 1];
+          }
+          l[mt][half] = l[mt][half] * corr[mt][half] + sum;
+          m[mt][half] = mx;
         }
+      if (__any_sync(0xffffffffu, moved)) {
+#pragma unroll
+        for (int mt = 0; mt < kM; ++mt)
+#pragma unroll
+          for (int n = 0; n < D / 8; ++n)
+#pragma unroll
+            for (int c = 0; c < 4; ++c) o[mt][n][c] *= corr[mt][c / 2];
       }
       // O += P V: P's fragments are S's accumulators, two key groups of 8 per 16 keys.
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) {
-        const std::uint32_t p[4] = {pack<T>(s[2 * kk][0], s[2 * kk][1]),
-                                    pack<T>(s[2 * kk][2], s[2 * kk][3]),
-                                    pack<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                                    pack<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+        std::uint32_t p[kM][4];
+#pragma unroll
+        for (int mt = 0; mt < kM; ++mt) {
+          p[mt][0] = pack<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+          p[mt][1] = pack<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+          p[mt][2] = pack<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+          p[mt][3] = pack<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+        }
 #pragma unroll
         for (int n = 0; n < D / 8; n += 2) {
           // Keys kk*16 .. +15 (both halves), features of groups n and n + 1, transposed.
-          const int m8 = lane / 8;
           std::uint32_t vf[4];
-          load_matrices<true>(
-              vs + (kk * 16 + (m8 % 2) * 8 + lane % 8) * (D + kPad) + (n + m8 / 2) * 8, vf);
-          mma<T>(o[n], p, vf[0], vf[1]);
-          mma<T>(o[n + 1], p, vf[2], vf[3]);
+          load_matrices<true>(vs + (kk * 16 + (m8 % 2) * 8 + lane % 8) * kRow + (n + m8 / 2) * 8,
+                              vf);
+#pragma unroll
+          for (int mt = 0; mt < kM; ++mt) {
+            mma<T>(o[mt][n], p[mt], vf[0], vf[1]);
+            mma<T>(o[mt][n + 1], p[mt], vf[2], vf[3]);
+          }
         }
       }
     }
@@ -251,19 +329,21 @@ __global__ void __launch_bounds__(128) flash_tiles(FlashArgs a) {
   }
   if (wrow >= a.tq) return;
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    float total = l[half];
-    total += __shfl_xor_sync(0xffffffffu, total, 1);
-    total += __shfl_xor_sync(0xffffffffu, total, 2);
-    const std::int64_t i = wrow + g + half * 8;
-    if (i >= a.tq) continue;
-    const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-    T* orow = static_cast<T*>(a.out) + ((b * a.nq + h) * a.tq + i) * D;
+  for (int mt = 0; mt < kM; ++mt)
 #pragma unroll
-    for (int n = 0; n < D / 8; ++n)
-      *reinterpret_cast<std::uint32_t*>(orow + n * 8 + t * 2) =
-          pack<T>(o[n][2 * half] * inv, o[n][2 * half + 1] * inv);
-  }
+    for (int half = 0; half < 2; ++half) {
+      float total = l[mt][half];
+      total += __shfl_xor_sync(0xffffffffu, total, 1);
+      total += __shfl_xor_sync(0xffffffffu, total, 2);
+      const std::int64_t i = wrow + mt * 16 + g + half * 8;
+      if (i >= a.tq) continue;
+      const float inv = total > 0.0f ? 1.0f / total : 0.0f;
+      T* orow = static_cast<T*>(a.out) + ((b * a.nq + h) * a.tq + i) * D;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n)
+        *reinterpret_cast<std::uint32_t*>(orow + n * 8 + t * 2) =
+            pack<T>(o[mt][n][2 * half] * inv, o[mt][n][2 * half + 1] * inv);
+    }
 }
 
 bool loads_16_bytes(const Tensor& t) {
@@ -275,15 +355,16 @@ bool loads_16_bytes(const Tensor& t) {
 
 template <class T, int D>
 void launch(const FlashArgs& a, std::int64_t batch, Stream s) {
-  const dim3 grid(static_cast<unsigned>((a.tq + kBlockRows - 1) / kBlockRows),
+  using S = FlashShape<D>;
+  const dim3 grid(static_cast<unsigned>((a.tq + S::kRows - 1) / S::kRows),
                   static_cast<unsigned>(a.nq), static_cast<unsigned>(batch));
   // More than 48 KiB of shared memory must be asked for, once per kernel.
   static const bool raised = [] {
     return cudaFuncSetAttribute(flash_tiles<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                static_cast<int>(kSharedBytes<D>)) == cudaSuccess;
+                                static_cast<int>(S::kSharedBytes)) == cudaSuccess;
   }();
   (void)raised;
-  flash_tiles<T, D><<<grid, 128, kSharedBytes<D>, stream(s)>>>(a);
+  flash_tiles<T, D><<<grid, kWarps * 32, S::kSharedBytes, stream(s)>>>(a);
   check_launch("fast_sdpa");
 }
 

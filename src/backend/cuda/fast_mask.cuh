@@ -41,11 +41,10 @@ inline MaskArgs mask_args(std::span<const Tensor> in, const SdpaAttr& a) {
   return m;
 }
 
-// Score s (log2 domain) of query i of head h against key j of batch b after the masks:
-// -inf where the key is hidden.
-__device__ inline float apply_mask(const MaskArgs& m, float s, std::int64_t b, std::int64_t h,
-                                   std::int64_t i, std::int64_t j) {
-  if (m.causal && j > i + m.causal_offset) return -INFINITY;
+// Score s (log2 domain) of query i of head h against key j of batch b after the mask
+// operand (not the causal rule): -inf where the key is hidden.
+__device__ inline float apply_mask_operand(const MaskArgs& m, float s, std::int64_t b,
+                                           std::int64_t h, std::int64_t i, std::int64_t j) {
   switch (m.kind) {
     case SdpaMask::keys:
       return static_cast<const bool*>(m.data)[b * m.s0 + j * m.s1] ? s : -INFINITY;
@@ -59,6 +58,13 @@ __device__ inline float apply_mask(const MaskArgs& m, float s, std::int64_t b, s
     default:
       return s;
   }
+}
+
+// The same after every mask, the causal rule included.
+__device__ inline float apply_mask(const MaskArgs& m, float s, std::int64_t b, std::int64_t h,
+                                   std::int64_t i, std::int64_t j) {
+  if (m.causal && j > i + m.causal_offset) return -INFINITY;
+  return apply_mask_operand(m, s, b, h, i, j);
 }
 
 }  // namespace emily::cuda
