@@ -1,8 +1,8 @@
-// Attention for prefill on tensor cores (FlashAttention-2's schedule): a block takes 64
-// query rows of one (batch, head), each of its four warps 16 of them, and walks the keys
-// its rows may see in tiles of 64. K and V tiles go through shared memory (cp.async, two
-// stages, so the next tile loads while this one is used; fragments read with ldmatrix,
-// rows padded against bank conflicts); S = Q K^T and O += P V are mma.sync m16n8k16
+// Attention for prefill on tensor cores (FlashAttention-2's schedule): a block takes 128
+// query rows of one (batch, head), each of its four warps two tiles of 16, and walks the
+// keys its rows may see in tiles of 32. Q (once) and the K and V tiles go through shared
+// memory (cp.async, two stages of K/V, so the next tile loads while this one is used;
+// fragments read with ldmatrix, rows padded against bank conflicts); S = Q K^T and O += P V are mma.sync m16n8k16
 // products (f16/bf16 operands, f32 accumulators) whose fragments stay in registers: the
 // accumulator layout of S is the operand layout of P, so the softmax (running max and
 // sum per row, in the log2 domain) never leaves registers.
