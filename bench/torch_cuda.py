@@ -2,7 +2,7 @@
 
 Prints the same quantities: elementwise add over 64M f32 and a device-to-device copy
 (bytes read plus written per second, median of CUDA-event timings), and the host time
-of one eager 1-element add (a loop of 10,000, synchronized at the end).
+of one eager 1-element add and of `x * 0.5` (loops of 10,000, synchronized at the end).
 """
 import statistics
 import time
@@ -52,6 +52,15 @@ def main():
         torch.add(one, one)
     torch.cuda.synchronize()
     print(f"torch eager 1-element add: {(time.perf_counter() - start) / reps * 1e6:.2f} us/op")
+    # A Python scalar operand, as `x * 0.5` in Emily's BM_cuda_piece_multiply_scalar.
+    for _ in range(1000):
+        one * 0.5
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        one * 0.5
+    torch.cuda.synchronize()
+    print(f"torch eager 1-element x * 0.5: {(time.perf_counter() - start) / reps * 1e6:.2f} us/op")
     # A chain of 100 dependent 1-element adds: eager per op, and replayed as a CUDA graph.
     x0 = torch.ones(1, device="cuda")
 
