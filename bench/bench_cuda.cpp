@@ -66,7 +66,8 @@ void BM_cuda_eager_add_1_element(benchmark::State& state) {
 }
 
 // ---- the pieces of one eager op's host time ------------------------------------------
-// Each iteration runs an op 100 times and synchronizes; the time reported is per op.
+// Each iteration runs an op 100 times and synchronizes; the time reported is per op
+// (manual time, so the iteration count is fixed: 1000 iterations, 100,000 ops).
 // Arg 0: the synchronization is timed too (what a loop that waits pays: the GPU's time
 // per tiny kernel bounds it from below). Arg 1: the clock stops before the
 // synchronization, so what is left is the host's enqueue time alone (100 launches stay
@@ -159,6 +160,16 @@ void BM_cuda_piece_multiply_scalar(benchmark::State& state) {
   StreamGuard guard(default_stream(gpu));
   Tensor x = ones({1}, DType::f32, gpu);
   per_op(state, [&] { benchmark::DoNotOptimize(x * 0.5); });
+}
+
+// The route `x * 0.5` took before host scalars: a 0-d tensor made on the GPU (an upload
+// per call) and broadcast against x.
+void BM_cuda_piece_multiply_scalar_tensor(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const Device gpu = Device::cuda(0);
+  StreamGuard guard(default_stream(gpu));
+  Tensor x = ones({1}, DType::f32, gpu);
+  per_op(state, [&] { benchmark::DoNotOptimize(multiply(x, scalar_like(x, 0.5))); });
 }
 
 // A chain of 100 dependent 1-element adds, compiled native: the time of one call over
@@ -260,27 +271,17 @@ BENCHMARK(BM_cuda_replay_chain_per_node)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_gemv_bf16)->Arg(4096)->Arg(8192)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_eager_add_1_element)->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_cuda_piece_launch_empty)
-    ->Arg(0)
-    ->Arg(1)
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_cuda_piece_launch_args_checked)
-    ->Arg(0)
-    ->Arg(1)
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_cuda_piece_empty_tensor)
-    ->Arg(0)
-    ->Arg(1)
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_cuda_piece_add)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_cuda_piece_multiply_scalar)
-    ->Arg(0)
-    ->Arg(1)
-    ->UseManualTime()
-    ->Unit(benchmark::kMicrosecond);
+// Fixed counts: with manual per-op times Google Benchmark would otherwise aim its 0.5 s
+// at the per-op time and run 100 times longer.
+#define EMILY_PIECE(fn) \
+  BENCHMARK(fn)->Arg(0)->Arg(1)->UseManualTime()->Iterations(1000)->Unit(benchmark::kMicrosecond)
+EMILY_PIECE(BM_cuda_piece_launch_empty);
+EMILY_PIECE(BM_cuda_piece_launch_args_checked);
+EMILY_PIECE(BM_cuda_piece_empty_tensor);
+EMILY_PIECE(BM_cuda_piece_add);
+EMILY_PIECE(BM_cuda_piece_multiply_scalar);
+EMILY_PIECE(BM_cuda_piece_multiply_scalar_tensor);
+#undef EMILY_PIECE
 
 }  // namespace
 #endif
