@@ -8,6 +8,10 @@
 #ifdef EMILY_HAS_CUDA
 #include <cuda_runtime.h>
 
+#include <chrono>
+
+#include "backend/cuda/runtime.h"
+
 namespace {
 
 using namespace emily;
@@ -59,6 +63,113 @@ void BM_cuda_eager_add_1_element(benchmark::State& state) {
     if (++n % 100 == 0) synchronize();
   }
   synchronize();
+}
+
+// ---- the pieces of one eager op's host time ------------------------------------------
+// Each iteration runs an op 100 times and synchronizes; the time reported is per op
+// (manual time, so the iteration count is fixed: 1000 iterations, 100,000 ops).
+// Arg 0: the synchronization is timed too (what a loop that waits pays: the GPU's time
+// per tiny kernel bounds it from below). Arg 1: the clock stops before the
+// synchronization, so what is left is the host's enqueue time alone (100 launches stay
+// far below the depth at which a launch would block on a full queue).
+template <class F>
+void per_op(benchmark::State& state, F&& op) {
+  using clock = std::chrono::steady_clock;
+  constexpr int kOps = 100;
+  const bool host_only = state.range(0) == 1;
+  for (int i = 0; i < kOps; ++i) op();
+  synchronize();
+  for (auto _ : state) {
+    const auto start = clock::now();
+    for (int i = 0; i < kOps; ++i) op();
+    if (!host_only) synchronize();
+    const auto stop = clock::now();
+    if (host_only) synchronize();
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count() / kOps);
+  }
+}
+
+// Two kernels that do nothing, loaded from PTX (this file is compiled by the host
+// compiler): one without parameters, one taking 232 bytes, the size of the largest
+// elementwise launch's parameters (a Layout<2> and an element function).
+constexpr const char* kEmptyPtx = R"(
+.version 7.0
+.target sm_52
+.address_size 64
+.visible .entry emily_bench_empty() { ret; }
+.visible .entry emily_bench_empty_args(.param .align 8 .b8 p[232]) { ret; }
+)";
+
+cudaKernel_t empty_kernel(const char* entry) {
+  static cudaLibrary_t library = [] {
+    cudaLibrary_t l = nullptr;
+    cuda::check(cudaLibraryLoadData(&l, kEmptyPtx, nullptr, nullptr, 0, nullptr, nullptr, 0),
+                "bench", "cudaLibraryLoadData");
+    return l;
+  }();
+  cudaKernel_t k = nullptr;
+  cuda::check(cudaLibraryGetKernel(&k, library, entry), "bench", "cudaLibraryGetKernel");
+  return k;
+}
+
+// (a) the launch alone: an empty <<<1, 1>>> kernel on Emily's stream, through the
+// runtime API as Emily's kernels are launched.
+void BM_cuda_piece_launch_empty(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  StreamGuard guard(default_stream(Device::cuda(0)));
+  cudaStream_t s = cuda::stream(current_stream());
+  const void* k = reinterpret_cast<const void*>(empty_kernel("emily_bench_empty"));
+  per_op(state, [&] { cudaLaunchKernel(k, dim3(1), dim3(1), nullptr, 0, s); });
+}
+
+// (a') the same with 232 bytes of parameters and a cudaGetLastError after it, as
+// check_launch did after every kernel.
+void BM_cuda_piece_launch_args_checked(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  StreamGuard guard(default_stream(Device::cuda(0)));
+  cudaStream_t s = cuda::stream(current_stream());
+  const void* k = reinterpret_cast<const void*>(empty_kernel("emily_bench_empty_args"));
+  alignas(8) unsigned char params[232] = {};
+  void* args[] = {params};
+  per_op(state, [&] {
+    cudaLaunchKernel(k, dim3(1), dim3(256), args, 0, s);
+    benchmark::DoNotOptimize(cudaGetLastError());
+  });
+}
+
+// (b) Tensor::empty of one f32 on the GPU and its release (a host-cached block).
+void BM_cuda_piece_empty_tensor(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const Device gpu = Device::cuda(0);
+  StreamGuard guard(default_stream(gpu));
+  per_op(state, [&] { benchmark::DoNotOptimize(Tensor::empty({1}, DType::f32, gpu)); });
+}
+
+// (c) the whole eager op: a 1-element add, and `x * 0.5` with a C++ scalar.
+void BM_cuda_piece_add(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const Device gpu = Device::cuda(0);
+  StreamGuard guard(default_stream(gpu));
+  Tensor a = ones({1}, DType::f32, gpu);
+  per_op(state, [&] { benchmark::DoNotOptimize(add(a, a)); });
+}
+
+void BM_cuda_piece_multiply_scalar(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const Device gpu = Device::cuda(0);
+  StreamGuard guard(default_stream(gpu));
+  Tensor x = ones({1}, DType::f32, gpu);
+  per_op(state, [&] { benchmark::DoNotOptimize(x * 0.5); });
+}
+
+// The route `x * 0.5` took before host scalars: a 0-d tensor made on the GPU (an upload
+// per call) and broadcast against x.
+void BM_cuda_piece_multiply_scalar_tensor(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const Device gpu = Device::cuda(0);
+  StreamGuard guard(default_stream(gpu));
+  Tensor x = ones({1}, DType::f32, gpu);
+  per_op(state, [&] { benchmark::DoNotOptimize(multiply(x, scalar_like(x, 0.5))); });
 }
 
 // A chain of 100 dependent 1-element adds, compiled native: the time of one call over
@@ -160,6 +271,17 @@ BENCHMARK(BM_cuda_replay_chain_per_node)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_gemv_bf16)->Arg(4096)->Arg(8192)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_eager_add_1_element)->UseRealTime()->Unit(benchmark::kMicrosecond);
+// Fixed counts: with manual per-op times Google Benchmark would otherwise aim its 0.5 s
+// at the per-op time and run 100 times longer.
+#define EMILY_PIECE(fn) \
+  BENCHMARK(fn)->Arg(0)->Arg(1)->UseManualTime()->Iterations(1000)->Unit(benchmark::kMicrosecond)
+EMILY_PIECE(BM_cuda_piece_launch_empty);
+EMILY_PIECE(BM_cuda_piece_launch_args_checked);
+EMILY_PIECE(BM_cuda_piece_empty_tensor);
+EMILY_PIECE(BM_cuda_piece_add);
+EMILY_PIECE(BM_cuda_piece_multiply_scalar);
+EMILY_PIECE(BM_cuda_piece_multiply_scalar_tensor);
+#undef EMILY_PIECE
 
 }  // namespace
 #endif

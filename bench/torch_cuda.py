@@ -2,9 +2,11 @@
 
 Prints the same quantities: elementwise add over 64M f32 and a device-to-device copy
 (bytes read plus written per second, median of CUDA-event timings), and the host time
-of one eager 1-element add (a loop of 10,000, synchronized at the end).
+of one eager 1-element add and of `x * 0.5` (loops of 10,000, synchronized at the end;
+`torch_cuda.py eager` prints these alone).
 """
 import statistics
+import sys
 import time
 
 import torch
@@ -25,7 +27,34 @@ def median_ms(fn, reps=50, warmup=5):
     return statistics.median(times)
 
 
+def eager():
+    """Host time per eager op on a 1-element tensor: torch.add and `x * 0.5`, each loop
+    written out (a lambda per call would add Python's call overhead to PyTorch's)."""
+    one = torch.ones(1, device="cuda")
+    reps = 10000
+    for _ in range(1000):
+        torch.add(one, one)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        torch.add(one, one)
+    torch.cuda.synchronize()
+    print(f"torch eager 1-element add: {(time.perf_counter() - start) / reps * 1e6:.2f} us/op")
+    for _ in range(1000):
+        one * 0.5
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        one * 0.5
+    torch.cuda.synchronize()
+    print(f"torch eager 1-element x * 0.5: {(time.perf_counter() - start) / reps * 1e6:.2f} us/op")
+
+
 def main():
+    if sys.argv[1:] == ["eager"]:  # the eager overhead alone (bench_cuda's BM_cuda_piece_*)
+        eager()
+        print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
+        return
     n = 1 << 26
     a = torch.randn(n, device="cuda")
     b = torch.randn(n, device="cuda")
@@ -42,16 +71,8 @@ def main():
         y = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)
         ms = median_ms(lambda: torch.matmul(x, y), reps=20)
         print(f"torch matmul bf16 {size}^3: {ms:.3f} ms, {2 * size**3 / ms / 1e9:.1f} TFLOP/s")
+    eager()
     one = torch.ones(1, device="cuda")
-    for _ in range(1000):
-        torch.add(one, one)
-    torch.cuda.synchronize()
-    reps = 10000
-    start = time.perf_counter()
-    for _ in range(reps):
-        torch.add(one, one)
-    torch.cuda.synchronize()
-    print(f"torch eager 1-element add: {(time.perf_counter() - start) / reps * 1e6:.2f} us/op")
     # A chain of 100 dependent 1-element adds: eager per op, and replayed as a CUDA graph.
     x0 = torch.ones(1, device="cuda")
 

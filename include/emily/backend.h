@@ -30,6 +30,14 @@ class KernelTable {
   }
   Kernel get(Primitive p) const { return kernels_[static_cast<std::size_t>(p)]; }
   bool has(Primitive p) const { return get(p) != nullptr; }
+  // Whether `p`'s kernel on a GPU also takes a host scalar: a 0-d CPU tensor among its
+  // inputs (a C++ number of the op layer, `x * 0.5`), which it passes to the device as a
+  // kernel argument instead of reading an uploaded copy. The op layer hands one only to
+  // a kernel that says so here (detail::dispatch_with_host_scalar).
+  void take_host_scalars(Primitive p) { host_scalars_[static_cast<std::size_t>(p)] = true; }
+  bool takes_host_scalars(Primitive p) const {
+    return host_scalars_[static_cast<std::size_t>(p)] && has(p);
+  }
   // A kernel for `p` that takes these operands (every kernel registered without a test).
   bool accepts(Primitive p, std::span<const Tensor> inputs, const Attr& attr) const {
     const KernelAccepts test = accepts_[static_cast<std::size_t>(p)];
@@ -39,6 +47,7 @@ class KernelTable {
  private:
   std::array<Kernel, kNumPrimitives> kernels_{};
   std::array<KernelAccepts, kNumPrimitives> accepts_{};
+  std::array<bool, kNumPrimitives> host_scalars_{};
 };
 
 // The kernels of a device type's backend (empty for CUDA in a build without it).

@@ -18,17 +18,45 @@ void require_defined(const char* op, const Tensor& t) {
   if (!t.defined()) EMILY_THROW(ValueError, op, "input tensor is undefined");
 }
 
-Device common_device(const char* op, std::span<const Tensor> inputs) {
+namespace {
+
+bool is_host_scalar(const Tensor& t) {
+  return t.ndim() == 0 && t.device().type == Device::Type::cpu;
+}
+
+// common_device, where `host_scalars` leaves 0-d CPU tensors out of the choice.
+Device device_of(const char* op, std::span<const Tensor> inputs, bool host_scalars) {
   if (inputs.empty()) return current_stream().device;
   for (const auto& t : inputs) require_defined(op, t);
-  Device d = inputs.front().device();
+  const Tensor* first = &inputs.front();
+  if (host_scalars) {
+    for (const auto& t : inputs) {
+      if (!is_host_scalar(t)) {
+        first = &t;
+        break;
+      }
+    }
+  }
+  const Device d = first->device();
   for (const auto& t : inputs) {
+    if (host_scalars && is_host_scalar(t)) continue;
     if (t.device() != d) {
       EMILY_THROW(DeviceError, op, "inputs live on ", to_string(d), " and ", to_string(t.device()),
                   "; move them to one device first");
     }
   }
   return d;
+}
+
+}  // namespace
+
+Device common_device(const char* op, std::span<const Tensor> inputs) {
+  return device_of(op, inputs, false);
+}
+
+bool host_scalar_ok(Primitive p, Device device) {
+  return device.type != Device::Type::cpu && kernels(device.type).takes_host_scalars(p) &&
+         ir::Recorder::current() == nullptr;
 }
 
 namespace {
@@ -89,9 +117,9 @@ struct OutRef {
 };
 
 void run(Primitive p, std::span<const Tensor> inputs, std::span<const OutRef> outputs,
-         std::span<Tensor> out, const Attr& attr) {
+         std::span<Tensor> out, const Attr& attr, bool host_scalars = false) {
   // Primitive names are string literals, so data() is null-terminated.
-  Device device = common_device(name(p).data(), inputs);
+  Device device = device_of(name(p).data(), inputs, host_scalars);
   Kernel kernel = kernels(device.type).get(p);
 
   if (!kernel) {
@@ -163,6 +191,15 @@ Tensor dispatch(Primitive p, std::initializer_list<Tensor> inputs, const Shape& 
   run(p, {inputs.begin(), inputs.size()}, {&ref, 1}, {&out, 1}, attr);
   if (auto* recorder = ir::Recorder::current()) [[unlikely]]
     recorder->record(p, std::vector<Tensor>(inputs), {&out, 1}, attr);
+  return out;
+}
+
+Tensor dispatch_with_host_scalar(Primitive p, std::initializer_list<Tensor> inputs,
+                                 const Shape& shape, DType dtype) {
+  const OutRef ref{&shape, dtype};
+  Tensor out;
+  // Never recorded: host_scalar_ok said no trace is running.
+  run(p, {inputs.begin(), inputs.size()}, {&ref, 1}, {&out, 1}, NoAttr{}, true);
   return out;
 }
 

@@ -26,6 +26,17 @@ Tensor dispatch(Primitive p, const std::vector<Tensor>& inputs, const Shape& sha
 Tensor dispatch(Primitive p, std::initializer_list<Tensor> inputs, const Shape& shape, DType dtype,
                 const Attr& attr = NoAttr{});
 
+// Whether `p` on `device` may be handed a host scalar (KernelTable::take_host_scalars):
+// a GPU whose kernel for `p` says so, outside a trace (a recorded graph holds tensors of
+// its device only, and its plans may donate or replay them).
+bool host_scalar_ok(Primitive p, Device device);
+// dispatch where some inputs are host scalars (0-d CPU tensors) beside tensors on a GPU,
+// once host_scalar_ok said yes. The host scalars take no part in choosing the device, and
+// the kernel reads their values on the host: nothing is uploaded, so nothing of theirs
+// ever sits on the device to be donated or written in place.
+Tensor dispatch_with_host_scalar(Primitive p, std::initializer_list<Tensor> inputs,
+                                 const Shape& shape, DType dtype);
+
 // The device all inputs live on (the current stream's device when there are none);
 // DeviceError naming `op` when they disagree.
 Device common_device(const char* op, std::span<const Tensor> inputs);

@@ -6,6 +6,7 @@
 
 #include "emily/ops.h"
 #include "ops/dispatch.h"
+#include "ops/elementwise.h"
 
 namespace emily {
 
@@ -13,36 +14,39 @@ namespace {
 using detail::require_defined;
 }  // namespace
 
-Tensor scalar_like(const Tensor& like, double value) {
-  require_defined("scalar_like", like);
-  DType t = like.dtype();
+namespace detail {
+
+DType scalar_dtype(DType like, double value) {
+  if (is_inexact(like)) return like;
   const bool integral = std::isfinite(value) && value == std::trunc(value);
-  if (is_inexact(t)) return scalar_tensor(value, t, like.device());
   // A fraction (or inf/NaN) would be truncated away by an integer dtype; arithmetic on
   // bool tensors counts (true + 1 == 2), as in NumPy.
-  if (!integral)
-    t = DType::f32;
-  else if (t == DType::bool_)
-    t = DType::s32;
-  else {
-    // Saturating an out-of-range scalar would compute with a different number than the
-    // caller wrote; refuse instead, as NumPy 2 does.
-    const bool fits = visit_dtype(t, [&]<class T>() {
-      if constexpr (std::is_integral_v<T>) {
-        return value >= static_cast<double>(std::numeric_limits<T>::lowest()) &&
-               value <= static_cast<double>(std::numeric_limits<T>::max()) &&
-               !(sizeof(T) == 8 && value >= 0x1p63 && std::is_signed_v<T>)&&!(sizeof(T) == 8 &&
-                                                                              value >= 0x1p64);
-      } else {
-        return true;
-      }
-    });
-    if (!fits) {
-      EMILY_THROW(ValueError, "scalar_like", "the scalar ", value, " does not fit in ", name(t),
-                  "; convert the tensor first (astype)");
+  if (!integral) return DType::f32;
+  if (like == DType::bool_) return DType::s32;
+  // Saturating an out-of-range scalar would compute with a different number than the
+  // caller wrote; refuse instead, as NumPy 2 does.
+  const bool fits = visit_dtype(like, [&]<class T>() {
+    if constexpr (std::is_integral_v<T>) {
+      return value >= static_cast<double>(std::numeric_limits<T>::lowest()) &&
+             value <= static_cast<double>(std::numeric_limits<T>::max()) &&
+             !(sizeof(T) == 8 && value >= 0x1p63 && std::is_signed_v<T>)&&!(sizeof(T) == 8 &&
+                                                                            value >= 0x1p64);
+    } else {
+      return true;
     }
+  });
+  if (!fits) {
+    EMILY_THROW(ValueError, "scalar_like", "the scalar ", value, " does not fit in ", name(like),
+                "; convert the tensor first (astype)");
   }
-  return scalar_tensor(value, t, like.device());
+  return like;
+}
+
+}  // namespace detail
+
+Tensor scalar_like(const Tensor& like, double value) {
+  require_defined("scalar_like", like);
+  return scalar_tensor(value, detail::scalar_dtype(like.dtype(), value), like.device());
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) {
@@ -61,28 +65,28 @@ Tensor operator-(const Tensor& a) {
   return negate(a);
 }
 Tensor operator+(const Tensor& a, double b) {
-  return add(a, scalar_like(a, b));
+  return detail::binary_scalar(Primitive::add, a, b, false);
 }
 Tensor operator-(const Tensor& a, double b) {
-  return subtract(a, scalar_like(a, b));
+  return detail::binary_scalar(Primitive::subtract, a, b, false);
 }
 Tensor operator*(const Tensor& a, double b) {
-  return multiply(a, scalar_like(a, b));
+  return detail::binary_scalar(Primitive::multiply, a, b, false);
 }
 Tensor operator/(const Tensor& a, double b) {
-  return divide(a, scalar_like(a, b));
+  return detail::binary_scalar(Primitive::divide, a, b, false);
 }
 Tensor operator+(double a, const Tensor& b) {
-  return add(scalar_like(b, a), b);
+  return detail::binary_scalar(Primitive::add, b, a, true);
 }
 Tensor operator-(double a, const Tensor& b) {
-  return subtract(scalar_like(b, a), b);
+  return detail::binary_scalar(Primitive::subtract, b, a, true);
 }
 Tensor operator*(double a, const Tensor& b) {
-  return multiply(scalar_like(b, a), b);
+  return detail::binary_scalar(Primitive::multiply, b, a, true);
 }
 Tensor operator/(double a, const Tensor& b) {
-  return divide(scalar_like(b, a), b);
+  return detail::binary_scalar(Primitive::divide, b, a, true);
 }
 
 // maximum with low, then minimum with high, in promote(x, low, high); NaN anywhere

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "backend/cuda/device_types.cuh"
@@ -118,8 +119,7 @@ void launch_map(const Layout<F::arity>& L, Stream s, const char* op, const F& f)
     if (f.aligned(repeated)) {
       const std::int64_t work = (L.n + F::K - 1) / F::K;
       const std::int64_t blocks = std::min<std::int64_t>((work + kThreads - 1) / kThreads, 65536);
-      for_each_dense<<<static_cast<unsigned>(blocks), kThreads, 0, stream(s)>>>(L.n, repeated, f);
-      check_launch(op);
+      launch_kernel(op, &for_each_dense<F>, blocks, stream(s), L.n, repeated, f);
       return;
     }
   }
@@ -134,6 +134,19 @@ struct Apply {
   template <class... X>
   __device__ Out operator()(X... x) const {
     return store<Out>(Op{}(load(x)...));
+  }
+};
+
+// Fn with one operand bound to a value that travels as a kernel argument (a host scalar,
+// `x * 0.5`): fn(x, v), or fn(v, x) when `first`.
+template <class Fn, class V>
+struct Bound {
+  Fn fn;
+  V v;
+  bool first;
+  template <class X>
+  __device__ auto operator()(X x) const {
+    return first ? fn(v, x) : fn(x, v);
   }
 };
 
@@ -190,12 +203,53 @@ void unary_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&
   });
 }
 
+// Binary primitive P where operand `scalar` is a host scalar (a 0-d CPU tensor of the
+// other operand's dtype, KernelTable::take_host_scalars): its value is read here and
+// bound into the element function, so the launch is a unary map over `x`.
+template <Primitive P, class Op>
+void binary_host_scalar_kernel(const Tensor& x, const Tensor& scalar, bool scalar_first,
+                               std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr,
+                               Stream s) {
+  Layout<1> L;
+  const bool ok = make_layout<1>(out[0], {&x}, L);
+  bool launched = false;
+  visit_dtype(x.dtype(), [&]<class T0>() {
+    if constexpr (ew::accepts<Op, T0>) {
+      if (ok) {
+        using T = run_type_t<Op, T0>;
+        using Out = ew::binary_out_t<Op, T>;
+        using Fn = Bound<Apply<Op, Out>, S<T>>;
+        S<T> v;  // T0's bits as T (same width): what the two-operand kernel reads too
+        std::memcpy(&v, scalar.raw_data(), sizeof v);
+        Map<1, Fn, Out, S<T>> m{Fn{{}, v, scalar_first}, static_cast<Out*>(out[0].raw_data()),
+                                static_cast<const S<T>*>(x.raw_data())};
+        launch_map(L, s, name(P).data(), m);
+        launched = true;
+      }
+    }
+  });
+  if (launched) return;
+  // The CPU kernel takes operands of the output's shape: the scalar as a broadcast view.
+  const Tensor wide = scalar.with_layout(scalar.dtype(), out[0].shape(),
+                                         Strides(out[0].shape().size(), 0), scalar.offset());
+  const Tensor both[2] = {scalar_first ? wide : in[0], scalar_first ? in[1] : wide};
+  run_on_cpu(P, both, out, attr);
+}
+
 // Swap: greater(a, b) runs as less(b, a), so the ordering comparisons instantiate two
-// functors, not four.
-template <Primitive P, class Op, bool Swap = false>
+// functors, not four. HostScalars: the kernel also takes a host scalar operand, and is
+// registered with KernelTable::take_host_scalars.
+template <Primitive P, class Op, bool Swap = false, bool HostScalars = false>
 void binary_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
   const Tensor& a = in[Swap ? 1 : 0];
   const Tensor& b = in[Swap ? 0 : 1];
+  if constexpr (HostScalars) {
+    static_assert(!Swap, "a host scalar kernel binds the operands in their order");
+    if (a.device().type == Device::Type::cpu)
+      return binary_host_scalar_kernel<P, Op>(b, a, true, in, out, attr, s);
+    if (b.device().type == Device::Type::cpu)
+      return binary_host_scalar_kernel<P, Op>(a, b, false, in, out, attr, s);
+  }
   Layout<2> L;
   const bool ok = make_layout<2>(out[0], {&a, &b}, L);
   visit_dtype(a.dtype(), [&]<class T0>() {
