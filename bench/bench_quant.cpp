@@ -230,9 +230,9 @@ void BM_cuda_quantized_prefill(benchmark::State& state) {
                  to_device(first.biases, gpu), first.bits, first.group_size});
   Tensor x = to_device(astype(random::normal(random::key(99), {m, n}), DType::bf16), gpu);
   time_gpu(state, true, [&](std::size_t i) { return quantized_matmul(x, w[i % w.size()]); });
-  state.counters["flops"] = benchmark::Counter(static_cast<double>(2 * m * n * n) *
-                                                   static_cast<double>(state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  state.counters["flops"] = benchmark::Counter(
+      static_cast<double>(2 * m * n * n) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
 }
 
 // Args: K = N, M.
@@ -246,9 +246,9 @@ void BM_cuda_dense_prefill_bf16(benchmark::State& state) {
         astype(to_device(random::normal(random::key(c), {n, n}), gpu), DType::bf16), 0, 1));
   Tensor x = to_device(astype(random::normal(random::key(99), {m, n}), DType::bf16), gpu);
   time_gpu(state, true, [&](std::size_t i) { return matmul(x, w[i % w.size()]); });
-  state.counters["flops"] = benchmark::Counter(static_cast<double>(2 * m * n * n) *
-                                                   static_cast<double>(state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  state.counters["flops"] = benchmark::Counter(
+      static_cast<double>(2 * m * n * n) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
 }
 
 void prefill_args(benchmark::internal::Benchmark* b) {

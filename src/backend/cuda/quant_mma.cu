@@ -42,47 +42,52 @@ namespace emily::cuda::qmma {
 
 namespace {
 
-constexpr int kTileK = 64;           // codes of K per tile: two 32-code chunks per row of W
-constexpr int kStages = 3;           // copy stages of X and the packed codes
-constexpr int kRow = kTileK + 8;     // shared row stride (elements): 144 bytes, conflict-free
+constexpr int kTileK = 64;            // codes of K per tile: two 32-code chunks per row of W
+constexpr int kRow = kTileK + 8;      // shared row stride (elements): 144 bytes, conflict-free
 constexpr int kChunks = kTileK / 32;  // 32-code chunks per row of a tile
 
 std::atomic<bool> g_force_dequantize{false};
 
-// A tile shape: BM x BN outputs per block, WM x WN per warp. Each thread dequantizes one
-// 32-code chunk per K tile (BN rows x 2 chunks), hence 2 * BN threads.
-template <int BM_, int BN_, int WM_, int WN_>
+// A tile shape: BM x BN outputs per block, WM x WN per warp, copies `Stages` deep. Each
+// thread dequantizes one 32-code chunk per K tile (BN rows x 2 chunks), hence 2 * BN
+// threads. Registers are capped for two blocks per multiprocessor (128 a thread).
+template <int BM_, int BN_, int WM_, int WN_, int Stages_>
 struct Tile {
-  static constexpr int BM = BM_, BN = BN_, WM = WM_, WN = WN_;
+  static constexpr int BM = BM_, BN = BN_, WM = WM_, WN = WN_, Stages = Stages_;
   static constexpr int warps_m = BM / WM, warps = warps_m * (BN / WN), threads = 32 * warps;
   static constexpr int mt = WM / 16, nt = WN / 8;  // mma tiles per warp
   static_assert(threads == kChunks * BN, "one chunk of W per thread and K tile");
   static_assert(nt % 2 == 0, "B fragments are read two n-tiles at a time");
 };
-// For M in the thousands: 128 x 128 outputs per block of 8 warps (64 x 32 each).
-using Large = Tile<128, 128, 64, 32>;
-// Below that, fewer rows and columns per block give more blocks to fill the GPU.
-using Small = Tile<64, 64, 32, 32>;
+// For M in the thousands: 128 x 128 outputs per block of 8 warps (64 x 32 each), two
+// stages so that two blocks (88 KiB of shared memory, 128 registers a thread) share a
+// multiprocessor and one's dequantization overlaps the other's products (with three
+// stages, one block per multiprocessor measured 1.0x the old road at M = 1024).
+using Large = Tile<128, 128, 64, 32, 2>;
+// Below that, 64 rows per block (less padding for M of tens) and K split across blocks
+// (split_k below) to fill the GPU; three stages keep more bytes in flight per block.
+using Small = Tile<64, 128, 32, 32, 3>;
 
 template <int Bits>
-constexpr int kStageWords = kTileK * Bits / 32;  // packed words per row and K tile
+constexpr int kStageWords = kTileK* Bits / 32;  // packed words per row and K tile
 
 template <class T, int Bits>
 constexpr std::size_t shared_bytes() {
-  return kStages * T::BM * kRow * 2 + kStages * T::BN * kStageWords<Bits> * 4 +
-         2 * T::BN * kRow * 2;
+  return T::Stages * (T::BM * kRow * 2 + T::BN * kStageWords<Bits> * 4) + 2 * T::BN * kRow * 2;
 }
 
 struct Args {
-  const std::uint16_t* x;        // {m, k}, f16 or bf16 bits
-  const std::uint32_t* packed;   // {n, k * bits / 32}
-  const void* scales;            // {n, k / group}
+  const std::uint16_t* x;       // {m, k}, f16 or bf16 bits
+  const std::uint32_t* packed;  // {n, k * bits / 32}
+  const void* scales;           // {n, k / group}
   const void* biases;
   qgemv::ScaleType st;
   std::uint16_t* y;  // {m, n}
   std::int64_t m, n, k;
-  int group_shift;   // log2(group size)
-  bool pairs;        // y takes 32-bit stores of two columns (n even, y aligned)
+  int group_shift;      // log2(group size)
+  bool pairs;           // y takes 32-bit stores of two columns (n even, y aligned)
+  int tiles_per_split;  // K tiles per blockIdx.z
+  float* partial;       // with K split: f32 sums {splits, m, n} instead of y
 };
 
 template <class T>
@@ -119,12 +124,15 @@ __device__ __forceinline__ void copy_async(void* dst, const void* src, bool in) 
   if constexpr (Bytes == 16)
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n));
   else
-    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src),
-                 "n"(Bytes), "r"(n));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(Bytes),
+                 "r"(n));
 }
-__device__ __forceinline__ void copies_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void copies_wait_all_but_one() {
-  asm volatile("cp.async.wait_group 1;\n" ::);
+__device__ __forceinline__ void copies_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int Pending>
+__device__ __forceinline__ void copies_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
 }
 
 // Two floats rounded to T, the first in the low half.
@@ -142,28 +150,33 @@ __device__ __forceinline__ std::uint32_t pack(float lo, float hi) {
 // The widest copy a chunk of Bits words allows: rows of K * Bits / 32 words with K a
 // multiple of 32 are 16-byte aligned for 4 and 8 bits, 8 for 2 and 6, 4 for 3.
 template <int Bits>
-constexpr int kCopyBytes = Bits % 4 == 0 ? 16 : Bits % 2 == 0 ? 8 : 4;
+constexpr int kCopyBytes = Bits % 4 == 0   ? 16
+                           : Bits % 2 == 0 ? 8
+                                           : 4;
 
 template <class T, int Bits>
 struct Smem {
-  std::uint16_t* x;       // [kStages][BM][kRow]
-  std::uint32_t* codes;   // [kStages][BN][kStageWords]
-  std::uint16_t* w;       // [2][BN][kRow]
+  std::uint16_t* x;      // [Stages][BM][kRow]
+  std::uint32_t* codes;  // [Stages][BN][kStageWords]
+  std::uint16_t* w;      // [2][BN][kRow]
   __device__ explicit Smem(void* base) {
     x = static_cast<std::uint16_t*>(base);
-    codes = reinterpret_cast<std::uint32_t*>(x + kStages * T::BM * kRow);
-    w = reinterpret_cast<std::uint16_t*>(codes + kStages * T::BN * kStageWords<Bits>);
+    codes = reinterpret_cast<std::uint32_t*>(x + T::Stages * T::BM * kRow);
+    w = reinterpret_cast<std::uint16_t*>(codes + T::Stages * T::BN * kStageWords<Bits>);
   }
 };
 
 template <class TX, int Bits, class T>
-__global__ void __launch_bounds__(T::threads) quantized_mma(Args a) {
+__global__ void __launch_bounds__(T::threads, 2) quantized_mma(Args a) {
   extern __shared__ uint4 shared[];
   const Smem<T, Bits> sm(shared);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const std::int64_t n0 = static_cast<std::int64_t>(blockIdx.x) * T::BN;
   const std::int64_t m0 = static_cast<std::int64_t>(blockIdx.y) * T::BM;
-  const int tiles = static_cast<int>((a.k + kTileK - 1) / kTileK);
+  // This block's K tiles: [first, first + tiles).
+  const int all_tiles = static_cast<int>((a.k + kTileK - 1) / kTileK);
+  const int first = static_cast<int>(blockIdx.z) * a.tiles_per_split;
+  const int tiles = min(a.tiles_per_split, all_tiles - first);
   const std::int64_t row_words = a.k * Bits / 32, groups = a.k >> a.group_shift;
 
   // This thread's chunk of W in every K tile: row `wr` of the tile, chunk `wc` of 2.
@@ -171,17 +184,19 @@ __global__ void __launch_bounds__(T::threads) quantized_mma(Args a) {
   const bool w_row_in = n0 + wr < a.n;
   const std::uint32_t* w_row = a.packed + (w_row_in ? n0 + wr : 0) * row_words;
 
-  auto load_tile = [&](int kt) {
-    if (kt < tiles) {
-      const int stage = kt % kStages;
+  // Tile `i` of this block's range (stage i % Stages).
+  auto load_tile = [&](int i) {
+    const int kt = first + i;
+    if (i < tiles) {
+      const int stage = i % T::Stages;
       const std::int64_t k0 = static_cast<std::int64_t>(kt) * kTileK;
       // Activations: BM rows of 8 16-byte pieces.
       std::uint16_t* xs = sm.x + stage * T::BM * kRow;
       constexpr int kPieces = T::BM * kTileK / 8;
       static_assert(kPieces % T::threads == 0);
 #pragma unroll
-      for (int i = 0; i < kPieces / T::threads; ++i) {
-        const int p = tid + i * T::threads;
+      for (int v = 0; v < kPieces / T::threads; ++v) {
+        const int p = tid + v * T::threads;
         const int r = p / (kTileK / 8), c = (p % (kTileK / 8)) * 8;
         const bool in = m0 + r < a.m && k0 + c < a.k;
         const std::uint16_t* src = in ? a.x + (m0 + r) * a.k + k0 + c : a.x;
@@ -193,18 +208,18 @@ __global__ void __launch_bounds__(T::threads) quantized_mma(Args a) {
       std::uint32_t* cs = sm.codes + (stage * T::BN + wr) * kStageWords<Bits> + wc * Bits;
       constexpr int kWords = kCopyBytes<Bits> / 4;
 #pragma unroll
-      for (int i = 0; i < Bits; i += kWords)
-        copy_async<kCopyBytes<Bits>>(cs + i, in ? w_row + chunk * Bits + i : a.packed, in);
+      for (int v = 0; v < Bits; v += kWords)
+        copy_async<kCopyBytes<Bits>>(cs + v, in ? w_row + chunk * Bits + v : a.packed, in);
     }
     copies_commit();  // possibly empty: every thread counts one group per tile
   };
 
   // The scale and bias of this thread's chunk in tile kt; zeros past N or K, which with
   // the zero-filled codes dequantize to zeros.
-  auto affine_of = [&](int kt, float& scale, float& bias) {
-    const std::int64_t chunk = static_cast<std::int64_t>(kt) * kChunks + wc;
+  auto affine_of = [&](int i, float& scale, float& bias) {
+    const std::int64_t chunk = static_cast<std::int64_t>(first + i) * kChunks + wc;
     scale = bias = 0.0f;
-    if (kt < tiles && w_row_in && chunk * 32 < a.k) {
+    if (i < tiles && w_row_in && chunk * 32 < a.k) {
       const std::int64_t g = (n0 + wr) * groups + ((chunk * 32) >> a.group_shift);
       scale = qgemv::load_scale(a.scales, g, a.st);
       bias = qgemv::load_scale(a.biases, g, a.st);
@@ -212,9 +227,9 @@ __global__ void __launch_bounds__(T::threads) quantized_mma(Args a) {
   };
 
   // Codes of this thread's chunk of tile kt -> w = s * q + b, rounded to TX, into Wd.
-  auto dequantize = [&](int kt, float scale, float bias) {
+  auto dequantize = [&](int i, float scale, float bias) {
     const std::uint32_t* cs =
-        sm.codes + ((kt % kStages) * T::BN + wr) * kStageWords<Bits> + wc * Bits;
+        sm.codes + ((i % T::Stages) * T::BN + wr) * kStageWords<Bits> + wc * Bits;
     std::uint32_t words[Bits];
     if constexpr (Bits % 4 == 0) {
 #pragma unroll
@@ -226,7 +241,7 @@ __global__ void __launch_bounds__(T::threads) quantized_mma(Args a) {
 #pragma unroll
       for (int i = 0; i < Bits; ++i) words[i] = cs[i];
     }
-    std::uint16_t* ws = sm.w + ((kt % 2) * T::BN + wr) * kRow + wc * 32;
+    std::uint16_t* ws = sm.w + ((i % 2) * T::BN + wr) * kRow + wc * 32;
 #pragma unroll
     for (int o = 0; o < 4; ++o) {
       float q[8];
@@ -245,20 +260,22 @@ __global__ void __launch_bounds__(T::threads) quantized_mma(Args a) {
   const bool active = m0 + wm0 < a.m;
   float acc[T::mt][T::nt][4] = {};
 
-  load_tile(0);
-  load_tile(1);
+  // Tiles are copied Stages - 1 ahead; the dequantization of tile i + 1 needs its
+  // copies done, which leaves Stages - 2 groups pending.
+#pragma unroll
+  for (int i = 0; i < T::Stages - 1; ++i) load_tile(i);
   float s, b;
   affine_of(0, s, b);
-  copies_wait_all_but_one();
+  copies_wait<T::Stages - 2>();
   dequantize(0, s, b);
 
-  for (int kt = 0; kt < tiles; ++kt) {
+  for (int i = 0; i < tiles; ++i) {
     __syncthreads();
-    load_tile(kt + 2);
-    affine_of(kt + 1, s, b);  // loads in flight across the products
+    load_tile(i + T::Stages - 1);
+    affine_of(i + 1, s, b);  // loads in flight across the products
     if (active) {
-      const std::uint16_t* xs = sm.x + (kt % kStages) * T::BM * kRow;
-      const std::uint16_t* ws = sm.w + (kt % 2) * T::BN * kRow;
+      const std::uint16_t* xs = sm.x + (i % T::Stages) * T::BM * kRow;
+      const std::uint16_t* ws = sm.w + (i % 2) * T::BN * kRow;
 #pragma unroll
       for (int kk = 0; kk < kTileK / 16; ++kk) {
         std::uint32_t af[T::mt][4], bf[T::nt][2];
@@ -269,9 +286,9 @@ __global__ void __launch_bounds__(T::threads) quantized_mma(Args a) {
         for (int j = 0; j < T::nt; j += 2) {
           // n-tiles j and j + 1, each with both halves of k.
           std::uint32_t r[4];
-          load_matrices(ws + (wn0 + (j + lane / 16) * 8 + lane % 8) * kRow + kk * 16 +
-                            ((lane / 8) % 2) * 8,
-                        r);
+          load_matrices(
+              ws + (wn0 + (j + lane / 16) * 8 + lane % 8) * kRow + kk * 16 + ((lane / 8) % 2) * 8,
+              r);
           bf[j][0] = r[0];
           bf[j][1] = r[1];
           bf[j + 1][0] = r[2];
@@ -284,8 +301,8 @@ __global__ void __launch_bounds__(T::threads) quantized_mma(Args a) {
         }
       }
     }
-    copies_wait_all_but_one();
-    if (kt + 1 < tiles) dequantize(kt + 1, s, b);
+    copies_wait<T::Stages - 2>();
+    if (i + 1 < tiles) dequantize(i + 1, s, b);
   }
 
   if (!active) return;
@@ -296,6 +313,16 @@ __global__ void __launch_bounds__(T::threads) quantized_mma(Args a) {
     for (int half = 0; half < 2; ++half) {
       const std::int64_t r = m0 + wm0 + i * 16 + g + half * 8;
       if (r >= a.m) continue;
+      if (a.partial != nullptr) {
+        float* prow = a.partial + (static_cast<std::int64_t>(blockIdx.z) * a.m + r) * a.n;
+#pragma unroll
+        for (int j = 0; j < T::nt; ++j) {
+          const std::int64_t c = n0 + wn0 + j * 8 + t * 2;
+          if (c < a.n) prow[c] = acc[i][j][2 * half];
+          if (c + 1 < a.n) prow[c + 1] = acc[i][j][2 * half + 1];
+        }
+        continue;
+      }
       std::uint16_t* yrow = a.y + r * a.n;
 #pragma unroll
       for (int j = 0; j < T::nt; ++j) {
@@ -313,7 +340,7 @@ __global__ void __launch_bounds__(T::threads) quantized_mma(Args a) {
 }
 
 template <class TX, int Bits, class T>
-void launch(const Args& a, cudaStream_t cs) {
+void launch(const Args& a, int splits, cudaStream_t cs) {
   constexpr std::size_t bytes = shared_bytes<T, Bits>();
   // More than 48 KiB of shared memory must be asked for, once per kernel.
   static const bool raised = [] {
@@ -323,7 +350,7 @@ void launch(const Args& a, cudaStream_t cs) {
   }();
   (void)raised;
   const dim3 grid(static_cast<unsigned>((a.n + T::BN - 1) / T::BN),
-                  static_cast<unsigned>((a.m + T::BM - 1) / T::BM));
+                  static_cast<unsigned>((a.m + T::BM - 1) / T::BM), static_cast<unsigned>(splits));
   quantized_mma<TX, Bits, T><<<grid, T::threads, bytes, cs>>>(a);
 }
 
@@ -358,21 +385,53 @@ void matmul(std::span<const Tensor> in, Tensor& y, const QuantAttr& q, std::int6
   a.k = k;
   a.group_shift = __builtin_ctz(static_cast<unsigned>(q.group_size));
   a.pairs = n % 2 == 0 && reinterpret_cast<std::uintptr_t>(y.raw_data()) % 4 == 0;
-  // Large tiles once they alone give every multiprocessor a block; below that the small
-  // ones, whose four times as many blocks fill the GPU for prefill of a few hundred rows.
-  const std::int64_t large_blocks = ((m + Large::BM - 1) / Large::BM) * ((n + Large::BN - 1) / Large::BN);
-  const bool large = large_blocks >= sm_count();
+  // Large tiles once they alone give every multiprocessor a block. Below that, small
+  // tiles with K split so that about two blocks per multiprocessor run (each keeping at
+  // least 4 K tiles, so the copies' pipeline fills); the f32 partial sums go through a
+  // scratch tensor that qgemv::sum_splits adds in a fixed order (no atomics: results do
+  // not depend on timing).
+  const int sms = sm_count();
+  const std::int64_t large_blocks =
+      ((m + Large::BM - 1) / Large::BM) * ((n + Large::BN - 1) / Large::BN);
+  const bool large = large_blocks >= sms;
+  const std::int64_t tiles = (k + kTileK - 1) / kTileK;
+  int splits = 1;
+  if (!large) {
+    const std::int64_t blocks =
+        ((m + Small::BM - 1) / Small::BM) * ((n + Small::BN - 1) / Small::BN);
+    const std::int64_t want = (2 * sms + blocks - 1) / blocks;
+    splits = static_cast<int>(std::clamp<std::int64_t>(std::min(want, tiles / 4), 1, 32));
+  }
+  a.tiles_per_split = static_cast<int>((tiles + splits - 1) / splits);
+  splits = static_cast<int>((tiles + a.tiles_per_split - 1) / a.tiles_per_split);  // none empty
+  Tensor scratch;
+  if (splits > 1) {
+    scratch = Tensor::empty({splits, m, n}, DType::f32, y.device());
+    a.partial = static_cast<float*>(scratch.raw_data());
+  }
   cudaStream_t cs = stream(s);
-  visit_bits(q.bits, [&]<int Bits>() {
-    if (in[0].dtype() == DType::bf16)
-      large ? launch<__nv_bfloat16, Bits, Large>(a, cs) : launch<__nv_bfloat16, Bits, Small>(a, cs);
-    else
-      large ? launch<__half, Bits, Large>(a, cs) : launch<__half, Bits, Small>(a, cs);
-  });
+  auto run = [&]<class TX>() {
+    visit_bits(q.bits, [&]<int Bits>() {
+      large ? launch<TX, Bits, Large>(a, splits, cs) : launch<TX, Bits, Small>(a, splits, cs);
+    });
+    if (splits > 1) {
+      const std::int64_t count = m * n;
+      const unsigned blocks =
+          static_cast<unsigned>(std::clamp<std::int64_t>((count + 255) / 256, 1, 65536));
+      qgemv::sum_splits<TX>
+          <<<blocks, 256, 0, cs>>>(a.partial, static_cast<TX*>(y.raw_data()), count, splits);
+    }
+  };
+  if (in[0].dtype() == DType::bf16)
+    run.template operator()<__nv_bfloat16>();
+  else
+    run.template operator()<__half>();
   check_launch("quantized_matmul");
 }
 
 ForceDequantize::ForceDequantize() : previous_(g_force_dequantize.exchange(true)) {}
-ForceDequantize::~ForceDequantize() { g_force_dequantize.store(previous_); }
+ForceDequantize::~ForceDequantize() {
+  g_force_dequantize.store(previous_);
+}
 
 }  // namespace emily::cuda::qmma
