@@ -171,8 +171,8 @@ double relative_l2(const Tensor& got, const Tensor& want) {
 // errors of order 1).
 // Shapes: M = 9 (the first M past the GEMV), M, N and K not multiples of the tiles
 // (64 x 128 or 128 x 128 outputs, 64 codes of K: K = 352 and 96 end in half a K tile),
-// K split across blocks (small M; 4032 = 63 tiles in 13 splits, the last shorter), every group size, scales of
-// each float dtype, batched activations, and a shape with enough 128 x 128 tiles
+// K split across blocks (small M; 4032 = 63 tiles in 13 splits, the last shorter), every group
+// size, scales of each float dtype, batched activations, and a shape with enough 128 x 128 tiles
 // (17 x 11) to take the large tiles, unsplit, on an H100.
 TEST_F(CudaQuant, TensorCorePathMatchesTheDecomposition) {
   struct Case {
