@@ -1,13 +1,14 @@
 // quantized_matmul for prefill on tensor cores: y {M, N} = x {M, K} . W^T, W {N, K}
 // packed (emily/quantization.h), x f16/bf16.
 //
-// A block owns a BM x BN tile of y and walks K in tiles of 64. Per K tile it copies, with
-// cp.async, BM x 64 activations and BN x 64 packed codes into shared memory (three
-// stages, so two tiles are in flight while one is used); each thread then turns one
-// 32-code chunk of W into x's type, w = s * q + b taken in f32 and rounded once, into a
-// dequantized tile (two buffers); the warps multiply activation and weight tiles with
-// mma.sync m16n8k16 (f32 accumulators, fragments read with ldmatrix, rows padded against
-// bank conflicts). y is rounded once at the end.
+// A block owns a BM x BN tile of y and walks K (or its share of K) in tiles of 64. Per K
+// tile it copies, with cp.async, BM x 64 activations and BN x 64 packed codes into
+// shared memory (S = 2 or 3 stages, so S - 1 tiles are in flight while one is used);
+// each thread then turns one 32-code chunk of W into x's type, w = s * q + b taken in
+// f32 and rounded once, into a dequantized tile (two buffers); the warps multiply
+// activation and weight tiles with mma.sync m16n8k16 (f32 accumulators, fragments read
+// with ldmatrix, rows padded against bank conflicts). y is rounded once at the end (or,
+// with K split across blocks, f32 partial sums are added by a second kernel).
 //
 // Why dequantize into shared memory rather than in registers: the MLX/GGUF layout packs
 // consecutive k into a word, while an mma operand fragment wants k = 2t, 2t+1, 2t+8,
@@ -17,7 +18,7 @@
 //
 // Schedule of one K tile kt (one barrier per tile):
 //   barrier     -> X[kt] and Wd[kt % 2] are visible; every warp is done with tile kt-1
-//   copy kt+2   into the stage tile kt-1 used
+//   copy kt+S-1 into the stage tile kt-1 used
 //   mma  kt     from X[kt], Wd[kt % 2]
 //   wait kt+1   (this thread's copies only)
 //   dequant kt+1 into Wd[(kt+1) % 2], from the codes this same thread copied, so the
@@ -61,8 +62,8 @@ struct Tile {
 };
 // For M in the thousands: 128 x 128 outputs per block of 8 warps (64 x 32 each), two
 // stages so that two blocks (88 KiB of shared memory, 128 registers a thread) share a
-// multiprocessor and one's dequantization overlaps the other's products (with three
-// stages, one block per multiprocessor measured 1.0x the old road at M = 1024).
+// multiprocessor. (Three stages, 116 KiB, one block per multiprocessor: the same time
+// at M = 1024 on an H100, 147 against 148 us; bench/results/fast-quant.md.)
 using Large = Tile<128, 128, 64, 32, 2>;
 // Below that, 64 rows per block (less padding for M of tens) and K split across blocks
 // (split_k below) to fill the GPU; three stages keep more bytes in flight per block.
