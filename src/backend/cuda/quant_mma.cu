@@ -66,7 +66,7 @@ struct Tile {
 // at M = 1024 on an H100, 147 against 148 us; bench/results/fast-quant.md.)
 using Large = Tile<128, 128, 64, 32, 2>;
 // Below that, 64 rows per block (less padding for M of tens) and K split across blocks
-// (split_k below) to fill the GPU; three stages keep more bytes in flight per block.
+// (matmul() below) to fill the GPU; three stages keep more bytes in flight per block.
 using Small = Tile<64, 128, 32, 32, 3>;
 
 template <int Bits>
