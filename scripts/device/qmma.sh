@@ -42,4 +42,34 @@ if has memcheck && [ "$(left)" -gt 20 ]; then
   echo "memcheck rc=$?"
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$out/memcheck.log" | head
 fi
+if has variants && [ "$(left)" -gt 30 ]; then
+  # Tile and split choices at M = 128 and 1024 (environment knobs read by quant_mma.cu).
+  while read -r env filter; do
+    [ "$(left)" -gt 15 ] || break
+    echo "== $env"
+    timeout $(left) env ${env//,/ } "$build/bench/bench_quant" --benchmark_min_time=0.1 \
+      --benchmark_filter="prefill/n:4096/bits:$filter/old:0" 2>&1 | grep -E "^BM_" |
+      awk '{print $1, $2, $3, $NF}'
+  done <<'LIST' | tee "$out/variants.log"
+EMILY_QMMA_SPLITS=2 4/m:128
+EMILY_QMMA_SPLITS=8 4/m:128
+EMILY_QMMA_TILE=large 4/m:128
+EMILY_QMMA_TILE=large,EMILY_QMMA_SPLITS=8 4/m:128
+EMILY_QMMA_TILE=large,EMILY_QMMA_SPLITS=4 4/m:128
+EMILY_QMMA_TILE=small (4|8)/m:1024
+LIST
+fi
+if has ncu && [ "$(left)" -gt 30 ]; then
+  for f in 4/m:1024 4/m:128; do
+    name=ncu-$(echo "$f" | tr -c 'a-z0-9\n' '_').txt
+    timeout 100 ncu --section SpeedOfLight --section ComputeWorkloadAnalysis \
+      --section MemoryWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables \
+      --section WarpStateStats --section SchedulerStats --section Occupancy \
+      --section InstructionStats --metrics sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active \
+      -k regex:quantized_mma -s 3 -c 1 "$build/bench/bench_quant" --benchmark_min_time=0.01 \
+      --benchmark_filter="prefill/n:4096/bits:$f/old:0" >"$out/$name" 2>&1
+    echo "== ncu $f"
+    grep -E "Duration|Throughput|Issued Ipc|No Eligible|Achieved Occupancy|hmma|Warp Cycles Per Issued|Bank|stalled|Registers Per" "$out/$name" | head -30
+  done
+fi
 echo "total: $(($(date +%s) - start)) s"

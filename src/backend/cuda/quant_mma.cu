@@ -32,6 +32,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/quant_gemv.cuh"
@@ -394,15 +396,20 @@ void matmul(std::span<const Tensor> in, Tensor& y, const QuantAttr& q, std::int6
   const int sms = sm_count();
   const std::int64_t large_blocks =
       ((m + Large::BM - 1) / Large::BM) * ((n + Large::BN - 1) / Large::BN);
-  const bool large = large_blocks >= sms;
+  bool large = large_blocks >= sms;
+  // TUNING (temporary): EMILY_QMMA_TILE=small|large, EMILY_QMMA_SPLITS=n.
+  static const char* tile_env = std::getenv("EMILY_QMMA_TILE");
+  static const char* splits_env = std::getenv("EMILY_QMMA_SPLITS");
+  if (tile_env != nullptr) large = std::string_view(tile_env) == "large";
   const std::int64_t tiles = (k + kTileK - 1) / kTileK;
+  const std::int64_t bm = large ? Large::BM : Small::BM, bn = large ? Large::BN : Small::BN;
+  const std::int64_t blocks = ((m + bm - 1) / bm) * ((n + bn - 1) / bn);
   int splits = 1;
-  if (!large) {
-    const std::int64_t blocks =
-        ((m + Small::BM - 1) / Small::BM) * ((n + Small::BN - 1) / Small::BN);
-    const std::int64_t want = (2 * sms + blocks - 1) / blocks;
+  if (blocks < sms) {
+    const std::int64_t want = (2 * sms) / blocks;
     splits = static_cast<int>(std::clamp<std::int64_t>(std::min(want, tiles / 4), 1, 32));
   }
+  if (splits_env != nullptr) splits = std::max(1, std::atoi(splits_env));
   a.tiles_per_split = static_cast<int>((tiles + splits - 1) / splits);
   splits = static_cast<int>((tiles + a.tiles_per_split - 1) / a.tiles_per_split);  // none empty
   Tensor scratch;
