@@ -12,7 +12,7 @@ shift || true
 steps=${*:-test bench memcheck}
 has() { [[ " $steps " == *" $1 "* ]]; }
 start=$(date +%s)
-left() { echo $((400 - ($(date +%s) - start))); }
+left() { echo $((${QMMA_BUDGET:-400} - ($(date +%s) - start))); }
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 targets="cuda_test_cuda_quant bench_quant"
 sed "s/cmake --build \"\$build\" -j\"\$(nproc)\"/cmake --build \"\$build\" -j\"\$(nproc)\" --target $targets/" \
@@ -51,11 +51,11 @@ if has variants && [ "$(left)" -gt 30 ]; then
       --benchmark_filter="prefill/n:4096/bits:$filter/old:0" 2>&1 | grep -E "^BM_" |
       awk '{print $1, $2, $3, $NF}'
   done <<'LIST' | tee "$out/variants.log"
+EMILY_QMMA_SPLITS=1 4/m:128
 EMILY_QMMA_SPLITS=2 4/m:128
-EMILY_QMMA_SPLITS=8 4/m:128
-EMILY_QMMA_TILE=large 4/m:128
-EMILY_QMMA_TILE=large,EMILY_QMMA_SPLITS=8 4/m:128
 EMILY_QMMA_TILE=large,EMILY_QMMA_SPLITS=4 4/m:128
+EMILY_QMMA_TILE=large,EMILY_QMMA_SPLITS=8 4/m:128
+EMILY_QMMA_TILE=large,EMILY_QMMA_SPLITS=8 8/m:128
 EMILY_QMMA_TILE=small (4|8)/m:1024
 LIST
 fi
