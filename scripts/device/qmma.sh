@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # One device call for the tensor-core quantized matmul (src/backend/cuda/quant_mma.cu):
 # builds the CUDA quant test and bench_quant only, then, each while time is left of a
-# 400-second budget: the test, bench_quant's prefill cases (and the copy ceiling), and
-# the tensor-core test under compute-sanitizer memcheck. Logs go to $OUT (build.log,
-# test.log, bench.log, memcheck.log, sass.txt). Usage, on the device machine from the
-# repository root: scripts/device/qmma.sh [build-dir] [steps: test bench memcheck]
+# budget ($QMMA_BUDGET seconds, default 400): the test, bench_quant's prefill cases (and
+# the copy ceiling), the tensor-core test under compute-sanitizer memcheck, and Nsight
+# Compute on the kernel at M = 1024 and 128 (int4). Logs go to $OUT (build.log, test.log,
+# bench.log, memcheck.log, ncu-*.txt, sass.txt). Usage, on the device machine from the
+# repository root: scripts/device/qmma.sh [build-dir] [steps: test bench memcheck ncu]
 set -uo pipefail
 out=${OUT:-/tmp}
 build=${1:-/tmp/qmma-build}
 shift || true
-steps=${*:-test bench memcheck}
+steps=${*:-test bench memcheck}  # ncu on request
 has() { [[ " $steps " == *" $1 "* ]]; }
 start=$(date +%s)
 left() { echo $((${QMMA_BUDGET:-400} - ($(date +%s) - start))); }
@@ -41,23 +42,6 @@ if has memcheck && [ "$(left)" -gt 20 ]; then
     --gtest_filter='*TensorCore*' >"$out/memcheck.log" 2>&1
   echo "memcheck rc=$?"
   grep -E "ERROR SUMMARY|PASSED|FAILED" "$out/memcheck.log" | head
-fi
-if has variants && [ "$(left)" -gt 30 ]; then
-  # Tile and split choices at M = 128 and 1024 (environment knobs read by quant_mma.cu).
-  while read -r env filter; do
-    [ "$(left)" -gt 15 ] || break
-    echo "== $env"
-    timeout $(left) env ${env//,/ } "$build/bench/bench_quant" --benchmark_min_time=0.1 \
-      --benchmark_filter="prefill/n:4096/bits:$filter/old:0" 2>&1 | grep -E "^BM_" |
-      awk '{print $1, $2, $3, $NF}'
-  done <<'LIST' | tee "$out/variants.log"
-EMILY_QMMA_SPLITS=1 4/m:128
-EMILY_QMMA_SPLITS=2 4/m:128
-EMILY_QMMA_TILE=large,EMILY_QMMA_SPLITS=4 4/m:128
-EMILY_QMMA_TILE=large,EMILY_QMMA_SPLITS=8 4/m:128
-EMILY_QMMA_TILE=large,EMILY_QMMA_SPLITS=8 8/m:128
-EMILY_QMMA_TILE=small (4|8)/m:1024
-LIST
 fi
 if has ncu && [ "$(left)" -gt 30 ]; then
   for f in 4/m:1024 4/m:128; do
