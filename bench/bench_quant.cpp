@@ -11,6 +11,11 @@
 //        rotate over copies that together exceed the 50 MB L2, so each call reads HBM
 //        (the copies are distinct buffers, used in turn by every clock below).
 //        Skipped without a GPU.
+//   GPU prefill: M = 128 and 1024 rows of bf16 x times the same int4 / int8 g64 weights
+//        through the tensor-core kernel (quant_mma.cu), through the old road (the whole
+//        weight dequantized to bf16, then cuBLASLt; "old" = 1 forces it with
+//        cuda::qmma::ForceDequantize), and the bf16 matmul on the dense weight, all timed
+//        with events in one run. The counter is flops, 2 M N K per call.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -24,6 +29,7 @@
 #ifdef EMILY_HAS_CUDA
 #include <cuda_runtime.h>
 
+#include "backend/cuda/quant_mma.h"
 #include "backend/cuda/runtime.h"
 #endif
 
@@ -208,6 +214,59 @@ void BM_cuda_copy_d2d(benchmark::State& state) {
   cudaFree(dst);
 }
 BENCHMARK(BM_cuda_copy_d2d)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+// Prefill. Args: K = N, bits, M, old (1: the dequantize + matmul road).
+void BM_cuda_quantized_prefill(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0), bits = state.range(1), m = state.range(2);
+  std::optional<cuda::qmma::ForceDequantize> old;
+  if (state.range(3)) old.emplace();
+  const Device gpu = Device::cuda(0);
+  const QuantizedTensor first = quantize(
+      astype(random::normal(random::key(0), {n, n}), DType::bf16), 64, static_cast<int>(bits));
+  std::vector<QuantizedTensor> w;
+  for (std::int64_t c = 0; c < copies_for(quantized_bytes(first)); ++c)
+    w.push_back({to_device(first.packed, gpu), to_device(first.scales, gpu),
+                 to_device(first.biases, gpu), first.bits, first.group_size});
+  Tensor x = to_device(astype(random::normal(random::key(99), {m, n}), DType::bf16), gpu);
+  time_gpu(state, true, [&](std::size_t i) { return quantized_matmul(x, w[i % w.size()]); });
+  state.counters["flops"] = benchmark::Counter(
+      static_cast<double>(2 * m * n * n) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
+// Args: K = N, M.
+void BM_cuda_dense_prefill_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0), m = state.range(1);
+  const Device gpu = Device::cuda(0);
+  std::vector<Tensor> w;
+  for (std::int64_t c = 0; c < copies_for(n * n * 2); ++c)
+    w.push_back(swapaxes(
+        astype(to_device(random::normal(random::key(c), {n, n}), gpu), DType::bf16), 0, 1));
+  Tensor x = to_device(astype(random::normal(random::key(99), {m, n}), DType::bf16), gpu);
+  time_gpu(state, true, [&](std::size_t i) { return matmul(x, w[i % w.size()]); });
+  state.counters["flops"] = benchmark::Counter(
+      static_cast<double>(2 * m * n * n) * static_cast<double>(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
+void prefill_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n", "bits", "m", "old"});
+  for (std::int64_t m : {128, 1024})
+    for (std::int64_t bits : {4, 8})
+      for (std::int64_t old : {0, 1}) b->Args({4096, bits, m, old});
+}
+BENCHMARK(BM_cuda_quantized_prefill)
+    ->Apply(prefill_args)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_dense_prefill_bf16)
+    ->ArgNames({"n", "m"})
+    ->Args({4096, 128})
+    ->Args({4096, 1024})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 #endif
 
 void quantized_args(benchmark::internal::Benchmark* b) {

@@ -7,6 +7,7 @@
 //     2^-11, bf16 2^-8): both accumulate in f32 in different orders, and the GPU's
 //     dequantize + matmul road (M > 8, W {K, N}) rounds w to the scales' dtype and to
 //     x's, which the CPU's GEMV does not; plus one rounding of the result;
+//   the tensor-core path for prefill: the decomposition on the GPU, as stated at its test;
 //   compiled plans (CUDA graphs): eager on the GPU, bitwise.
 // Skips without a GPU; fails when anything fell back to the CPU (GpuTest).
 #include <cmath>
@@ -141,6 +142,73 @@ TEST_F(CudaQuant, GemvPlanEdgesMatchTheDecomposition) {
           EXPECT_EQ(got.device(), gpu);
           EXPECT_TRUE(close_in_terms(got, want, x, q, true));
         }
+      }
+    }
+  }
+}
+
+// ||got - want|| / ||want|| over all elements, in double.
+double relative_l2(const Tensor& got, const Tensor& want) {
+  const std::vector<float> a = floats(to_host(got)), b = floats(to_host(want));
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    norm += double(b[i]) * b[i];
+  }
+  return std::sqrt(diff / norm);
+}
+
+// The tensor-core path for prefill (quant_mma.cu: M > 8, transposed weights, x f16 or
+// bf16, every bit width) against the decomposition on the GPU (quant::DecomposeGuard:
+// the weight dequantized with the product rounded to the scales' dtype, then the bias,
+// then converted to x's dtype, then cuBLASLt). The kernel takes w = s q + b in f32 and
+// rounds it once to x's dtype, and accumulates in f32 in another order; both round y
+// once. Tolerances: per element close_in_terms's worst case (2 (u_x + u_s) of
+// sum |x| (|s| q + |b|): w rounded differently, plus y's rounding; 1e-5 for the f32
+// sums), and over all elements ||got - want|| / ||want|| <= 4 (u_x + u_s), since those
+// roundings have random signs (measured about 1 u_s for bf16 scales with f16 x, where
+// the decomposition's w carries bf16's rounding; a wrong code, scale or tile gives
+// errors of order 1).
+// Shapes: M = 9 (the first M past the GEMV), M, N and K not multiples of the tiles
+// (64 x 128 or 128 x 128 outputs, 64 codes of K: K = 352 and 96 end in half a K tile),
+// K split across blocks (small M; 4032 = 63 tiles in 13 splits, the last shorter), every group
+// size, scales of each float dtype, batched activations, and a shape with enough 128 x 128 tiles
+// (17 x 11) to take the large tiles, unsplit, on an H100.
+TEST_F(CudaQuant, TensorCorePathMatchesTheDecomposition) {
+  struct Case {
+    Shape x;
+    std::int64_t n;
+    int group;
+    DType weights;  // the dtype of scales and biases
+  };
+  const Case cases[] = {{{9, 352}, 67, 32, DType::bf16},    {{3, 11, 384}, 130, 64, DType::f32},
+                        {{100, 640}, 200, 128, DType::f16}, {{300, 96}, 72, 32, DType::bf16},
+                        {{65, 4032}, 136, 64, DType::bf16}, {{2100, 352}, 1400, 32, DType::bf16}};
+  for (const Case& c : cases) {
+    const std::int64_t k = c.x.back(), n = c.n, m = numel(c.x) / k;
+    for (int bits : {2, 3, 4, 6, 8}) {
+      Tensor dense = random::normal(random::key(static_cast<std::uint64_t>(n * 31 + bits)), {n, k},
+                                    c.weights, 0.1, 1.0);
+      const QuantizedTensor q = quantize(dense, c.group, bits);
+      const QuantizedTensor qg = to_gpu(q);
+      for (DType xt : {DType::f16, DType::bf16}) {
+        SCOPED_TRACE("M " + std::to_string(m) + " K " + std::to_string(k) + " N " +
+                     std::to_string(n) + " group " + std::to_string(c.group) + " bits " +
+                     std::to_string(bits) + " " + std::string(name(xt)) + " x, " +
+                     std::string(name(c.weights)) + " scales");
+        Tensor x = random::normal(random::key(static_cast<std::uint64_t>(k + bits)), c.x, xt);
+        Tensor xg = to_device(x, gpu);
+        Tensor got = quantized_matmul(xg, qg);
+        Tensor want;
+        {
+          quant::DecomposeGuard decompose;
+          want = quantized_matmul(xg, qg);
+        }
+        EXPECT_EQ(got.device(), gpu);
+        ASSERT_EQ(got.shape(), want.shape());
+        EXPECT_LE(relative_l2(got, want), 4 * (roundoff(xt) + roundoff(c.weights)));
+        EXPECT_TRUE(close_in_terms(reshape(got, {m, n}), to_host(reshape(want, {m, n})),
+                                   reshape(x, {m, k}), q, true));
       }
     }
   }

@@ -1,11 +1,12 @@
 // The quant family on the GPU: dequantize, and quantized_matmul as a GEMV over the
-// packed codes for decode (M <= 8, transposed weights; quant_gemv.cuh) or dequantize +
-// matmul otherwise.
+// packed codes for decode (M <= 8, transposed weights; quant_gemv.cuh), a tensor-core
+// kernel that dequantizes tiles in shared memory for prefill (M > 8, transposed
+// weights, x f16/bf16; quant_mma.cu), or dequantize + matmul otherwise.
 //
-// Other cases (M > 8, W {K, N}, f64 scales) dequantize the whole weight into a tensor of
-// x's dtype, exactly as the decomposition rounds it (product rounded to the scales'
-// dtype, then the bias, then the conversion), and hand it to the matmul kernel (cuBLASLt,
-// or gemv.cu for M = 1), so those results equal the decomposition's on the GPU.
+// Other cases (W {K, N}, f32 x with M > 8, f64 scales) dequantize the whole weight into a
+// tensor of x's dtype, exactly as the decomposition rounds it (product rounded to the
+// scales' dtype, then the bias, then the conversion), and hand it to the matmul kernel
+// (cuBLASLt, or gemv.cu for M = 1), so those results equal the decomposition's on the GPU.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -15,6 +16,7 @@
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/quant_gemv.cuh"
+#include "backend/cuda/quant_mma.h"
 #include "backend/cuda/runtime.h"
 #include "backend/cuda/sm_count.h"
 #include "backend/cuda/visit_float.cuh"
@@ -168,6 +170,10 @@ void quantized_matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, 
   if (y.size() == 0) return;
   if (gemv_eligible(in, a, m, k)) {
     gemv(in, y, a, m, n, k, s);
+    return;
+  }
+  if (qmma::fits(in, a, m, k)) {
+    qmma::matmul(in, y, a, m, n, k, s);
     return;
   }
   // The decomposition's road: the weight in x's dtype, then the matmul kernel.
