@@ -61,8 +61,9 @@ Tensor dequantize(const Tensor& packed, const Tensor& scales, const Tensor& bias
 // x {..., K} (f32, f16 or bf16); the result has x's dtype. Defined as
 // matmul(x, astype(dequantize(w), x.dtype()) [transposed]), which is its decomposition
 // and oracle. The kernels read the packed codes directly, take s * q + b in f32 without
-// rounding it to the scales' or x's dtype (the decomposition rounds it to both) and
-// accumulate in f32, so they agree with it to those roundings, not bitwise. A weight
+// rounding it to the scales' or x's dtype (the decomposition rounds it to both; the CUDA
+// tensor-core kernel for M > 8 rounds it once to x's dtype, its operands being 16-bit)
+// and accumulate in f32, so they agree with it to those roundings, not bitwise. A weight
 // with batch axes (packed of rank > 2) always runs the decomposition (matmul's batch
 // broadcasting).
 Tensor quantized_matmul(const Tensor& x, const QuantizedTensor& w, bool transpose = true);
