@@ -2,12 +2,12 @@
 // query rows of one (batch, head), each of its four warps two tiles of 16, and walks the
 // keys its rows may see in tiles of 32. Q (once) and the K and V tiles go through shared
 // memory (cp.async, two stages of K/V, so the next tile loads while this one is used;
-// fragments read with ldmatrix, rows padded against bank conflicts); S = Q K^T and O += P V are mma.sync m16n8k16
-// products (f16/bf16 operands, f32 accumulators) whose fragments stay in registers: the
-// accumulator layout of S is the operand layout of P, so the softmax (running max and
-// sum per row, in the log2 domain) never leaves registers.
-// P is rounded to the input's type for the second product, as every flash kernel does;
-// everything else accumulates in f32, and O is rounded once at the end.
+// fragments read with ldmatrix, rows padded against bank conflicts); S = Q K^T and O += P V are
+// mma.sync m16n8k16 products (f16/bf16 operands, f32 accumulators) whose fragments stay in
+// registers: the accumulator layout of S is the operand layout of P, so the softmax (running max
+// and sum per row, in the log2 domain) never leaves registers. P is rounded to the input's type for
+// the second product, as every flash kernel does; everything else accumulates in f32, and O is
+// rounded once at the end.
 //
 // Taken: f16/bf16, head size 64 or 128 for both K and V, every mask form, sinks, GQA (a
 // query head reads kv head h / groups; K and V are never repeated). The operands must
@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backend/cuda/async_copy.cuh"
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/fast_mask.cuh"
 #include "backend/cuda/fast_sdpa.h"
@@ -81,28 +82,6 @@ __device__ std::uint32_t pack(float lo, float hi) {
     const __half2 p = __floats2half2_rn(lo, hi);
     return reinterpret_cast<const std::uint32_t&>(p);
   }
-}
-
-// 2^x by the hardware's approximation (relative error about 2^-22, below the rounding of
-// P to 16 bits that follows); exp2f proper adds range handling to every score.
-__device__ float exp2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// 16 bytes global -> shared without passing through registers; `bytes` 0 fills zeros
-// (rows past the end).
-__device__ void copy_async(void* dst, const void* src, int bytes) {
-  const auto d = static_cast<std::uint32_t>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(bytes));
-}
-__device__ void copies_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int kPending>
-__device__ void copies_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
 }
 
 // Four 8x8 matrices of 16-bit values from shared memory, lane l giving the address of row

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backend/cuda/async_copy.cuh"
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/fast_mask.cuh"
 #include "backend/cuda/fast_sdpa.h"
@@ -68,6 +69,35 @@ __device__ void load_features(const T* row, std::int64_t stride, std::int64_t n,
 #pragma unroll
   for (int e = 0; e < L; ++e)
     out[e] = f0 + e < n ? static_cast<float>(load(row[(f0 + e) * stride])) : 0.0f;
+}
+
+// Feature f of query row `row` (of kv head kvh's rows) from one chunk of keys: its
+// unnormalized output o, max m and sum of exponentials `total`. A chunk that is the whole
+// cache writes the output; otherwise the state goes to decode_merge.
+template <class T>
+__device__ void write_chunk_result(const DecodeArgs& a, std::int64_t b, std::int64_t kvh,
+                                   std::int64_t row, int chunk, std::int64_t f, float o, float m,
+                                   float total) {
+  const std::int64_t h = kvh * a.groups + row / a.tq, i = row % a.tq;
+  const std::int64_t out_row = (b * a.nq + h) * a.tq + i;
+  if (a.chunks == 1) {
+    // A sink is one more logit that attends to nothing: it joins only the denominator.
+    if (a.mask.sinks) {
+      const float sink = a.mask.sinks[h] * kLog2e;
+      const float mn = fmaxf(m, sink);
+      const float c = m == -INFINITY ? 0.0f : exp2f(m - mn);
+      total = total * c + exp2f(sink - mn);
+      o *= c;
+    }
+    static_cast<T*>(a.out)[out_row * a.dv + f] = store<T>(total > 0.0f ? o / total : 0.0f);
+  } else {
+    const std::int64_t at = out_row * a.chunks + chunk;
+    a.part_o[at * a.dv + f] = o;
+    if (f == 0) {
+      a.part_m[at] = m;
+      a.part_l[at] = total;
+    }
+  }
 }
 
 template <class T, int L, int kRows>
@@ -178,27 +208,7 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunks(DecodeArgs a) {
         o += sm_acc[w][r][f] * c;
       }
     }
-    const std::int64_t row = row0 + r;
-    const std::int64_t h = kvh * a.groups + row / a.tq, i = row % a.tq;
-    const std::int64_t out_row = (b * a.nq + h) * a.tq + i;
-    if (a.chunks == 1) {
-      // A sink is one more logit that attends to nothing: it joins only the denominator.
-      if (a.mask.sinks) {
-        const float sink = a.mask.sinks[h] * kLog2e;
-        const float mn = fmaxf(mx, sink);
-        const float c = mx == -INFINITY ? 0.0f : exp2f(mx - mn);
-        total = total * c + exp2f(sink - mn);
-        o *= c;
-      }
-      static_cast<T*>(a.out)[out_row * a.dv + f] = store<T>(total > 0.0f ? o / total : 0.0f);
-    } else {
-      const std::int64_t at = out_row * a.chunks + chunk;
-      a.part_o[at * a.dv + f] = o;
-      if (f == 0) {
-        a.part_m[at] = mx;
-        a.part_l[at] = total;
-      }
-    }
+    write_chunk_result<T>(a, b, kvh, row0 + r, chunk, f, o, mx, total);
   }
 }
 
@@ -261,29 +271,59 @@ __global__ void __launch_bounds__(kMergeWarps * 32) decode_merge(DecodeArgs a) {
   }
 }
 
-// ---- the tiled decode kernel ------------------------------------------------------------
+// ---- the streamed decode kernel ------------------------------------------------------
 //
 // For half-precision K and V with dense rows of 64 or 128 features, the common decode
-// case. decode_chunks above spends its time in serial shuffle chains (a score needs five
-// dependent shuffles, and 240 registers leave one warp per scheduler to hide them), so a
-// block of a short cache ran ~12 us. Here a block stages its chunk's scores in shared
-// memory, which splits the work into three wide phases with little serial latency:
-//   1. scores: a key row is read by D/8 lanes, 16 bytes each (one coalesced run), so a
-//      score needs log2(D/8) shuffles and a warp scores 32/(D/8) keys per load;
-//   2. softmax: a warp per row takes the chunk's max and sum of exponentials;
-//   3. values: a thread holds 8 features of one value row and accumulates p * v for
-//      every query row; the threads sharing features are summed at the end.
-// Partial results use decode_chunks' format, so decode_merge combines the chunks.
-constexpr int kTileThreads = 128;
-constexpr int kTileKeys = 256;  // keys per chunk at most (the score tile's width)
+// case. Reading K and V at the copy rate takes tens of kilobytes of loads in flight per
+// SM; a kernel that loads into registers and uses them at once has about one round trip
+// in flight per warp (ncu on the tiled kernel this replaced: 4 blocks of 128 threads per
+// SM by registers, DRAM at 48% of peak). Here each warp streams its own keys through a
+// ring of kStages shared-memory tiles filled by cp.async, kStages - 1 tiles ahead of its
+// arithmetic, with no registers held for the loads in flight.
+//
+// A lane reads back exactly the 16-byte pieces it copied, so the warps never wait for
+// each other until the end: each keeps its own streaming softmax over the keys it takes
+// (every kStreamWarps-th tile of the chunk), and the states are merged through shared
+// memory. A key row is read by D/8 lanes, so a score needs log2(D/8) shuffles; the lanes
+// holding a key's features of K hold the same features of V, so the weights p stay in
+// the registers they were computed in.
+constexpr int kStreamWarps = 4;
+constexpr int kStages = 4;
+
+template <int D, int R>
+struct StreamShape {
+  static constexpr int kLanes = D / 8;              // lanes per row, 16 bytes each
+  static constexpr int kRowsPerStep = 32 / kLanes;  // rows a warp reads per load
+  // Loads per lane per tile, each of K and V: fewer for many query rows, whose scores and
+  // accumulators take the registers.
+  static constexpr int kSteps = R <= 4 ? 4 : 2;
+  static constexpr int kKeys = kRowsPerStep * kSteps;   // keys per warp tile
+  static constexpr int kRound = kStreamWarps * kKeys;   // keys per block tile
+  static constexpr int kTileBytes = 2 * kKeys * D * 2;  // K and V, 16-bit values
+  static constexpr int kSharedBytes = kStreamWarps * kStages * kTileBytes;
+};
+
+// Eight 16-bit values as floats (bf16 is the high half of an f32).
+template <class T>
+__device__ void unpack8(const uint4& raw, float (&out)[8]) {
+  const std::uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+      out[2 * i] = __uint_as_float(w[i] << 16);
+      out[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    } else {
+      const float2 f = __half22float2(reinterpret_cast<const __half2&>(w[i]));
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
+  }
+}
 
 template <class T, int D, int R>
-__global__ void __launch_bounds__(kTileThreads) decode_tiled(DecodeArgs a) {
-  constexpr int kLanesPerRow = D / 8;  // lanes reading one key or value row
-  constexpr int kRowsPerPass = kTileThreads / kLanesPerRow;
-  __shared__ float scores[R][kTileKeys];
-  __shared__ float row_m[R], row_l[R];
-  __shared__ float partial[kTileThreads / 32][R][D];
+__global__ void __launch_bounds__(kStreamWarps * 32) decode_streamed(DecodeArgs a) {
+  using S = StreamShape<D, R>;
+  extern __shared__ uint4 shared[];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int chunk = blockIdx.x;
   const std::int64_t bk = blockIdx.z, b = bk / (a.nq / a.groups), kvh = bk % (a.nq / a.groups);
@@ -294,16 +334,16 @@ __global__ void __launch_bounds__(kTileThreads) decode_tiled(DecodeArgs a) {
   const int n = static_cast<int>(end > begin ? end - begin : 0);
   const T* k = static_cast<const T*>(a.k) + b * a.ks[0] + kvh * a.ks[1];
   const T* v = static_cast<const T*>(a.v) + b * a.vs[0] + kvh * a.vs[1];
-  // This thread's place in a row: 8 features from f0, of the row `slot` within a pass.
-  const int f0 = (threadIdx.x % kLanesPerRow) * 8, slot = threadIdx.x / kLanesPerRow;
+  // This lane's 8 features from f0, of row `sub` of each load step.
+  const int f0 = (lane % S::kLanes) * 8, sub = lane / S::kLanes;
 
-  std::int64_t head[R], query[R];
+  int head[R], query[R];  // (ints: fewer registers)
   float q[R][8];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     const std::int64_t row = row0 + (r < nrows ? r : 0);
-    head[r] = kvh * a.groups + row / a.tq;
-    query[r] = row % a.tq;
+    head[r] = static_cast<int>(kvh * a.groups + row / a.tq);
+    query[r] = static_cast<int>(row % a.tq);
     const T* qrow =
         static_cast<const T*>(a.q) + b * a.qs[0] + head[r] * a.qs[1] + query[r] * a.qs[2];
 #pragma unroll
@@ -311,114 +351,141 @@ __global__ void __launch_bounds__(kTileThreads) decode_tiled(DecodeArgs a) {
       q[r][e] = static_cast<float>(load(qrow[(f0 + e) * a.qs[3]])) * a.scale;
   }
 
-  // 1. Scores, several rows' loads in flight before the first use.
-  constexpr int U = 4;
-  for (int base = 0; base < n; base += kRowsPerPass * U) {
-    Run<T, 8> rows[U];
+  // Warp tile t holds keys first(t) + [0, kKeys) of the chunk, K then V.
+  T* ring = reinterpret_cast<T*>(shared) + warp * kStages * (S::kTileBytes / 2);
+  const int tiles = (n + S::kRound - 1) / S::kRound;
+  auto first = [&](int t) { return (t * kStreamWarps + warp) * S::kKeys; };
+  auto fill = [&](int t) {
+    if (t < tiles) {
+      T* ks = ring + (t % kStages) * (S::kTileBytes / 2);
+      T* vs = ks + S::kKeys * D;
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int j = base + u * kRowsPerPass + slot;
-      if (j < n) rows[u] = *reinterpret_cast<const Run<T, 8>*>(k + (begin + j) * a.ks[2] + f0);
+      for (int step = 0; step < S::kSteps; ++step) {
+        const int at = step * S::kRowsPerStep + sub, j = first(t) + at;
+        const std::int64_t key = begin + (j < n ? j : 0);  // a valid address when zero-filled
+        copy_async(ks + at * D + f0, k + key * a.ks[2] + f0, j < n ? 16 : 0);
+        copy_async(vs + at * D + f0, v + key * a.vs[2] + f0, j < n ? 16 : 0);
+      }
     }
+    copies_commit();  // empty groups too: the wait below counts groups
+  };
+
+  float acc[R][8] = {}, m[R], l[R];
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int j = base + u * kRowsPerPass + slot;
+  for (int r = 0; r < R; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
+  }
+#pragma unroll
+  for (int t = 0; t < kStages - 1; ++t) fill(t);
+  for (int t = 0; t < tiles; ++t) {
+    copies_wait<kStages - 2>();  // tile t has landed (this lane's pieces of it)
+    const T* ks = ring + (t % kStages) * (S::kTileBytes / 2);
+    const T* vs = ks + S::kKeys * D;
+    float p[S::kSteps][R];
+#pragma unroll
+    for (int step = 0; step < S::kSteps; ++step) {
       float kf[8];
-#pragma unroll
-      for (int e = 0; e < 8; ++e) kf[e] = static_cast<float>(load(rows[u].v[e]));
+      unpack8<T>(*reinterpret_cast<const uint4*>(ks + (step * S::kRowsPerStep + sub) * D + f0), kf);
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         float dot = 0.0f;
 #pragma unroll
-        for (int e = 0; e < 8; ++e) dot += q[r][e] * kf[e];
-#pragma unroll
-        for (int o = kLanesPerRow / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-        if (f0 == 0 && j < n && r < nrows)
-          scores[r][j] = apply_mask(a.mask, dot, b, head[r], query[r], begin + j);
+        for (int e = 0; e < 8; ++e) dot = fmaf(q[r][e], kf[e], dot);
+        p[step][r] = dot;
       }
     }
-  }
-  __syncthreads();
-
-  // 2. Softmax over the chunk, a warp per row; scores become weights in place.
-  for (int r = warp; r < nrows; r += kTileThreads / 32) {
-    float m = -INFINITY;
-    for (int j = lane; j < n; j += 32) m = fmaxf(m, scores[r][j]);
-    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
-    float l = 0.0f;
-    for (int j = lane; j < n; j += 32) {
-      const float p = m == -INFINITY ? 0.0f : exp2f(scores[r][j] - m);  // hidden keys: 0
-      scores[r][j] = p;
-      l += p;
-    }
-    for (int o = 16; o > 0; o >>= 1) l += __shfl_xor_sync(0xffffffffu, l, o);
-    if (lane == 0) {
-      row_m[r] = m;
-      row_l[r] = l;
-    }
-  }
-  __syncthreads();
-
-  // 3. Weighted values.
-  float acc[R][8] = {};
-  for (int base = 0; base < n; base += kRowsPerPass * U) {
-    Run<T, 8> rows[U];
+    // Scores: the row's lanes summed (independent chains, one per step and row), then
+    // masked; keys past the chunk are hidden.
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int j = base + u * kRowsPerPass + slot;
-      if (j < n) rows[u] = *reinterpret_cast<const Run<T, 8>*>(v + (begin + j) * a.vs[2] + f0);
-    }
+    for (int o = S::kLanes / 2; o > 0; o >>= 1)
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int j = base + u * kRowsPerPass + slot;
-      if (j >= n) break;
+      for (int step = 0; step < S::kSteps; ++step)
 #pragma unroll
-      for (int r = 0; r < R; ++r) {
-        const float p = scores[r][j];
+        for (int r = 0; r < R; ++r) p[step][r] += __shfl_xor_sync(0xffffffffu, p[step][r], o);
 #pragma unroll
-        for (int e = 0; e < 8; ++e) acc[r][e] += p * static_cast<float>(load(rows[u].v[e]));
+    for (int r = 0; r < R; ++r) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int step = 0; step < S::kSteps; ++step) {
+        const int j = first(t) + step * S::kRowsPerStep + sub;
+        p[step][r] = j < n && r < nrows
+                         ? apply_mask(a.mask, p[step][r], b, head[r], query[r], begin + j)
+                         : -INFINITY;
+        mx = fmaxf(mx, p[step][r]);
       }
+#pragma unroll
+      for (int o = S::kLanes; o < 32; o <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+      const float mn = fmaxf(m[r], mx);  // the same in every lane
+      // Nothing seen yet: p stays 0 (exp2(-inf - -inf) would be NaN).
+      const float shift = mn == -INFINITY ? 0.0f : mn;
+      const float corr = exp2_approx(m[r] - shift);
+      float sum = 0.0f;
+#pragma unroll
+      for (int step = 0; step < S::kSteps; ++step) {
+        p[step][r] = exp2_approx(p[step][r] - shift);
+        sum += p[step][r];
+      }
+      m[r] = mn;
+      l[r] = l[r] * corr + sum;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) acc[r][e] *= corr;
     }
+#pragma unroll
+    for (int step = 0; step < S::kSteps; ++step) {
+      float vf[8];
+      unpack8<T>(*reinterpret_cast<const uint4*>(vs + (step * S::kRowsPerStep + sub) * D + f0), vf);
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[r][e] = fmaf(p[step][r], vf[e], acc[r][e]);
+    }
+    // The stage read above is refilled only after its values were used (in-order issue
+    // waits for the loads), and only by this lane.
+    fill(t + kStages - 1);
   }
-  // Threads of a warp that share features sum by shuffles, then the warps through memory.
+  copies_wait<0>();
+
+  // Lanes holding the same features for other keys are summed; then the warps' states
+  // meet in shared memory, which the rings no longer use.
+#pragma unroll
+  for (int o = S::kLanes; o < 32; o <<= 1)
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      l[r] += __shfl_xor_sync(0xffffffffu, l[r], o);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) acc[r][e] += __shfl_xor_sync(0xffffffffu, acc[r][e], o);
+    }
+  __syncthreads();
+  float* partial = reinterpret_cast<float*>(shared);  // [warp][row][feature]
+  float* warp_m = partial + kStreamWarps * R * D;     // [warp][row]
+  float* warp_l = warp_m + kStreamWarps * R;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
+    if (sub == 0)
 #pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      float x = acc[r][e];
-#pragma unroll
-      for (int o = 16; o >= kLanesPerRow; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-      if (lane < kLanesPerRow) partial[warp][r][f0 + e] = x;
+      for (int e = 0; e < 8; ++e) partial[(warp * R + r) * D + f0 + e] = acc[r][e];
+    if (lane == 0) {
+      warp_m[warp * R + r] = m[r];
+      warp_l[warp * R + r] = l[r];
     }
   }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < nrows * D; idx += kTileThreads) {
+  for (int idx = threadIdx.x; idx < nrows * D; idx += blockDim.x) {
     const int r = idx / D, f = idx % D;
-    float o = 0.0f;
+    float mx = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kTileThreads / 32; ++w) o += partial[w][r][f];
-    const float m = row_m[r];
-    float total = row_l[r];
-    const std::int64_t row = row0 + r;
-    const std::int64_t h = kvh * a.groups + row / a.tq, i = row % a.tq;
-    const std::int64_t out_row = (b * a.nq + h) * a.tq + i;
-    if (a.chunks == 1) {
-      if (a.mask.sinks) {  // one more logit, in the denominator only
-        const float sink = a.mask.sinks[h] * kLog2e;
-        const float mn = fmaxf(m, sink);
-        const float c = m == -INFINITY ? 0.0f : exp2f(m - mn);
-        total = total * c + exp2f(sink - mn);
-        o *= c;
-      }
-      static_cast<T*>(a.out)[out_row * D + f] = store<T>(total > 0.0f ? o / total : 0.0f);
-    } else {
-      const std::int64_t at = out_row * a.chunks + chunk;
-      a.part_o[at * D + f] = o;
-      if (f == 0) {
-        a.part_m[at] = m;
-        a.part_l[at] = total;
+    for (int w = 0; w < kStreamWarps; ++w) mx = fmaxf(mx, warp_m[w * R + r]);
+    float total = 0.0f, o = 0.0f;
+    if (mx != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kStreamWarps; ++w) {
+        const float c = exp2_approx(warp_m[w * R + r] - mx);
+        total += warp_l[w * R + r] * c;
+        o += partial[(w * R + r) * D + f] * c;
       }
     }
+    write_chunk_result<T>(a, b, kvh, row0 + r, chunk, f, o, mx, total);
   }
 }
 
@@ -480,34 +547,51 @@ int rows_per_block(std::int64_t rows) {
   return rows <= 2 ? 2 : rows <= 4 ? 4 : 8;
 }
 
-// The tiled kernel's cases: half-precision K and V with dense rows of 64 or 128 features
-// (as many as the queries'), few enough chunks for the merge. Sets the chunking: enough
-// chunks for two blocks per SM, each of at most kTileKeys keys and at least 16.
-bool decode_tiled_fits(const Tensor& q, const Tensor& k, const Tensor& v, DecodeArgs& a) {
+// The streamed kernel's cases: half-precision K and V with dense rows of 64 or 128
+// features (as many as the queries').
+bool decode_streamed_fits(const Tensor& q, const Tensor& k, const Tensor& v, const DecodeArgs& a) {
   const DType t = q.dtype();
   if ((t != DType::bf16 && t != DType::f16) || a.d != a.dv || (a.d != 64 && a.d != 128))
     return false;
-  const bool runs = t == DType::bf16
-                        ? rows_in_runs<__nv_bfloat16>(k, 8) && rows_in_runs<__nv_bfloat16>(v, 8)
-                        : rows_in_runs<__half>(k, 8) && rows_in_runs<__half>(v, 8);
-  if (!runs) return false;
-  const int rows = rows_per_block(a.rows);
-  const std::int64_t blocks = k.shape(0) * k.shape(1) * ((a.rows + rows - 1) / rows);
-  std::int64_t chunks = std::max((2 * sm_count() + blocks - 1) / std::max<std::int64_t>(blocks, 1),
-                                 (a.last + kTileKeys - 1) / kTileKeys);
-  chunks = std::clamp<std::int64_t>(chunks, 1, std::max<std::int64_t>((a.last + 15) / 16, 1));
-  const std::int64_t chunk = ((a.last + chunks - 1) / chunks + 15) / 16 * 16;
-  a.chunk = std::max<std::int64_t>(chunk, 16);
-  a.chunks = static_cast<int>(std::max<std::int64_t>((a.last + a.chunk - 1) / a.chunk, 1));
-  return a.last <= 1024 * kTileKeys;
+  return t == DType::bf16 ? rows_in_runs<__nv_bfloat16>(k, 8) && rows_in_runs<__nv_bfloat16>(v, 8)
+                          : rows_in_runs<__half>(k, 8) && rows_in_runs<__half>(v, 8);
 }
 
-void decode_tiled_launch(DecodeArgs& a, DType t, int rows, const Tensor& k, Device device,
-                         Stream s) {
+// Blocks of the kernel that fit an SM at once, asked once per kernel (which also raises
+// its shared-memory limit past the default 48 KiB).
+template <class T, int D, int R>
+int streamed_blocks_per_sm() {
+  static const int blocks = [] {
+    const int bytes = StreamShape<D, R>::kSharedBytes;
+    int n = 1;
+    if (cudaFuncSetAttribute(decode_streamed<T, D, R>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             bytes) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_streamed<T, D, R>,
+                                                      kStreamWarps * 32, bytes) != cudaSuccess)
+      (void)cudaGetLastError();  // the launch reports the error
+    return std::max(n, 1);
+  }();
+  return blocks;
+}
+
+void decode_streamed_launch(DecodeArgs& a, DType t, int rows, const Tensor& k, Device device,
+                            Stream s) {
   auto with_rows = [&]<class T, int D>() {
     auto go = [&]<int R>() {
+      // One wave: every resident block slot gets one chunk of whole block tiles. Chunks
+      // of equal length finish together, and the merge reads one partial per chunk.
+      using S = StreamShape<D, R>;
+      const std::int64_t units = k.shape(0) * k.shape(1) * ((a.rows + R - 1) / R);
+      const std::int64_t slots = std::int64_t(streamed_blocks_per_sm<T, D, R>()) * sm_count();
+      const std::int64_t rounds = std::max<std::int64_t>((a.last + S::kRound - 1) / S::kRound, 1);
+      std::int64_t chunks =
+          std::clamp<std::int64_t>((slots + units - 1) / std::max<std::int64_t>(units, 1), 1,
+                                   std::min<std::int64_t>(rounds, 1024));
+      a.chunk = (rounds + chunks - 1) / chunks * S::kRound;
+      a.chunks = static_cast<int>((a.last + a.chunk - 1) / a.chunk);
+      a.chunks = std::max(a.chunks, 1);
       decode_with<T, R>(a, k, device, s, [&](dim3 grid) {
-        decode_tiled<T, D, R><<<grid, kTileThreads, 0, stream(s)>>>(a);
+        decode_streamed<T, D, R><<<grid, kStreamWarps * 32, S::kSharedBytes, stream(s)>>>(a);
       });
     };
     switch (rows) {
@@ -552,8 +636,8 @@ void decode_attention(std::span<const Tensor> in, Tensor& out, const SdpaAttr& a
   a.mask = mask_args(in, attr);
   a.out = out.raw_data();
   const int rows = rows_per_block(a.rows);
-  if (decode_tiled_fits(q, k, v, a))
-    return decode_tiled_launch(a, q.dtype(), rows, k, out.device(), s);
+  if (decode_streamed_fits(q, k, v, a))
+    return decode_streamed_launch(a, q.dtype(), rows, k, out.device(), s);
   // Chunks of at least 64 keys, enough of them for eight blocks per SM: each warp has only
   // a few key rows in flight, so many warps are needed to cover memory latency.
   const std::int64_t blocks = batch * kv_heads * ((a.rows + rows - 1) / rows);
