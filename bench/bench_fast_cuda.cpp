@@ -6,6 +6,8 @@
 //  - decode attention, q = 1, 16 query heads over 8 kv heads, head size 128, bf16, kv
 //    1k..32k: GB/s of K and V read (2 B Nkv Tkv D bytes each), eager and as a CUDA graph.
 //  - rms_norm bf16, 4096 x 4096: GB/s read plus written.
+//  - the copy rate the decode aim is stated against: cudaMemcpyAsync device to device of
+//    256 MiB, GB/s read plus written, timed the same way.
 // Arg "decomposed" = 1 runs the decomposition (fast::DecomposeGuard) for comparison.
 // bench/torch_attention.py measures PyTorch's flash and cuDNN attention on the same shapes.
 // Skipped without a GPU.
@@ -116,6 +118,21 @@ void BM_rms_norm_bf16_4096x4096(benchmark::State& state) {
       benchmark::Counter(2.0 * n * n * 2 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The copy rate: 256 MiB device to device on Emily's stream, bytes read plus written.
+void BM_copy_d2d_256MiB(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  constexpr std::int64_t bytes = 256ll << 20;
+  const Device gpu = Device::cuda(0);
+  Tensor src = full({bytes / 2}, 1.0, DType::bf16, gpu), dst = zeros({bytes / 2}, DType::bf16, gpu);
+  synchronize();
+  cudaStream_t s = cuda::stream(default_stream(gpu));
+  time_calls(state, [&] {
+    return cudaMemcpyAsync(dst.raw_data(), src.raw_data(), bytes, cudaMemcpyDeviceToDevice, s);
+  });
+  state.counters["GB/s"] =
+      benchmark::Counter(2.0 * bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void prefill_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"hd", "seq", "causal", "decomposed"});
   for (std::int64_t d : {64, 128})
@@ -139,6 +156,7 @@ BENCHMARK(BM_decode_attention_bf16)
     ->Apply(decode_args)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_copy_d2d_256MiB)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_rms_norm_bf16_4096x4096)
     ->Arg(0)
     ->Arg(1)

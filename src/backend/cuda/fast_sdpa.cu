@@ -287,20 +287,20 @@ __global__ void __launch_bounds__(kMergeWarps * 32) decode_merge(DecodeArgs a) {
 // memory. A key row is read by D/8 lanes, so a score needs log2(D/8) shuffles; the lanes
 // holding a key's features of K hold the same features of V, so the weights p stay in
 // the registers they were computed in.
-constexpr int kStreamWarps = 4;
-constexpr int kStages = 4;
-
-template <int D, int R>
+// kWarps warps per block, each with a ring of kStages tiles of kSteps loads per lane.
+template <int D, int R, int kWarps_ = 4, int kStages_ = 4, int kSteps_ = (R <= 4 ? 4 : 2)>
 struct StreamShape {
+  static constexpr int kWarps = kWarps_;
+  static constexpr int kStages = kStages_;
   static constexpr int kLanes = D / 8;              // lanes per row, 16 bytes each
   static constexpr int kRowsPerStep = 32 / kLanes;  // rows a warp reads per load
   // Loads per lane per tile, each of K and V: fewer for many query rows, whose scores and
   // accumulators take the registers.
-  static constexpr int kSteps = R <= 4 ? 4 : 2;
+  static constexpr int kSteps = kSteps_;
   static constexpr int kKeys = kRowsPerStep * kSteps;   // keys per warp tile
-  static constexpr int kRound = kStreamWarps * kKeys;   // keys per block tile
+  static constexpr int kRound = kWarps * kKeys;         // keys per block tile
   static constexpr int kTileBytes = 2 * kKeys * D * 2;  // K and V, 16-bit values
-  static constexpr int kSharedBytes = kStreamWarps * kStages * kTileBytes;
+  static constexpr int kSharedBytes = kWarps * kStages * kTileBytes;
 };
 
 // Eight 16-bit values as floats (bf16 is the high half of an f32).
@@ -320,9 +320,11 @@ __device__ void unpack8(const uint4& raw, float (&out)[8]) {
   }
 }
 
-template <class T, int D, int R>
-__global__ void __launch_bounds__(kStreamWarps * 32) decode_streamed(DecodeArgs a) {
-  using S = StreamShape<D, R>;
+// kMasked: a mask operand, or the causal rule with several query rows (one row's causal
+// limit is a.last); without it a score is only bounded by the chunk.
+template <class T, int D, int R, class S, bool kMasked>
+__global__ void __launch_bounds__(S::kWarps * 32) decode_streamed(DecodeArgs a) {
+  constexpr int kStreamWarps = S::kWarps, kStages = S::kStages;
   extern __shared__ uint4 shared[];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int chunk = blockIdx.x;
@@ -409,9 +411,10 @@ __global__ void __launch_bounds__(kStreamWarps * 32) decode_streamed(DecodeArgs 
 #pragma unroll
       for (int step = 0; step < S::kSteps; ++step) {
         const int j = first(t) + step * S::kRowsPerStep + sub;
-        p[step][r] = j < n && r < nrows
-                         ? apply_mask(a.mask, p[step][r], b, head[r], query[r], begin + j)
-                         : -INFINITY;
+        if (j >= n || r >= nrows)
+          p[step][r] = -INFINITY;
+        else if constexpr (kMasked)
+          p[step][r] = apply_mask(a.mask, p[step][r], b, head[r], query[r], begin + j);
         mx = fmaxf(mx, p[step][r]);
       }
 #pragma unroll
@@ -557,42 +560,44 @@ bool decode_streamed_fits(const Tensor& q, const Tensor& k, const Tensor& v, con
                           : rows_in_runs<__half>(k, 8) && rows_in_runs<__half>(v, 8);
 }
 
-// Blocks of the kernel that fit an SM at once, asked once per kernel (which also raises
-// its shared-memory limit past the default 48 KiB).
-template <class T, int D, int R>
-int streamed_blocks_per_sm() {
-  static const int blocks = [] {
-    const int bytes = StreamShape<D, R>::kSharedBytes;
-    int n = 1;
-    if (cudaFuncSetAttribute(decode_streamed<T, D, R>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             bytes) != cudaSuccess ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_streamed<T, D, R>,
-                                                      kStreamWarps * 32, bytes) != cudaSuccess)
-      (void)cudaGetLastError();  // the launch reports the error
-    return std::max(n, 1);
-  }();
-  return blocks;
+// Blocks of a kernel that fit an SM at once, asked once per kernel (which also raises its
+// shared-memory limit past the default 48 KiB).
+template <class Kernel>
+int blocks_per_sm(Kernel kernel, int threads, int bytes) {
+  int n = 1;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) !=
+          cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, bytes) != cudaSuccess)
+    (void)cudaGetLastError();  // the launch reports the error
+  return std::max(n, 1);
+}
+
+template <class T, int D, int R, class S, bool kMasked>
+void decode_streamed_with(DecodeArgs& a, const Tensor& k, Device device, Stream s) {
+  constexpr auto kernel = decode_streamed<T, D, R, S, kMasked>;
+  static const int per_sm = blocks_per_sm(kernel, S::kWarps * 32, S::kSharedBytes);
+  // One wave: every resident block slot gets one chunk of whole block tiles. Chunks of
+  // equal length finish together, and the merge reads one partial per chunk.
+  const std::int64_t units = k.shape(0) * k.shape(1) * ((a.rows + R - 1) / R);
+  const std::int64_t slots = std::int64_t(per_sm) * sm_count();
+  const std::int64_t rounds = std::max<std::int64_t>((a.last + S::kRound - 1) / S::kRound, 1);
+  const std::int64_t chunks =
+      std::clamp<std::int64_t>((slots + units - 1) / std::max<std::int64_t>(units, 1), 1,
+                               std::min<std::int64_t>(rounds, 1024));
+  a.chunk = (rounds + chunks - 1) / chunks * S::kRound;
+  a.chunks = std::max(static_cast<int>((a.last + a.chunk - 1) / a.chunk), 1);
+  decode_with<T, R>(a, k, device, s, [&](dim3 grid) {
+    kernel<<<grid, S::kWarps * 32, S::kSharedBytes, stream(s)>>>(a);
+  });
 }
 
 void decode_streamed_launch(DecodeArgs& a, DType t, int rows, const Tensor& k, Device device,
                             Stream s) {
+  const bool masked = a.mask.kind != SdpaMask::none || (a.mask.causal && a.tq > 1);
   auto with_rows = [&]<class T, int D>() {
     auto go = [&]<int R>() {
-      // One wave: every resident block slot gets one chunk of whole block tiles. Chunks
-      // of equal length finish together, and the merge reads one partial per chunk.
-      using S = StreamShape<D, R>;
-      const std::int64_t units = k.shape(0) * k.shape(1) * ((a.rows + R - 1) / R);
-      const std::int64_t slots = std::int64_t(streamed_blocks_per_sm<T, D, R>()) * sm_count();
-      const std::int64_t rounds = std::max<std::int64_t>((a.last + S::kRound - 1) / S::kRound, 1);
-      std::int64_t chunks =
-          std::clamp<std::int64_t>((slots + units - 1) / std::max<std::int64_t>(units, 1), 1,
-                                   std::min<std::int64_t>(rounds, 1024));
-      a.chunk = (rounds + chunks - 1) / chunks * S::kRound;
-      a.chunks = static_cast<int>((a.last + a.chunk - 1) / a.chunk);
-      a.chunks = std::max(a.chunks, 1);
-      decode_with<T, R>(a, k, device, s, [&](dim3 grid) {
-        decode_streamed<T, D, R><<<grid, kStreamWarps * 32, S::kSharedBytes, stream(s)>>>(a);
-      });
+      if (masked) return decode_streamed_with<T, D, R, StreamShape<D, R>, true>(a, k, device, s);
+      return decode_streamed_with<T, D, R, StreamShape<D, R>, false>(a, k, device, s);
     };
     switch (rows) {
       case 2:
