@@ -510,15 +510,13 @@ void decode_with(DecodeArgs& a, const Tensor& k, Device device, Stream s, Chunks
   const std::int64_t row_groups = (a.rows + kRows - 1) / kRows;  // grid.y
   const dim3 grid(static_cast<unsigned>(a.chunks), static_cast<unsigned>(row_groups),
                   static_cast<unsigned>(batch * kv_heads));
-  Tensor part_o, part_m, part_l;
+  Tensor scratch;  // one allocation for the three partial arrays: each costs host time
   if (a.chunks > 1) {
     const std::int64_t parts = batch * a.nq * a.tq * a.chunks;
-    part_o = Tensor::empty({parts * a.dv}, DType::f32, device);
-    part_m = Tensor::empty({parts}, DType::f32, device);
-    part_l = Tensor::empty({parts}, DType::f32, device);
-    a.part_o = part_o.data<float>();
-    a.part_m = part_m.data<float>();
-    a.part_l = part_l.data<float>();
+    scratch = Tensor::empty({parts * (a.dv + 2)}, DType::f32, device);
+    a.part_o = scratch.data<float>();
+    a.part_m = a.part_o + parts * a.dv;
+    a.part_l = a.part_m + parts;
   }
   chunks(grid);
   check_launch("fast_sdpa");
@@ -528,7 +526,7 @@ void decode_with(DecodeArgs& a, const Tensor& k, Device device, Stream s, Chunks
     decode_merge<T><<<merge, kMergeWarps * 32, 0, stream(s)>>>(a);
     check_launch("fast_sdpa");
   }
-  // The scratch tensors are freed on the stream, after the kernels that read them.
+  // The scratch is freed on the stream, after the kernels that read it.
 }
 
 template <class T, int L, int kRows>
