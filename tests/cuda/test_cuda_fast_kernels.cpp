@@ -293,12 +293,13 @@ TEST_F(CudaFastKernels, PrefillAttention) {
     std::int64_t b, nq, nkv, tq, tkv;
   };
   // Sequences that are and are not multiples of the 128-row blocks and 32- or 64-key tiles,
-  // Tq != Tkv (a cache; more queries than keys too), GQA and MHA.
+  // Tq != Tkv (a cache; more queries than keys too), GQA and MHA; the kernel's head sizes
+  // (64, 128) and smaller ones it runs padded with zero features (40, 96).
   const Case cases[] = {{2, 4, 2, 9, 9},     {1, 2, 2, 128, 128}, {2, 4, 1, 100, 300},
                         {1, 2, 2, 257, 257}, {1, 2, 1, 384, 200}, {1, 2, 2, 33, 520}};
   std::uint64_t seed = 5000;
   for (DType dt : {DType::bf16, DType::f16}) {
-    for (std::int64_t d : {64, 128}) {
+    for (std::int64_t d : {64, 128, 40, 96}) {
       for (const Case& c : cases) {
         attention_cases(
             [&](const std::vector<Tensor>& in, const Op& op, const std::string& what) {
@@ -311,14 +312,18 @@ TEST_F(CudaFastKernels, PrefillAttention) {
 }
 
 // What the CUDA kernels decline runs as the decomposition, on the device: f64 attention,
-// f32 prefill, prefill head sizes other than 64 and 128, head sizes above 256.
+// f32 prefill, prefill head sizes that are not a multiple of 8 or above 128, head sizes
+// above 256.
 TEST_F(CudaFastKernels, DeclinedAttentionRunsTheDecomposition) {
   struct Case {
     DType dt;
     std::int64_t tq, d;
   };
-  const Case cases[] = {
-      {DType::f64, 1, 64}, {DType::f32, 40, 64}, {DType::bf16, 40, 96}, {DType::bf16, 1, 320}};
+  const Case cases[] = {{DType::f64, 1, 64},
+                        {DType::f32, 40, 64},
+                        {DType::bf16, 40, 100},
+                        {DType::bf16, 40, 136},
+                        {DType::bf16, 1, 320}};
   std::uint64_t seed = 9000;
   for (const Case& c : cases) {
     Tensor q = normal(seed++, {2, 4, c.tq, c.d}, c.dt), k = normal(seed++, {2, 2, 70, c.d}, c.dt);

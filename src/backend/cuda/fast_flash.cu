@@ -9,10 +9,14 @@
 // the second product, as every flash kernel does; everything else accumulates in f32, and O is
 // rounded once at the end.
 //
-// Taken: f16/bf16, head size 64 or 128 for both K and V, every mask form, sinks, GQA (a
-// query head reads kv head h / groups; K and V are never repeated). The operands must
-// allow 16-byte loads along the features (last stride 1, other strides multiples of 8,
-// aligned data); other cases run as the decomposition.
+// Taken: f16/bf16, every mask form, sinks, GQA (a query head reads kv head h / groups; K
+// and V are never repeated), K and V of one head size d, a multiple of 8 up to 128. The
+// kernel is built for 64 and 128 features; a smaller d runs the next one up with the
+// features past d staged as zeros (they add nothing to Q K^T, and O's columns past d are
+// not written), so odd head sizes (40, 80, 96) cost the work of the larger size instead of
+// falling back to the decomposition. The operands must allow 16-byte loads along the
+// features (last stride 1, other strides multiples of 8, aligned data); other cases run as
+// the decomposition.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -50,6 +54,7 @@ struct FlashArgs {
   void* out;
   std::int64_t qs[4], ks[4], vs[4];
   std::int64_t nq, tq, tkv, groups;
+  int d;        // features of a row, <= D (the rest are staged as zeros)
   float scale;  // softmax scale times log2(e)
   MaskArgs mask;
 };
@@ -101,10 +106,11 @@ __device__ void load_matrices(const void* row, std::uint32_t (&r)[4]) {
 }
 
 // `rows` rows of D features from global memory (row r at base + r * stride) into shared
-// rows of kRow elements, by the block's threads; rows at or past `valid` are zeros.
+// rows of kRow elements, by the block's threads; rows at or past `valid` and features at or
+// past `features` are zeros.
 template <int D, int kRow, int kRowCount>
 __device__ void stage_rows(std::uint16_t* dst, const std::uint16_t* base, std::int64_t stride,
-                           std::int64_t valid) {
+                           std::int64_t valid, int features) {
   constexpr int kPieces = kRowCount * (D / 8), kThreads = kWarps * 32;
   static_assert(kPieces % kThreads == 0);
   // Rolled: unrolled copies would hold their addresses in registers the products need.
@@ -112,8 +118,8 @@ __device__ void stage_rows(std::uint16_t* dst, const std::uint16_t* base, std::i
   for (int it = 0; it < kPieces / kThreads; ++it) {
     const int c = it * kThreads + static_cast<int>(threadIdx.x);
     const int r = c / (D / 8), col = (c % (D / 8)) * 8;
-    const bool in = r < valid;
-    copy_async(dst + r * kRow + col, base + (in ? r : 0) * stride + col, in ? 16 : 0);
+    const bool in = r < valid && col < features;
+    copy_async(dst + r * kRow + col, base + (in ? r * stride + col : 0), in ? 16 : 0);
   }
 }
 
@@ -146,14 +152,14 @@ __global__ void __launch_bounds__(kWarps * 32, D > 64 ? 2 : 3) flash_tiles(Flash
   const auto* kbase = static_cast<const std::uint16_t*>(a.k) + b * a.ks[0] + kvh * a.ks[1];
   const auto* vbase = static_cast<const std::uint16_t*>(a.v) + b * a.vs[0] + kvh * a.vs[1];
   auto load_tile = [&](int stage, std::int64_t j0) {
-    stage_rows<D, kRow, kKeys>(k_tile(stage), kbase + j0 * a.ks[2], a.ks[2], a.tkv - j0);
-    stage_rows<D, kRow, kKeys>(v_tile(stage), vbase + j0 * a.vs[2], a.vs[2], a.tkv - j0);
+    stage_rows<D, kRow, kKeys>(k_tile(stage), kbase + j0 * a.ks[2], a.ks[2], a.tkv - j0, a.d);
+    stage_rows<D, kRow, kKeys>(v_tile(stage), vbase + j0 * a.vs[2], a.vs[2], a.tkv - j0, a.d);
     copies_commit();
   };
   // Q's rows join the first tile's copies.
   stage_rows<D, kRow, S::kRows>(
       qs, static_cast<const std::uint16_t*>(a.q) + b * a.qs[0] + h * a.qs[1] + i0 * a.qs[2],
-      a.qs[2], a.tq - i0);
+      a.qs[2], a.tq - i0, a.d);
   if (last > 0)
     load_tile(0, 0);
   else
@@ -317,11 +323,12 @@ __global__ void __launch_bounds__(kWarps * 32, D > 64 ? 2 : 3) flash_tiles(Flash
       const std::int64_t i = wrow + mt * 16 + g + half * 8;
       if (i >= a.tq) continue;
       const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-      T* orow = static_cast<T*>(a.out) + ((b * a.nq + h) * a.tq + i) * D;
+      T* orow = static_cast<T*>(a.out) + ((b * a.nq + h) * a.tq + i) * a.d;
 #pragma unroll
       for (int n = 0; n < D / 8; ++n)
-        *reinterpret_cast<std::uint32_t*>(orow + n * 8 + t * 2) =
-            pack<T>(o[mt][n][2 * half] * inv, o[mt][n][2 * half + 1] * inv);
+        if (n * 8 < a.d)
+          *reinterpret_cast<std::uint32_t*>(orow + n * 8 + t * 2) =
+              pack<T>(o[mt][n][2 * half] * inv, o[mt][n][2 * half + 1] * inv);
     }
 }
 
@@ -353,7 +360,7 @@ bool flash_fits(std::span<const Tensor> in, const SdpaAttr&) {
   const Tensor &q = in[0], &k = in[1], &v = in[2];
   if (q.dtype() != DType::f16 && q.dtype() != DType::bf16) return false;
   const std::int64_t d = q.shape(3);
-  if ((d != 64 && d != 128) || v.shape(3) != d) return false;
+  if (d % 8 != 0 || d < 8 || d > 128 || v.shape(3) != d) return false;
   if (q.shape(0) > 65535 || q.shape(1) > 65535) return false;  // grid extents
   return loads_16_bytes(q) && loads_16_bytes(k) && loads_16_bytes(v);
 }
@@ -376,11 +383,12 @@ void flash_attention(std::span<const Tensor> in, Tensor& out, const SdpaAttr& at
   a.groups = k.shape(1) == 0 ? 1 : a.nq / k.shape(1);
   a.scale = static_cast<float>(attr.scale) * kLog2e;
   a.mask = mask_args(in, attr);
-  const std::int64_t batch = q.shape(0), d = q.shape(3);
+  const std::int64_t batch = q.shape(0);
+  a.d = static_cast<int>(q.shape(3));
   if (q.dtype() == DType::bf16)
-    d == 64 ? launch<__nv_bfloat16, 64>(a, batch, s) : launch<__nv_bfloat16, 128>(a, batch, s);
+    a.d <= 64 ? launch<__nv_bfloat16, 64>(a, batch, s) : launch<__nv_bfloat16, 128>(a, batch, s);
   else
-    d == 64 ? launch<__half, 64>(a, batch, s) : launch<__half, 128>(a, batch, s);
+    a.d <= 64 ? launch<__half, 64>(a, batch, s) : launch<__half, 128>(a, batch, s);
 }
 
 }  // namespace emily::cuda
