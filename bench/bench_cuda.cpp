@@ -1,14 +1,21 @@
 // CUDA backend (issue "CUDA backend"): elementwise add over 64M f32 against cudaMemcpy
-// device-to-device in the same run, bf16 matmul rates, eager host overhead. Bytes counted once per
+// device-to-device in the same run, bf16 matmul rates against cuBLASLt and cuBLAS called
+// directly, the M = 1 GEMV against the copy rate, eager host overhead. Bytes counted once per
 // read and per write (add: 2 reads + 1 write; copy: 1 read + 1 write). Skipped without a GPU.
 #include <benchmark/benchmark.h>
 
 #include "emily/emily.h"
 
 #ifdef EMILY_HAS_CUDA
+#include <cublasLt.h>
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
+#include <sstream>
+#include <stdexcept>
+#include <string>
 
 #include "backend/cuda/runtime.h"
 
@@ -204,29 +211,88 @@ void BM_cuda_replay_chain_per_node(benchmark::State& state) {
       benchmark::Counter::kIsRate | benchmark::Counter::kInvert, benchmark::Counter::kIs1000);
 }
 
+// ---- matmul and GEMV: two clocks ---------------------------------------------------
+// "wall" (clock 0): the host clock around one eager call and a synchronize, what a caller
+// that waits for each result sees (dispatch, descriptor set-up and the host's wake-up
+// included). "events" (clock 1): CUDA events around kCalls eager calls issued back to
+// back, per call: the GPU's time whenever a kernel outlasts the host's dispatch, which
+// is how torch_cuda.py and the direct library baselines below are timed too.
+constexpr int kCalls = 10;
+
+template <class Call>
+void time_gpu(benchmark::State& state, bool events, Call&& call) {
+  using clock = std::chrono::steady_clock;
+  std::size_t next = 0;
+  for (int i = 0; i < 3; ++i) call(next++);
+  cuda::check(cudaDeviceSynchronize(), "bench", "cudaDeviceSynchronize");
+  cudaStream_t s = cuda::stream(current_stream());
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  for (auto _ : state) {
+    if (events) {
+      cudaEventRecord(start, s);
+      for (int i = 0; i < kCalls; ++i) call(next++);
+      cudaEventRecord(stop, s);
+      cudaEventSynchronize(stop);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      state.SetIterationTime(ms / 1e3 / kCalls);
+    } else {
+      const auto t0 = clock::now();
+      call(next++);
+      synchronize();
+      state.SetIterationTime(std::chrono::duration<double>(clock::now() - t0).count());
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  state.SetLabel(events ? "events" : "wall");
+}
+
+// The copy ceiling for the GEMV: cudaMemcpyAsync device to device of 256 MiB, kCalls
+// back to back between events, bytes read + written.
+void BM_cuda_memcpy_d2d_events(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::size_t bytes = std::size_t{256} << 20;
+  void *src = nullptr, *dst = nullptr;
+  if (cudaMalloc(&src, bytes) != cudaSuccess || cudaMalloc(&dst, bytes) != cudaSuccess)
+    return state.SkipWithError("cudaMalloc failed");
+  cudaMemset(src, 1, bytes);
+  StreamGuard guard(default_stream(Device::cuda(0)));
+  cudaStream_t s = cuda::stream(current_stream());
+  time_gpu(state, true,
+           [&](std::size_t) { cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s); });
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes) * 2);
+  cudaFree(src);
+  cudaFree(dst);
+}
+
 // M = 1 bf16 matmul (1 x n) @ (n x n): bytes of the weight read per second. The weights
 // rotate over copies that together exceed the 50 MB L2, so each call reads from HBM.
+// Args: n, layout (0: a row-major (K, N) matrix, as torch.matmul(x, w); 1: the
+// transposed view of an (N, K) matrix, a Linear layer's x @ w^T), clock.
 void BM_cuda_gemv_bf16(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t n = state.range(0);
+  const bool linear = state.range(1) != 0;
   const Device gpu = Device::cuda(0);
   const std::int64_t copies = std::max<std::int64_t>(2, (256ll << 20) / (n * n * 2));
   std::vector<Tensor> w;
-  for (std::int64_t c = 0; c < copies; ++c)
-    w.push_back(astype(to_device(random::normal(random::key(c), {n, n}), gpu), DType::bf16));
+  for (std::int64_t c = 0; c < copies; ++c) {
+    Tensor m = astype(to_device(random::normal(random::key(c), {n, n}), gpu), DType::bf16);
+    w.push_back(linear ? transpose(m) : m);
+  }
   Tensor x = astype(to_device(random::normal(random::key(99), {1, n}), gpu), DType::bf16);
   StreamGuard guard(default_stream(gpu));
-  for (const auto& m : w) benchmark::DoNotOptimize(matmul(x, m));
-  synchronize();
-  std::size_t k = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(matmul(x, w[k++ % w.size()]));
-    synchronize();
-  }
+  time_gpu(state, state.range(2) != 0,
+           [&](std::size_t i) { benchmark::DoNotOptimize(matmul(x, w[i % w.size()])); });
   state.SetBytesProcessed(state.iterations() * n * n * 2);
+  state.SetLabel(std::string(linear ? "x@w^T " : "x@w ") + (state.range(2) ? "events" : "wall"));
 }
 
 // bf16 matmul n x n x n through Emily's cuBLASLt path (random data; 2 n^3 flops).
+// Args: n, clock.
 void BM_cuda_matmul_bf16(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
   const Device gpu = Device::cuda(0);
@@ -234,15 +300,143 @@ void BM_cuda_matmul_bf16(benchmark::State& state) {
   Tensor a = to_device(astype(random::normal(random::key(0), {n, n}), DType::bf16), gpu);
   Tensor b = to_device(astype(random::normal(random::key(1), {n, n}), DType::bf16), gpu);
   StreamGuard guard(default_stream(gpu));
-  for (int i = 0; i < 3; ++i) benchmark::DoNotOptimize(matmul(a, b));
-  synchronize();
-  for (auto _ : state) {
-    Tensor c = matmul(a, b);
-    synchronize();
-  }
+  time_gpu(state, state.range(1) != 0,
+           [&](std::size_t) { benchmark::DoNotOptimize(matmul(a, b)); });
   state.counters["TFLOPs"] = benchmark::Counter(
       static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(n * n * n) / 1e12,
       benchmark::Counter::kIsRate);
+}
+
+// ---- the baselines: the same product through the libraries, called directly ---------
+// Row-major C = A B as torch computes it: the column-major C^T = B^T A^T with both
+// operands untransposed, bf16 in and out, f32 compute and scale, a 32 MiB workspace of
+// its own (PyTorch's default for cuBLAS on Hopper), the output allocated once.
+struct DirectOperands {
+  void *a = nullptr, *b = nullptr, *c = nullptr, *workspace = nullptr;
+  static constexpr std::size_t kWorkspace = 32u << 20;
+  explicit DirectOperands(std::int64_t n) {
+    const Device gpu = Device::cuda(0);
+    keep[0] = to_device(astype(random::normal(random::key(0), {n, n}), DType::bf16), gpu);
+    keep[1] = to_device(astype(random::normal(random::key(1), {n, n}), DType::bf16), gpu);
+    keep[2] = Tensor::empty({n, n}, DType::bf16, gpu);
+    a = keep[0].raw_data();
+    b = keep[1].raw_data();
+    c = keep[2].raw_data();
+    cuda::check(cudaMalloc(&workspace, kWorkspace), "bench", "cudaMalloc");
+  }
+  ~DirectOperands() { cudaFree(workspace); }
+  Tensor keep[3];
+};
+
+void check_blas(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("bench: ") + what + " failed with status " +
+                             std::to_string(static_cast<int>(status)));
+}
+
+std::uint64_t algo_config(const cublasLtMatmulAlgo_t& algo,
+                          cublasLtMatmulAlgoConfigAttributes_t a) {
+  std::uint64_t v = 0;
+  std::size_t written = 0;
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, a, &v, sizeof(v), &written);
+  return v;
+}
+
+// cuBLASLt called directly. Args: n, pick (0: the heuristic's first algorithm; 1: the
+// fastest of up to 16 heuristic candidates, each timed over kCalls calls, median of 3).
+// The label names the algorithm (id, tile, stages, split-K, cluster shape).
+void BM_cublaslt_matmul_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0);
+  DirectOperands d(n);
+  StreamGuard guard(default_stream(Device::cuda(0)));
+  cudaStream_t s = cuda::stream(current_stream());
+  cublasLtHandle_t lt = nullptr;
+  check_blas(cublasLtCreate(&lt), "cublasLtCreate");
+  cublasLtMatmulDesc_t op = nullptr;
+  check_blas(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
+  cublasLtMatrixLayout_t layout = nullptr;  // n x n, leading dimension n: all three alike
+  check_blas(cublasLtMatrixLayoutCreate(&layout, CUDA_R_16BF, n, n, n), "layout");
+  cublasLtMatmulPreference_t pref = nullptr;
+  cublasLtMatmulPreferenceCreate(&pref);
+  std::size_t ws = DirectOperands::kWorkspace;
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                       sizeof(ws));
+  cublasLtMatmulHeuristicResult_t results[16] = {};
+  int found = 0;
+  check_blas(cublasLtMatmulAlgoGetHeuristic(lt, op, layout, layout, layout, layout, pref, 16,
+                                            results, &found),
+             "heuristic");
+  if (found == 0) return state.SkipWithError("no cuBLASLt algorithm");
+  const float one = 1.0f, zero = 0.0f;
+  auto run = [&](const cublasLtMatmulAlgo_t& algo) {
+    return cublasLtMatmul(lt, op, &one, d.b, layout, d.a, layout, &zero, d.c, layout, d.c, layout,
+                          &algo, d.workspace, ws, s);
+  };
+  int pick = 0;
+  if (state.range(1) == 1) {
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    float best = 0;
+    for (int k = 0; k < found; ++k) {
+      if (run(results[k].algo) != CUBLAS_STATUS_SUCCESS) continue;
+      float t[3];
+      for (float& ms : t) {
+        cudaEventRecord(e0, s);
+        for (int i = 0; i < kCalls; ++i) run(results[k].algo);
+        cudaEventRecord(e1, s);
+        cudaEventSynchronize(e1);
+        cudaEventElapsedTime(&ms, e0, e1);
+      }
+      std::sort(t, t + 3);
+      if (k == 0 || t[1] < best) best = t[1], pick = k;
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+  }
+  const cublasLtMatmulAlgo_t algo = results[pick].algo;
+  time_gpu(state, true, [&](std::size_t) { check_blas(run(algo), "cublasLtMatmul"); });
+  state.counters["TFLOPs"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(n * n * n) / 1e12,
+      benchmark::Counter::kIsRate);
+  std::ostringstream label;
+  label << "events #" << pick << "/" << found << " id "
+        << algo_config(algo, CUBLASLT_ALGO_CONFIG_ID) << " tile "
+        << algo_config(algo, CUBLASLT_ALGO_CONFIG_TILE_ID) << " stages "
+        << algo_config(algo, CUBLASLT_ALGO_CONFIG_STAGES_ID) << " splitK "
+        << algo_config(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM) << " cluster "
+        << algo_config(algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID);
+  state.SetLabel(label.str());
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(layout);
+  cublasLtMatmulDescDestroy(op);
+  cublasLtDestroy(lt);
+}
+
+// cuBLAS's cublasGemmEx (its own algorithm choice), the route torch.matmul takes on bf16
+// by default. Arg: n.
+void BM_cublas_gemmex_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0);
+  DirectOperands d(n);
+  StreamGuard guard(default_stream(Device::cuda(0)));
+  cublasHandle_t h = nullptr;
+  check_blas(cublasCreate(&h), "cublasCreate");
+  check_blas(cublasSetStream(h, cuda::stream(current_stream())), "cublasSetStream");
+  check_blas(cublasSetWorkspace(h, d.workspace, DirectOperands::kWorkspace), "cublasSetWorkspace");
+  const float one = 1.0f, zero = 0.0f;
+  const int m = static_cast<int>(n);
+  time_gpu(state, true, [&](std::size_t) {
+    check_blas(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, m, m, m, &one, d.b, CUDA_R_16BF, m, d.a,
+                            CUDA_R_16BF, m, &zero, d.c, CUDA_R_16BF, m, CUBLAS_COMPUTE_32F,
+                            CUBLAS_GEMM_DEFAULT),
+               "cublasGemmEx");
+  });
+  state.counters["TFLOPs"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(n * n * n) / 1e12,
+      benchmark::Counter::kIsRate);
+  cublasDestroy(h);
 }
 
 // sum over the last axis of 8192 x 8192 f32 (reads 256 MiB once).
@@ -261,7 +455,21 @@ void BM_cuda_sum_last_axis_8192(benchmark::State& state) {
 }
 
 BENCHMARK(BM_cuda_sum_last_axis_8192)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_cuda_matmul_bf16)->Arg(4096)->Arg(8192)->UseRealTime()->Unit(benchmark::kMillisecond);
+// Matmul and GEMV: manual time (the clocks above); the library baselines run next to
+// Emily's cases (--benchmark_enable_random_interleaving mixes them further).
+BENCHMARK(BM_cuda_matmul_bf16)
+    ->ArgsProduct({{4096, 8192}, {0, 1}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cublaslt_matmul_bf16)
+    ->ArgsProduct({{4096, 8192}, {0, 1}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cublas_gemmex_bf16)
+    ->Arg(4096)
+    ->Arg(8192)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_add_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_memcpy_d2d_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_replay_chain_per_node)
@@ -269,7 +477,11 @@ BENCHMARK(BM_cuda_replay_chain_per_node)
     ->Arg(0)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_cuda_gemv_bf16)->Arg(4096)->Arg(8192)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_memcpy_d2d_events)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_gemv_bf16)
+    ->ArgsProduct({{4096, 8192}, {0, 1}, {0, 1}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_eager_add_1_element)->UseRealTime()->Unit(benchmark::kMicrosecond);
 // Fixed counts: with manual per-op times Google Benchmark would otherwise aim its 0.5 s
 // at the per-op time and run 100 times longer.
