@@ -231,11 +231,10 @@ TEST_F(Cuda, MatmulMatchesTheCpu) {
                         {{1, 1024}, {768, 1024}, true},
                         {{1, 2048}, {2048, 64}, false},
                         {{1, 40}, {37, 40}, true},
-                        // Rows of N in one cluster launch (16 lanes to a tile row at these
-                        // N for 2-byte types on an H100, 32 for f32 and at N = 4608): K
-                        // split over 8 blocks with ragged ends (1000, odd 777), N ending in
-                        // a partial column tile (2056 = 8 * 257); rows of K with N not a
-                        // multiple of a block's 8 outputs and K past the unrolled steps.
+                        // Rows of N in one cluster launch: K split over 8 blocks with
+                        // ragged ends (1000, odd 777), N ending in a partial column tile
+                        // (2056 = 8 * 257); rows of K with N not a multiple of a block's 8
+                        // outputs and K past the unrolled steps.
                         {{1, 1000}, {1000, 4096}, false},
                         {{1, 777}, {777, 2056}, false},
                         {{1, 600}, {600, 4608}, false},

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/gemv.h"
@@ -38,12 +39,28 @@ __device__ float warp_sum(float v) {
   return v;
 }
 
+// Non-coherent loads that skip L1, for the cluster kernel's weight (read once, never
+// written in the kernel). Measured, cause unknown: in a standalone harness plain loads
+// ran within 3% of these, but built into Emily the cluster kernel with plain loads ran
+// about 30% slower in bench_cuda (x @ w at 1x8192x8192 bf16: 63.7 us against 48.0 us).
+template <class T>
+__device__ __forceinline__ Pack<T> load_stream(const T* p) {
+  uint4 u;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+      : "l"(p));
+  Pack<T> r;
+  static_assert(sizeof(r) == sizeof(u));
+  memcpy(&r, &u, sizeof(u));
+  return r;
+}
+
 // y[n] = sum_k x[k] w[n * ld + k]: the matrix read as rows of K (a Linear layer's weight
 // used transposed). One warp per output; each step a lane issues kUnroll 16-byte loads
-// of its row before using any. (Measured on an H100 with weights past L2, 1x4096x4096
-// bf16: 14.4 us, 0.78 of copy, whether 1, 2 or 4 loads are in flight, two rows per warp
-// 10% slower, `ld.global.nc.L1::no_allocate` 3% slower; at 8192^2, 4 loads in flight
-// gave 48.1 us against 49.2 us for one, 0.94 of copy.)
+// of its row before using any. (Kernel alone on an H100, weights past L2, 1x4096x4096
+// bf16: 14.4-14.7 us, 0.77-0.78 of copy, whether 1, 2 or 4 loads are in flight, about
+// 3 us of it launch and ramp; two rows per warp 10% slower, load_stream 2-3% slower. At
+// 8192^2 several loads in flight give 48.1-48.4 us against 49.2-49.5 for one.)
 constexpr int kUnroll = 4;
 
 template <class T>
@@ -81,40 +98,37 @@ __global__ void __launch_bounds__(kWarps * 32)
 }
 
 // y[n] = sum_k x[k] w[k * ld + n], the matrix read as rows of N, in one launch: a block
-// owns a tile of LPR * E columns and a K range; the kClusterSize blocks of a thread-block
+// owns a tile of 32 * E columns and a K range; the kClusterSize blocks of a thread-block
 // cluster (Hopper) split K between them and add their partial tiles through distributed
 // shared memory, so no partial sums go to global memory and no second kernel runs.
-// LPR lanes cover a row's tile in 16-byte groups (a warp reads 32 / LPR rows at once);
-// the block's warps stride the K range, kUnroll loads per lane in flight. LPR = 16 gives
-// twice the blocks where N alone leaves SMs idle (1x4096x4096 bf16 on an H100: 16.1 us
-// against 17.2 us with LPR = 32, and 18.0 us for the two-kernel split below).
+// Lanes own 16-byte column groups; the block's warps stride the K range, kUnroll rows
+// per step in flight.
 constexpr int kClusterWarps = 16;
 constexpr int kClusterSize = 8;  // the portable maximum
 
-template <class T, int LPR>
+template <class T>
 __global__ void __launch_bounds__(kClusterWarps * 32)
     gemv_columns_cluster(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
                          std::int64_t n_out, std::int64_t k, std::int64_t ld,
                          std::int64_t rows_per_block) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  constexpr int E = kPerLoad<T>, TILE = LPR * E, G = kClusterWarps * (32 / LPR), U = kUnroll;
+  constexpr int E = kPerLoad<T>, TILE = 32 * E, G = kClusterWarps, U = kUnroll;
   __shared__ float sums[G][TILE + 4];  // + 4: lanes' 16-byte stores fall in other banks
   __shared__ float tile[TILE];
   namespace cg = cooperative_groups;
   cg::cluster_group cluster = cg::this_cluster();
-  const int group = static_cast<int>(threadIdx.x) / LPR, lane = static_cast<int>(threadIdx.x) % LPR;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const std::int64_t col = static_cast<std::int64_t>(blockIdx.x) * TILE + lane * E;
   const std::int64_t k0 = blockIdx.y * rows_per_block;
   const std::int64_t k1 = std::min(k, k0 + rows_per_block);
   float acc[E] = {};
   if (col < n_out) {
-    std::int64_t r = k0 + group;
+    std::int64_t r = k0 + warp;
     for (; r + (U - 1) * G < k1; r += U * G) {
       Pack<T> a[U];
       float xv[U];
 #pragma unroll
-      for (int u = 0; u < U; ++u)
-        a[u] = *reinterpret_cast<const Pack<T>*>(w + (r + u * G) * ld + col);
+      for (int u = 0; u < U; ++u) a[u] = load_stream(w + (r + u * G) * ld + col);
 #pragma unroll
       for (int u = 0; u < U; ++u) xv[u] = as_float(x[r + u * G]);
 #pragma unroll
@@ -123,18 +137,18 @@ __global__ void __launch_bounds__(kClusterWarps * 32)
         for (int e = 0; e < E; ++e) acc[e] += xv[u] * as_float(a[u].v[e]);
     }
     for (; r < k1; r += G) {
-      const Pack<T> a = *reinterpret_cast<const Pack<T>*>(w + r * ld + col);
+      const Pack<T> a = load_stream(w + r * ld + col);
       const float xv = as_float(x[r]);
 #pragma unroll
       for (int e = 0; e < E; ++e) acc[e] += xv * as_float(a.v[e]);
     }
   }
 #pragma unroll
-  for (int e = 0; e < E; ++e) sums[group][lane * E + e] = acc[e];
+  for (int e = 0; e < E; ++e) sums[warp][lane * E + e] = acc[e];
   __syncthreads();
-  for (int c = threadIdx.x; c < TILE; c += kClusterWarps * 32) {
+  for (int c = threadIdx.x; c < TILE; c += G * 32) {
     float t = 0.0f;
-#pragma unroll 8
+#pragma unroll
     for (int g = 0; g < G; ++g) t += sums[g][c];
     tile[c] = t;
   }
@@ -144,7 +158,7 @@ __global__ void __launch_bounds__(kClusterWarps * 32)
   const int blocks = static_cast<int>(cluster.num_blocks());
   const int per = (TILE + blocks - 1) / blocks;
   const int c1 = std::min(TILE, (rank + 1) * per);
-  for (int c = rank * per + threadIdx.x; c < c1; c += kClusterWarps * 32) {
+  for (int c = rank * per + threadIdx.x; c < c1; c += G * 32) {
     float t = 0.0f;
     for (int q = 0; q < blocks; ++q) t += cluster.map_shared_rank(tile, q)[c];
     const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * TILE + c;
@@ -156,10 +170,10 @@ __global__ void __launch_bounds__(kClusterWarps * 32)
 #endif
 }
 
-template <class T, int LPR>
+template <class T>
 void launch_columns_cluster(const T* x, const T* w, T* y, std::int64_t n, std::int64_t k,
                             std::int64_t ld, cudaStream_t cs) {
-  const std::int64_t tiles = (n + LPR * kPerLoad<T> - 1) / (LPR * kPerLoad<T>);
+  const std::int64_t tiles = (n + 32 * kPerLoad<T> - 1) / (32 * kPerLoad<T>);
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(tiles), kClusterSize);
   config.blockDim = dim3(kClusterWarps * 32);
@@ -172,8 +186,8 @@ void launch_columns_cluster(const T* x, const T* w, T* y, std::int64_t n, std::i
   config.attrs = cluster;
   config.numAttrs = 1;
   const std::int64_t rows = (k + kClusterSize - 1) / kClusterSize;
-  check(cudaLaunchKernelEx(&config, gemv_columns_cluster<T, LPR>, x, w, y, n, k, ld, rows),
-        "matmul", "cudaLaunchKernelEx");
+  check(cudaLaunchKernelEx(&config, gemv_columns_cluster<T>, x, w, y, n, k, ld, rows), "matmul",
+        "cudaLaunchKernelEx");
 }
 
 // partial[split][n] = sum over the split's rows k of x[k] w[k * ld + n]: the matrix read
@@ -255,18 +269,13 @@ bool run(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
     return true;
   }
   if (sc == 1 && sr % P == 0 && sr >= N && N % P == 0) {  // rows of N, `sr` apart
-    // One launch with clusters where N gives every SM a block (each over >= 64 rows):
-    // 32 lanes to a tile row where that is enough tiles, else 16. Else split K over the
-    // grid and add the splits in a second kernel.
-    const auto blocks = [&](int lanes) { return (N + lanes * P - 1) / (lanes * P) * kClusterSize; };
-    if (has_clusters() && K >= 64 * kClusterSize && blocks(16) >= sm_count()) {
-      if (blocks(32) >= sm_count())
-        launch_columns_cluster<T, 32>(x, w, y, N, K, sr, cs);
-      else
-        launch_columns_cluster<T, 16>(x, w, y, N, K, sr, cs);
+    // One launch with clusters where N gives at least half the SMs a block (each over
+    // >= 64 rows); else split K over the grid and add the splits in a second kernel.
+    const std::int64_t tiles = (N + 32 * P - 1) / (32 * P);
+    if (has_clusters() && K >= 64 * kClusterSize && 2 * tiles * kClusterSize >= sm_count()) {
+      launch_columns_cluster<T>(x, w, y, N, K, sr, cs);
       return true;
     }
-    const std::int64_t tiles = (N + 32 * P - 1) / (32 * P);
     // About four blocks per SM in all (132 SMs on an H100), each over >= 2 rows per warp.
     const std::int64_t want = std::max<std::int64_t>(1, 4 * sm_count() / tiles);
     const std::int64_t splits =
