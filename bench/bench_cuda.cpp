@@ -1,14 +1,22 @@
 // CUDA backend (issue "CUDA backend"): elementwise add over 64M f32 against cudaMemcpy
-// device-to-device in the same run, bf16 matmul rates, eager host overhead. Bytes counted once per
+// device-to-device in the same run, bf16 matmul rates against cuBLASLt and cuBLAS called
+// directly, the M = 1 GEMV against the copy rate, eager host overhead. Bytes counted once per
 // read and per write (add: 2 reads + 1 write; copy: 1 read + 1 write). Skipped without a GPU.
 #include <benchmark/benchmark.h>
 
 #include "emily/emily.h"
 
 #ifdef EMILY_HAS_CUDA
+#include <cublasLt.h>
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "backend/cuda/runtime.h"
 
@@ -204,45 +212,298 @@ void BM_cuda_replay_chain_per_node(benchmark::State& state) {
       benchmark::Counter::kIsRate | benchmark::Counter::kInvert, benchmark::Counter::kIs1000);
 }
 
+// ---- matmul and GEMV: two clocks ---------------------------------------------------
+// "wall" (clock 0): the host clock around one eager call and a synchronize, what a caller
+// that waits for each result sees (dispatch, descriptor set-up and the host's wake-up
+// included). "events" (clock 1): CUDA events around kCalls eager calls issued back to
+// back, per call: the GPU's time whenever a kernel outlasts the host's dispatch, which
+// is how torch_cuda.py and the direct library baselines below are timed too.
+constexpr int kCalls = 10;
+
+template <class Call>
+void time_gpu(benchmark::State& state, bool events, Call&& call) {
+  using clock = std::chrono::steady_clock;
+  std::size_t next = 0;
+  for (int i = 0; i < 3; ++i) call(next++);
+  cuda::check(cudaDeviceSynchronize(), "bench", "cudaDeviceSynchronize");
+  cudaStream_t s = cuda::stream(current_stream());
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  for (auto _ : state) {
+    if (events) {
+      cudaEventRecord(start, s);
+      for (int i = 0; i < kCalls; ++i) call(next++);
+      cudaEventRecord(stop, s);
+      cudaEventSynchronize(stop);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, start, stop);
+      state.SetIterationTime(ms / 1e3 / kCalls);
+    } else {
+      const auto t0 = clock::now();
+      call(next++);
+      synchronize();
+      state.SetIterationTime(std::chrono::duration<double>(clock::now() - t0).count());
+    }
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  state.SetLabel(events ? "events" : "wall");
+}
+
+// The copy ceiling for the GEMV: cudaMemcpyAsync device to device of 256 MiB, kCalls
+// back to back between events, bytes read + written.
+void BM_cuda_memcpy_d2d_events(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::size_t bytes = std::size_t{256} << 20;
+  void *src = nullptr, *dst = nullptr;
+  if (cudaMalloc(&src, bytes) != cudaSuccess || cudaMalloc(&dst, bytes) != cudaSuccess)
+    return state.SkipWithError("cudaMalloc failed");
+  cudaMemset(src, 1, bytes);
+  StreamGuard guard(default_stream(Device::cuda(0)));
+  cudaStream_t s = cuda::stream(current_stream());
+  time_gpu(state, true,
+           [&](std::size_t) { cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s); });
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes) * 2);
+  cudaFree(src);
+  cudaFree(dst);
+}
+
 // M = 1 bf16 matmul (1 x n) @ (n x n): bytes of the weight read per second. The weights
 // rotate over copies that together exceed the 50 MB L2, so each call reads from HBM.
+// Args: n, layout (0: a row-major (K, N) matrix, as torch.matmul(x, w); 1: the
+// transposed view of an (N, K) matrix, a Linear layer's x @ w^T), clock.
 void BM_cuda_gemv_bf16(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t n = state.range(0);
+  const bool linear = state.range(1) != 0;
   const Device gpu = Device::cuda(0);
   const std::int64_t copies = std::max<std::int64_t>(2, (256ll << 20) / (n * n * 2));
   std::vector<Tensor> w;
-  for (std::int64_t c = 0; c < copies; ++c)
-    w.push_back(astype(to_device(random::normal(random::key(c), {n, n}), gpu), DType::bf16));
-  Tensor x = astype(to_device(random::normal(random::key(99), {1, n}), gpu), DType::bf16);
-  StreamGuard guard(default_stream(gpu));
-  for (const auto& m : w) benchmark::DoNotOptimize(matmul(x, m));
-  synchronize();
-  std::size_t k = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(matmul(x, w[k++ % w.size()]));
-    synchronize();
+  for (std::int64_t c = 0; c < copies; ++c) {
+    Tensor m = random::normal(random::key(c, gpu), {n, n}, DType::bf16);
+    w.push_back(linear ? transpose(m) : m);
   }
+  Tensor x = random::normal(random::key(99, gpu), {1, n}, DType::bf16);
+  StreamGuard guard(default_stream(gpu));
+  time_gpu(state, state.range(2) != 0,
+           [&](std::size_t i) { benchmark::DoNotOptimize(matmul(x, w[i % w.size()])); });
   state.SetBytesProcessed(state.iterations() * n * n * 2);
+  state.SetLabel(std::string(linear ? "x@w^T " : "x@w ") + (state.range(2) ? "events" : "wall"));
 }
 
 // bf16 matmul n x n x n through Emily's cuBLASLt path (random data; 2 n^3 flops).
+// Args: n, clock.
 void BM_cuda_matmul_bf16(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
   const Device gpu = Device::cuda(0);
   const std::int64_t n = state.range(0);
-  Tensor a = to_device(astype(random::normal(random::key(0), {n, n}), DType::bf16), gpu);
-  Tensor b = to_device(astype(random::normal(random::key(1), {n, n}), DType::bf16), gpu);
+  Tensor a = random::normal(random::key(0, gpu), {n, n}, DType::bf16);
+  Tensor b = random::normal(random::key(1, gpu), {n, n}, DType::bf16);
   StreamGuard guard(default_stream(gpu));
-  for (int i = 0; i < 3; ++i) benchmark::DoNotOptimize(matmul(a, b));
-  synchronize();
-  for (auto _ : state) {
-    Tensor c = matmul(a, b);
-    synchronize();
-  }
+  time_gpu(state, state.range(1) != 0,
+           [&](std::size_t) { benchmark::DoNotOptimize(matmul(a, b)); });
   state.counters["TFLOPs"] = benchmark::Counter(
       static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(n * n * n) / 1e12,
       benchmark::Counter::kIsRate);
+}
+
+// ---- the baselines: the same product through the libraries, called directly ---------
+// Row-major C = A B as torch computes it: the column-major C^T = B^T A^T with both
+// operands untransposed, bf16 in and out, f32 compute and scale, a 32 MiB workspace of
+// its own (PyTorch's default for cuBLAS on Hopper), the output allocated once.
+struct DirectOperands {
+  static constexpr std::size_t kWorkspace = 32u << 20;
+  Tensor a, b, c;
+  void* workspace = nullptr;
+  explicit DirectOperands(std::int64_t n) {
+    const Device gpu = Device::cuda(0);
+    a = random::normal(random::key(0, gpu), {n, n}, DType::bf16);
+    b = random::normal(random::key(1, gpu), {n, n}, DType::bf16);
+    c = Tensor::empty({n, n}, DType::bf16, gpu);
+    cuda::check(cudaMalloc(&workspace, kWorkspace), "bench", "cudaMalloc");
+  }
+  ~DirectOperands() { cudaFree(workspace); }
+};
+
+void check_blas(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("bench: ") + what + " failed with status " +
+                             std::to_string(static_cast<int>(status)));
+}
+
+std::uint64_t algo_config(const cublasLtMatmulAlgo_t& algo,
+                          cublasLtMatmulAlgoConfigAttributes_t a) {
+  std::size_t size = 0;  // the attribute's own size: a larger buffer is refused
+  cublasLtMatmulAlgoConfigGetAttribute(&algo, a, nullptr, 0, &size);
+  std::uint64_t v = 0;
+  if (size <= sizeof(v)) cublasLtMatmulAlgoConfigGetAttribute(&algo, a, &v, size, &size);
+  return v;
+}
+
+// cuBLASLt on operands of its own, up to 16 heuristic candidates.
+struct DirectLt {
+  DirectOperands d;
+  cudaStream_t s;
+  cublasLtHandle_t lt = nullptr;
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t layout = nullptr;  // n x n, leading dimension n: all three alike
+  cublasLtMatmulHeuristicResult_t results[16] = {};
+  int found = 0;
+
+  DirectLt(std::int64_t n, cudaStream_t stream) : d(n), s(stream) {
+    check_blas(cublasLtCreate(&lt), "cublasLtCreate");
+    check_blas(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
+    check_blas(cublasLtMatrixLayoutCreate(&layout, CUDA_R_16BF, n, n, n), "layout");
+    cublasLtMatmulPreference_t pref = nullptr;
+    cublasLtMatmulPreferenceCreate(&pref);
+    std::size_t ws = DirectOperands::kWorkspace;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                         sizeof(ws));
+    check_blas(cublasLtMatmulAlgoGetHeuristic(lt, op, layout, layout, layout, layout, pref, 16,
+                                              results, &found),
+               "heuristic");
+    cublasLtMatmulPreferenceDestroy(pref);
+  }
+  ~DirectLt() {
+    cublasLtMatrixLayoutDestroy(layout);
+    cublasLtMatmulDescDestroy(op);
+    cublasLtDestroy(lt);
+  }
+  cublasStatus_t run(int k) {
+    const float one = 1.0f, zero = 0.0f;
+    return cublasLtMatmul(lt, op, &one, d.b.raw_data(), layout, d.a.raw_data(), layout, &zero,
+                          d.c.raw_data(), layout, d.c.raw_data(), layout, &results[k].algo,
+                          d.workspace, DirectOperands::kWorkspace, s);
+  }
+  // 0: the heuristic's first algorithm. 1: the fastest candidate, each timed over kCalls
+  // calls, round-robin over 3 rounds (the clock drifts under a long product: the H100
+  // reaches its power limit), best round. 2: the rule matmul.cpp had before run 8 (the
+  // first 8 candidates in turn, each run twice with the second timed alone).
+  int pick(int mode) {
+    if (mode == 0 || found < 2) return 0;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    const int count = mode == 2 ? std::min(found, 8) : found;
+    std::vector<float> best(count, 1e30f);
+    for (int round = 0; round < (mode == 2 ? 1 : 3); ++round) {
+      for (int k = 0; k < count; ++k) {
+        const int calls = mode == 2 ? 1 : kCalls;
+        if (mode == 2 && run(k) != CUBLAS_STATUS_SUCCESS) continue;
+        cudaEventRecord(e0, s);
+        bool ok = true;
+        for (int i = 0; i < calls; ++i) ok = ok && run(k) == CUBLAS_STATUS_SUCCESS;
+        cudaEventRecord(e1, s);
+        cudaEventSynchronize(e1);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, e0, e1);
+        if (ok) best[k] = std::min(best[k], ms);
+      }
+    }
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    return static_cast<int>(std::min_element(best.begin(), best.end()) - best.begin());
+  }
+  std::string describe(int k) const {
+    const cublasLtMatmulAlgo_t& a = results[k].algo;
+    std::ostringstream o;
+    o << "#" << k << "/" << found << " tile " << algo_config(a, CUBLASLT_ALGO_CONFIG_TILE_ID)
+      << " stages " << algo_config(a, CUBLASLT_ALGO_CONFIG_STAGES_ID) << " splitK "
+      << algo_config(a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM) << " cluster "
+      << algo_config(a, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID);
+    return o.str();
+  }
+};
+
+// cuBLASLt called directly. Args: n, pick (DirectLt::pick's mode). The label names the
+// algorithm (heuristic rank, tile, stages, split-K and cluster shape ids).
+void BM_cublaslt_matmul_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0);
+  StreamGuard guard(default_stream(Device::cuda(0)));
+  DirectLt lt(n, cuda::stream(current_stream()));
+  if (lt.found == 0) return state.SkipWithError("no cuBLASLt algorithm");
+  const int k = lt.pick(static_cast<int>(state.range(1)));
+  time_gpu(state, true, [&](std::size_t) { check_blas(lt.run(k), "cublasLtMatmul"); });
+  state.counters["TFLOPs"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(n * n * n) / 1e12,
+      benchmark::Counter::kIsRate);
+  state.SetLabel("events " + lt.describe(k));
+}
+
+// Emily against cuBLASLt (its fastest heuristic candidate) in one loop: each iteration
+// times kCalls of each between events, the order alternating, so both see the same
+// clocks (under a long bf16 product the H100 sits at its 700 W limit and its SM clock
+// wanders between about 1.3 and 2.0 GHz). Counters: each side's TFLOP/s over the whole
+// run and their ratio. Arg: n.
+void BM_cuda_matmul_bf16_vs_cublaslt(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0);
+  const Device gpu = Device::cuda(0);
+  StreamGuard guard(default_stream(gpu));
+  cudaStream_t s = cuda::stream(current_stream());
+  DirectLt lt(n, s);
+  if (lt.found == 0) return state.SkipWithError("no cuBLASLt algorithm");
+  const int k = lt.pick(1);
+  Tensor a = random::normal(random::key(0, gpu), {n, n}, DType::bf16);
+  Tensor b = random::normal(random::key(1, gpu), {n, n}, DType::bf16);
+  for (int i = 0; i < 3; ++i) benchmark::DoNotOptimize(matmul(a, b));
+  cudaEvent_t e[3];
+  for (auto& ev : e) cudaEventCreate(&ev);
+  double emily_ms = 0, lt_ms = 0;
+  bool emily_first = true;
+  for (auto _ : state) {
+    cudaEventRecord(e[0], s);
+    for (int side = 0; side < 2; ++side) {
+      if ((side == 0) == emily_first) {
+        for (int i = 0; i < kCalls; ++i) benchmark::DoNotOptimize(matmul(a, b));
+      } else {
+        for (int i = 0; i < kCalls; ++i) check_blas(lt.run(k), "cublasLtMatmul");
+      }
+      cudaEventRecord(e[side + 1], s);
+    }
+    cudaEventSynchronize(e[2]);
+    float first = 0, second = 0;
+    cudaEventElapsedTime(&first, e[0], e[1]);
+    cudaEventElapsedTime(&second, e[1], e[2]);
+    const float mine = emily_first ? first : second, theirs = emily_first ? second : first;
+    emily_ms += mine;
+    lt_ms += theirs;
+    state.SetIterationTime(mine / 1e3 / kCalls);
+    emily_first = !emily_first;
+  }
+  for (auto& ev : e) cudaEventDestroy(ev);
+  const double flop = 2.0 * static_cast<double>(n * n * n) * kCalls * state.iterations();
+  state.counters["emily_TFLOPs"] = flop / (emily_ms * 1e9);
+  state.counters["cublaslt_TFLOPs"] = flop / (lt_ms * 1e9);
+  state.counters["ratio"] = lt_ms / emily_ms;
+  state.SetLabel("events, cuBLASLt " + lt.describe(k));
+}
+
+// cuBLAS's cublasGemmEx (its own algorithm choice), the route torch.matmul takes on bf16
+// by default. Arg: n.
+void BM_cublas_gemmex_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0);
+  StreamGuard guard(default_stream(Device::cuda(0)));
+  DirectOperands d(n);
+  cublasHandle_t h = nullptr;
+  check_blas(cublasCreate(&h), "cublasCreate");
+  check_blas(cublasSetStream(h, cuda::stream(current_stream())), "cublasSetStream");
+  check_blas(cublasSetWorkspace(h, d.workspace, DirectOperands::kWorkspace), "cublasSetWorkspace");
+  const float one = 1.0f, zero = 0.0f;
+  const int m = static_cast<int>(n);
+  time_gpu(state, true, [&](std::size_t) {
+    check_blas(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, m, m, m, &one, d.b.raw_data(), CUDA_R_16BF,
+                            m, d.a.raw_data(), CUDA_R_16BF, m, &zero, d.c.raw_data(), CUDA_R_16BF,
+                            m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+               "cublasGemmEx");
+  });
+  state.counters["TFLOPs"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(n * n * n) / 1e12,
+      benchmark::Counter::kIsRate);
+  cublasDestroy(h);
 }
 
 // sum over the last axis of 8192 x 8192 f32 (reads 256 MiB once).
@@ -261,7 +522,30 @@ void BM_cuda_sum_last_axis_8192(benchmark::State& state) {
 }
 
 BENCHMARK(BM_cuda_sum_last_axis_8192)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_cuda_matmul_bf16)->Arg(4096)->Arg(8192)->UseRealTime()->Unit(benchmark::kMillisecond);
+// Matmul and GEMV: manual time (the clocks above). Run the GEMV cases apart from the
+// matmuls: after a long bf16 product the H100 sits at its power limit with its SM clock
+// down to ~1.3 GHz for a while, which slows the GEMV kernels by up to a quarter.
+BENCHMARK(BM_cuda_matmul_bf16)
+    ->ArgsProduct({{4096, 8192}, {0, 1}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cublaslt_matmul_bf16)
+    ->ArgsProduct({{4096, 8192}, {0, 1, 2}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cublas_gemmex_bf16)
+    ->Arg(4096)
+    ->Arg(8192)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+// A fixed count: the manual time is per call, a twentieth of an iteration's, so Google
+// Benchmark's own estimate would run 20 times longer than asked.
+BENCHMARK(BM_cuda_matmul_bf16_vs_cublaslt)
+    ->Arg(4096)
+    ->Arg(8192)
+    ->Iterations(20)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_add_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_memcpy_d2d_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_replay_chain_per_node)
@@ -269,7 +553,11 @@ BENCHMARK(BM_cuda_replay_chain_per_node)
     ->Arg(0)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_cuda_gemv_bf16)->Arg(4096)->Arg(8192)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_memcpy_d2d_events)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_gemv_bf16)
+    ->ArgsProduct({{4096, 8192}, {0, 1}, {0, 1}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_eager_add_1_element)->UseRealTime()->Unit(benchmark::kMicrosecond);
 // Fixed counts: with manual per-op times Google Benchmark would otherwise aim its 0.5 s
 // at the per-op time and run 100 times longer.

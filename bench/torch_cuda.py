@@ -3,7 +3,10 @@
 Prints the same quantities: elementwise add over 64M f32 and a device-to-device copy
 (bytes read plus written per second, median of CUDA-event timings), and the host time
 of one eager 1-element add and of `x * 0.5` (loops of 10,000, synchronized at the end;
-`torch_cuda.py eager` prints these alone).
+`torch_cuda.py eager` prints these alone). `torch_cuda.py matmul` prints the bf16 matmul
+and M = 1 GEMV cases alone: each timed one call between events (x1) and ten calls back
+to back between events (x10, as bench_cuda's "events" clock), through PyTorch's default
+BLAS route and with cuBLASLt preferred, with the kernel each runs (PyTorch's profiler).
 """
 import statistics
 import sys
@@ -12,7 +15,8 @@ import time
 import torch
 
 
-def median_ms(fn, reps=50, warmup=5):
+def median_ms(fn, reps=50, warmup=5, calls=1):
+    """Median over `reps` of the time per call of `calls` calls between two events."""
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
@@ -20,11 +24,60 @@ def median_ms(fn, reps=50, warmup=5):
     for _ in range(reps):
         start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        fn()
+        for _ in range(calls):
+            fn()
         stop.record()
         stop.synchronize()
-        times.append(start.elapsed_time(stop))
+        times.append(start.elapsed_time(stop) / calls)
     return statistics.median(times)
+
+
+def kernel_names(fn):
+    """The GPU kernels one call of `fn` runs (PyTorch's profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    names = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    return ", ".join(n[:90] for n in names) or "?"
+
+
+def matmul_cases():
+    """bf16 matmul n^3 and the M = 1 GEMV (both weight layouts), default BLAS route and
+    cuBLASLt preferred, x1 and x10 event timings."""
+    default = torch.backends.cuda.preferred_blas_library()
+    print(f"torch preferred BLAS library: {default}")
+    for backend in (default, "cublaslt"):
+        tag = str(torch.backends.cuda.preferred_blas_library(backend)).split(".")[-1]
+        for size in (4096, 8192):
+            x = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)
+            y = torch.randn(size, size, device="cuda", dtype=torch.bfloat16)
+            fn = lambda: torch.matmul(x, y)  # noqa: E731
+            ms1 = median_ms(fn, reps=20)
+            ms10 = median_ms(fn, reps=5, calls=10)
+            print(f"torch matmul bf16 {size}^3 [{tag}]: x1 {ms1:.3f} ms, {2 * size**3 / ms1 / 1e9:.1f} "
+                  f"TFLOP/s; x10 {ms10:.3f} ms, {2 * size**3 / ms10 / 1e9:.1f} TFLOP/s; {kernel_names(fn)}")
+        for n in (4096, 8192):
+            copies = max(2, (256 << 20) // (n * n * 2))
+            ws = [torch.randn(n, n, device="cuda", dtype=torch.bfloat16) for _ in range(copies)]
+            x = torch.randn(1, n, device="cuda", dtype=torch.bfloat16)
+            for layout in ("x@w", "x@w^T"):
+                k = [0]
+
+                def gemv():
+                    k[0] += 1
+                    w = ws[k[0] % copies]
+                    return torch.matmul(x, w if layout == "x@w" else w.t())
+
+                ms1 = median_ms(gemv, reps=100)
+                ms10 = median_ms(gemv, reps=20, calls=10)
+                print(f"torch gemv bf16 1x{n}x{n} {layout} [{tag}]: x1 {ms1 * 1e3:.1f} us; x10 "
+                      f"{ms10 * 1e3:.1f} us, {n * n * 2 / ms10 / 1e9:.3f} TB/s; {kernel_names(gemv)}")
+    torch.backends.cuda.preferred_blas_library(default)
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
 
 
 def eager():
@@ -54,6 +107,9 @@ def main():
     if sys.argv[1:] == ["eager"]:  # the eager overhead alone (bench_cuda's BM_cuda_piece_*)
         eager()
         print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
+        return
+    if sys.argv[1:] == ["matmul"]:  # bench_cuda's matmul and GEMV cases alone
+        matmul_cases()
         return
     n = 1 << 26
     a = torch.randn(n, device="cuda")

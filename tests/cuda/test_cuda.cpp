@@ -231,6 +231,14 @@ TEST_F(Cuda, MatmulMatchesTheCpu) {
                         {{1, 1024}, {768, 1024}, true},
                         {{1, 2048}, {2048, 64}, false},
                         {{1, 40}, {37, 40}, true},
+                        // Rows of N in one cluster launch: K split over 8 blocks with
+                        // ragged ends (1000, odd 777), N ending in a partial column tile
+                        // (2056 = 8 * 257); rows of K with N not a multiple of a block's 8
+                        // outputs and K past the unrolled steps.
+                        {{1, 1000}, {1000, 4096}, false},
+                        {{1, 777}, {777, 2056}, false},
+                        {{1, 600}, {600, 4608}, false},
+                        {{1, 1000}, {1030, 1000}, true},
                         {{5, 0}, {0, 3}, false}};
   int seed = 300;
   int fallbacks = 0;
@@ -259,6 +267,30 @@ TEST_F(Cuda, MatmulMatchesTheCpu) {
   Tensor i = astype(testing::iota({3, 4}), DType::s32);
   EXPECT_TRUE(all_equal(to_host(matmul(to_device(i, gpu), to_device(transpose(i), gpu))),
                         matmul(i, transpose(i))));
+}
+
+TEST_F(Cuda, GemvStridedWeightsMatchTheCpu) {
+  // Oracle: the CPU, bounds as in MatmulMatchesTheCpu. Weights as views into wider rows
+  // (a leading dimension past the row's length), made on the GPU so gemv.cu reads the
+  // strides: rows of K = 1001 of 1008, not a multiple of a 16-byte load (a scalar tail);
+  // rows of N = 2056 of 2064, K = 600 split over a cluster's 8 blocks.
+  int seed = 900;
+  for (DType d : {DType::f32, DType::f16, DType::bf16}) {
+    const double bound = d == DType::f32 ? 2e-6 : d == DType::f16 ? 1e-3 : 8e-3;
+    Tensor wide = astype(random::normal(random::key(seed++), {300, 1008}), d);
+    Tensor x = astype(random::normal(random::key(seed++), {1, 1001}), d);
+    Tensor want = matmul(x, slice(transpose(wide), {0, 0}, {1001, 300}));
+    Tensor view = slice(transpose(to_device(wide, gpu)), {0, 0}, {1001, 300});
+    ASSERT_EQ(view.strides()[0], 1);
+    EXPECT_LE(relative_error(matmul(to_device(x, gpu), view), want), bound) << name(d);
+
+    Tensor wide_n = astype(random::normal(random::key(seed++), {600, 2064}), d);
+    Tensor xn = astype(random::normal(random::key(seed++), {1, 600}), d);
+    Tensor want_n = matmul(xn, slice(wide_n, {0, 0}, {600, 2056}));
+    Tensor view_n = slice(to_device(wide_n, gpu), {0, 0}, {600, 2056});
+    ASSERT_EQ(view_n.strides()[0], 2064);
+    EXPECT_LE(relative_error(matmul(to_device(xn, gpu), view_n), want_n), bound) << name(d);
+  }
 }
 
 TEST_F(Cuda, MatmulTf32IsOptIn) {

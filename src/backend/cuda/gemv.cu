@@ -1,16 +1,19 @@
 // Matrix-vector products (matmul with M = 1): a decode step's every linear layer. Reading
 // the matrix once from memory is the whole cost, so these kernels aim at copy bandwidth:
-// 16-byte loads, f32 accumulation, and enough independent blocks to keep every SM's
-// loads in flight (cuBLASLt's M = 1 choices reach ~80% of what these do on an H100).
+// 16-byte loads, several in flight per lane, f32 accumulation, and enough independent
+// blocks to keep every SM's loads in flight.
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/runtime.h"
+#include "backend/cuda/sm_count.h"
 
 namespace emily::cuda {
 
@@ -36,27 +39,155 @@ __device__ float warp_sum(float v) {
   return v;
 }
 
-// y[n] = sum_k x[k] w[n * ld + k]: the matrix read as rows of K (a Linear layer's weight
-// used transposed). One warp per output; lanes stride the row in 16-byte loads.
+// Non-coherent loads that skip L1, for the cluster kernel's weight (read once, never
+// written in the kernel). Measured, cause unknown: in a standalone harness plain loads
+// ran within 3% of these, but built into Emily the cluster kernel with plain loads ran
+// about 30% slower in bench_cuda (x @ w at 1x8192x8192 bf16: 63.7 us against 48.0 us).
 template <class T>
-__global__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
-                          std::int64_t n_out, std::int64_t k, std::int64_t ld) {
-  const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.y;
+__device__ __forceinline__ Pack<T> load_stream(const T* p) {
+  uint4 u;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+      : "l"(p));
+  Pack<T> r;
+  static_assert(sizeof(r) == sizeof(u));
+  memcpy(&r, &u, sizeof(u));
+  return r;
+}
+
+// y[n] = sum_k x[k] w[n * ld + k]: the matrix read as rows of K (a Linear layer's weight
+// used transposed). One warp per output; each step a lane issues kUnroll 16-byte loads
+// of its row before using any. (Kernel alone on an H100, weights past L2, 1x4096x4096
+// bf16: 14.4-14.7 us, 0.77-0.78 of copy, whether 1, 2 or 4 loads are in flight, about
+// 3 us of it launch and ramp; two rows per warp 10% slower, load_stream 2-3% slower. At
+// 8192^2 several loads in flight give 48.1-48.4 us against 49.2-49.5 for one.)
+constexpr int kUnroll = 4;
+
+template <class T>
+__global__ void __launch_bounds__(kWarps * 32)
+    gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
+              std::int64_t n_out, std::int64_t k, std::int64_t ld) {
+  constexpr int E = kPerLoad<T>, U = kUnroll, STEP = 32 * E;
+  const int lane = threadIdx.x % 32;
+  const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
   if (n >= n_out) return;
-  const int lane = threadIdx.x;
   const T* row = w + n * ld;
   float acc = 0.0f;
-  constexpr int E = kPerLoad<T>;
   const std::int64_t vec_end = k / E * E;
-  for (std::int64_t i = static_cast<std::int64_t>(lane) * E; i < vec_end; i += 32 * E) {
+  std::int64_t i = static_cast<std::int64_t>(lane) * E;
+  for (; i + (U - 1) * STEP < vec_end; i += U * STEP) {
+    Pack<T> a[U], b[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) a[u] = *reinterpret_cast<const Pack<T>*>(row + i + u * STEP);
+#pragma unroll
+    for (int u = 0; u < U; ++u) b[u] = *reinterpret_cast<const Pack<T>*>(x + i + u * STEP);
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc += as_float(b[u].v[e]) * as_float(a[u].v[e]);
+  }
+  for (; i < vec_end; i += STEP) {
     const Pack<T> a = *reinterpret_cast<const Pack<T>*>(row + i);
     const Pack<T> b = *reinterpret_cast<const Pack<T>*>(x + i);
 #pragma unroll
-    for (int e = 0; e < E; ++e) acc += as_float(a.v[e]) * as_float(b.v[e]);
+    for (int e = 0; e < E; ++e) acc += as_float(b.v[e]) * as_float(a.v[e]);
   }
-  for (std::int64_t i = vec_end + lane; i < k; i += 32) acc += as_float(row[i]) * as_float(x[i]);
+  for (std::int64_t j = vec_end + lane; j < k; j += 32) acc += as_float(x[j]) * as_float(row[j]);
   acc = warp_sum(acc);
   if (lane == 0) y[n] = store<T>(acc);
+}
+
+// y[n] = sum_k x[k] w[k * ld + n], the matrix read as rows of N, in one launch: a block
+// owns a tile of 32 * E columns and a K range; the kClusterSize blocks of a thread-block
+// cluster (Hopper) split K between them and add their partial tiles through distributed
+// shared memory, so no partial sums go to global memory and no second kernel runs.
+// Lanes own 16-byte column groups; the block's warps stride the K range, kUnroll rows
+// per step in flight.
+constexpr int kClusterWarps = 16;
+constexpr int kClusterSize = 8;  // the portable maximum
+
+template <class T>
+__global__ void __launch_bounds__(kClusterWarps * 32)
+    gemv_columns_cluster(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
+                         std::int64_t n_out, std::int64_t k, std::int64_t ld,
+                         std::int64_t rows_per_block) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  constexpr int E = kPerLoad<T>, TILE = 32 * E, G = kClusterWarps, U = kUnroll;
+  __shared__ float sums[G][TILE + 4];  // + 4: lanes' 16-byte stores fall in other banks
+  __shared__ float tile[TILE];
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const std::int64_t col = static_cast<std::int64_t>(blockIdx.x) * TILE + lane * E;
+  const std::int64_t k0 = blockIdx.y * rows_per_block;
+  const std::int64_t k1 = std::min(k, k0 + rows_per_block);
+  float acc[E] = {};
+  if (col < n_out) {
+    std::int64_t r = k0 + warp;
+    for (; r + (U - 1) * G < k1; r += U * G) {
+      Pack<T> a[U];
+      float xv[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) a[u] = load_stream(w + (r + u * G) * ld + col);
+#pragma unroll
+      for (int u = 0; u < U; ++u) xv[u] = as_float(x[r + u * G]);
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int e = 0; e < E; ++e) acc[e] += xv[u] * as_float(a[u].v[e]);
+    }
+    for (; r < k1; r += G) {
+      const Pack<T> a = load_stream(w + r * ld + col);
+      const float xv = as_float(x[r]);
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc[e] += xv * as_float(a.v[e]);
+    }
+  }
+#pragma unroll
+  for (int e = 0; e < E; ++e) sums[warp][lane * E + e] = acc[e];
+  __syncthreads();
+  for (int c = threadIdx.x; c < TILE; c += G * 32) {
+    float t = 0.0f;
+#pragma unroll
+    for (int g = 0; g < G; ++g) t += sums[g][c];
+    tile[c] = t;
+  }
+  cluster.sync();  // every block's tile is written
+  // Each block of the cluster finishes its share of the columns from all the tiles.
+  const int rank = static_cast<int>(cluster.block_rank());
+  const int blocks = static_cast<int>(cluster.num_blocks());
+  const int per = (TILE + blocks - 1) / blocks;
+  const int c1 = std::min(TILE, (rank + 1) * per);
+  for (int c = rank * per + threadIdx.x; c < c1; c += G * 32) {
+    float t = 0.0f;
+    for (int q = 0; q < blocks; ++q) t += cluster.map_shared_rank(tile, q)[c];
+    const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * TILE + c;
+    if (n < n_out) y[n] = store<T>(t);
+  }
+  cluster.sync();  // no block leaves while another still reads its tile
+#else
+  __trap();  // launched only on devices of compute capability 9.0 and up
+#endif
+}
+
+template <class T>
+void launch_columns_cluster(const T* x, const T* w, T* y, std::int64_t n, std::int64_t k,
+                            std::int64_t ld, cudaStream_t cs) {
+  const std::int64_t tiles = (n + 32 * kPerLoad<T> - 1) / (32 * kPerLoad<T>);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(tiles), kClusterSize);
+  config.blockDim = dim3(kClusterWarps * 32);
+  config.stream = cs;
+  cudaLaunchAttribute cluster[1];
+  cluster[0].id = cudaLaunchAttributeClusterDimension;
+  cluster[0].val.clusterDim.x = 1;
+  cluster[0].val.clusterDim.y = kClusterSize;
+  cluster[0].val.clusterDim.z = 1;
+  config.attrs = cluster;
+  config.numAttrs = 1;
+  const std::int64_t rows = (k + kClusterSize - 1) / kClusterSize;
+  check(cudaLaunchKernelEx(&config, gemv_columns_cluster<T>, x, w, y, n, k, ld, rows), "matmul",
+        "cudaLaunchKernelEx");
 }
 
 // partial[split][n] = sum over the split's rows k of x[k] w[k * ld + n]: the matrix read
@@ -102,7 +233,23 @@ __global__ void sum_splits(const float* __restrict__ partial, T* __restrict__ y,
   y[n] = store<T>(total);
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
+
+// Thread-block clusters need compute capability 9.0 (read once per device).
+bool has_clusters() {
+  static int major[64] = {};
+  int device = 0;
+  cudaGetDevice(&device);
+  if (device < 0 || device >= 64) return false;
+  if (major[device] == 0) {
+    int m = 0;
+    cudaDeviceGetAttribute(&m, cudaDevAttrComputeCapabilityMajor, device);
+    major[device] = m > 0 ? m : -1;
+  }
+  return major[device] >= 9;
+}
 
 template <class E>
 bool run(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
@@ -116,17 +263,23 @@ bool run(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
   if (!aligned16(x) || !aligned16(w)) return false;
   cudaStream_t cs = stream(s);
   if (sr == 1 && sc % P == 0 && sc >= K) {  // rows of K, `sc` apart
-    const dim3 block(32, kWarps);
     const auto grid = static_cast<unsigned>((N + kWarps - 1) / kWarps);
-    gemv_rows<T><<<grid, block, 0, cs>>>(x, w, y, N, K, sc);
+    gemv_rows<T><<<grid, kWarps * 32, 0, cs>>>(x, w, y, N, K, sc);
     check_launch("matmul");
     return true;
   }
   if (sc == 1 && sr % P == 0 && sr >= N && N % P == 0) {  // rows of N, `sr` apart
+    // One launch with clusters where N gives at least half the SMs a block (each over
+    // >= 64 rows); else split K over the grid and add the splits in a second kernel.
     const std::int64_t tiles = (N + 32 * P - 1) / (32 * P);
+    if (has_clusters() && K >= 64 * kClusterSize && 2 * tiles * kClusterSize >= sm_count()) {
+      launch_columns_cluster<T>(x, w, y, N, K, sr, cs);
+      return true;
+    }
     // About four blocks per SM in all (132 SMs on an H100), each over >= 2 rows per warp.
-    const std::int64_t want = std::max<std::int64_t>(1, 528 / tiles);
-    const std::int64_t splits = std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(1, K / 16));
+    const std::int64_t want = std::max<std::int64_t>(1, 4 * sm_count() / tiles);
+    const std::int64_t splits =
+        std::clamp<std::int64_t>(want, 1, std::max<std::int64_t>(1, K / 16));
     const std::int64_t rows = (K + splits - 1) / splits;
     const auto used = static_cast<int>((K + rows - 1) / rows);
     Tensor partial = Tensor::empty({used, N}, DType::f32, c.device());
