@@ -11,11 +11,14 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/quant_gemv.cuh"
+#include "backend/cuda/quant_gemv.h"
+#include "backend/cuda/quant_gemv_tc.cuh"
 #include "backend/cuda/quant_mma.h"
 #include "backend/cuda/runtime.h"
 #include "backend/cuda/sm_count.h"
@@ -25,6 +28,8 @@
 namespace emily::cuda {
 
 namespace {
+
+std::atomic<bool> g_force_fma{false};
 
 // The `bits`-bit code of element j of a row's bit stream (a code may straddle 2 words).
 __device__ __forceinline__ std::uint32_t code_at(const std::uint32_t* __restrict__ row,
@@ -119,10 +124,55 @@ void visit_rows(std::int64_t m, Fn&& fn) {
   return fn.template operator()<8>();
 }
 
-// y {m, n} = x {m, k} . W^T through qgemv::gemv; when the plan splits K across blocks,
-// their f32 partial sums go through a scratch tensor freed on the stream after use.
+// y {m, n} = x {m, k} . W^T through qgemv_tc::gemv (4 and 8 bits, 16-bit x: tensor
+// cores) or qgemv::gemv (the rest); when the plan splits K across blocks, their f32
+// partial sums go through a scratch tensor freed on the stream after use.
+void gemv_tc(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int64_t m,
+             std::int64_t n, std::int64_t k, Stream s) {
+  cudaStream_t cs = stream(s);
+  visit_bits(a.bits, [&]<int Bits>() {
+    if constexpr (Bits == 4 || Bits == 8) {
+      const qgemv_tc::Plan p = qgemv_tc::plan<Bits>(n, k, m, sm_count());
+      Tensor scratch;
+      if (p.splits > 1) scratch = Tensor::empty({p.splits, m, n}, DType::f32, y.device());
+      float* partial = p.splits > 1 ? static_cast<float*>(scratch.raw_data()) : nullptr;
+      const dim3 grid(
+          static_cast<unsigned>((n + qgemv_tc::kRows * p.tiles - 1) / (qgemv_tc::kRows * p.tiles)),
+          static_cast<unsigned>(p.splits));
+      const dim3 block(32, static_cast<unsigned>(p.tiles * p.kwarps));
+      auto launch = [&]<class TX, int Sets>() {
+        qgemv_tc::gemv<Bits, TX, Sets, 2, false><<<grid, block, p.smem_bytes, cs>>>(
+            static_cast<const TX*>(in[0].raw_data()),
+            static_cast<const std::uint32_t*>(in[1].raw_data()), in[2].raw_data(), in[3].raw_data(),
+            scale_type(in[2].dtype()), static_cast<TX*>(y.raw_data()), partial, static_cast<int>(m),
+            n, k, a.group_size, p.pieces_per_split, p.tiles, p.kwarps);
+        if (p.splits > 1) {
+          const std::int64_t count = m * n;
+          qgemv::sum_splits<TX><<<blocks_for(count, 256), 256, 0, cs>>>(
+              partial, static_cast<TX*>(y.raw_data()), count, p.splits);
+        }
+      };
+      auto by_sets = [&]<class TX>() {
+        const int sets = qgemv_tc::sets_for(m);
+        if (sets == 1) return launch.template operator()<TX, 1>();
+        if (sets == 2) return launch.template operator()<TX, 2>();
+        launch.template operator()<TX, 4>();
+      };
+      if (in[0].dtype() == DType::bf16)
+        by_sets.template operator()<__nv_bfloat16>();
+      else
+        by_sets.template operator()<__half>();
+    }
+  });
+  check_launch("quantized_matmul");
+}
+
 void gemv(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int64_t m, std::int64_t n,
           std::int64_t k, Stream s) {
+  if ((a.bits == 4 || a.bits == 8) &&
+      (in[0].dtype() == DType::bf16 || in[0].dtype() == DType::f16) &&
+      !g_force_fma.load(std::memory_order_relaxed))
+    return gemv_tc(in, y, a, m, n, k, s);
   cudaStream_t cs = stream(s);
   const qgemv::Plan p = qgemv::plan(n, k, sm_count());
   Tensor scratch;
@@ -191,6 +241,11 @@ void quantized_matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, 
 }
 
 }  // namespace
+
+qgemv::ForceFma::ForceFma() : previous_(g_force_fma.exchange(true)) {}
+qgemv::ForceFma::~ForceFma() {
+  g_force_fma.store(previous_);
+}
 
 void register_quant(KernelTable& t) {
   t.set(Primitive::dequantize, dequantize_kernel);

@@ -1,0 +1,483 @@
+// The quantized GEMV for decode on the tensor cores: y {M, N} = x {M, K} . W^T for packed
+// 4- or 8-bit W {N, K}, M <= 8 and 16-bit x (f16 or bf16). Included by quant.cu (the
+// dispatch) and by the tuning harness scripts/device/qgemv_tune.cu. quant_gemv.cuh keeps
+// the f32-FMA kernel for f32 x and 2, 3 and 6 bits.
+//
+// Why tensor cores for a GEMV: the FMA kernel spent 5-6 instructions per int4 code (code
+// to float, fma, activation conversion and sum) and was bound by issue, not DRAM (ncu:
+// 25% of DRAM bandwidth; bench/results/fast-quant.md, session 15). Here a code pair
+// becomes a 16-bit pair with one LOP3 into the mantissa of a power of two (plus a shift
+// for most pairs) and one HFMA2 that removes the offset exactly, and mma.sync m16n8k16
+// does 8 codes x 16 rows of dot product per lane and instruction. The products are exact
+// (a code below 2^8 and a 16-bit x are exact in x's type; their product fits f32), the
+// sums are f32 in the tensor core, and the scales and biases are applied in f32, as in
+// the FMA kernel: w = s q + b is never rounded.
+//
+// Layout of one mma (A = 16 rows of W by 16 codes, B = 16 codes by 8 columns):
+//  - Lane (g = lane / 4, t = lane % 4) loads 16 bytes of row g and of row g + 8 (its
+//    "piece": 32 int4 or 16 int8 codes, one group or less); the 4 lanes of a quad load a
+//    row's 64 consecutive bytes (a "segment"). The mma's k positions 2t, 2t+1, 2t+8,
+//    2t+9 hold codes of lane t's piece, so the A operand needs no data movement between
+//    lanes, only code pairs in the order the bit tricks give them ((c0, c4), (c1, c5)...
+//    of an int4 word); the activations are permuted once per block into that order in
+//    shared memory.
+//  - Pieces of one segment may lie in different groups (group 32 or 64), so the 8 B
+//    columns keep them apart: column n = 4 mm + t' holds activation row 2 p + mm at the
+//    positions of lane t' only (zero elsewhere), and C[row][n] is the dot product of one
+//    piece with one activation row. A lane's C covers 2 pieces and 2 rows; it applies
+//    their scales and biases (s * C + b * sum x) in f32. M > 2 runs ceil(M / 2) "sets"
+//    of mma on the same A.
+//  - A warp owns 16 rows and walks its segments; warps of a block split K and add their
+//    sums in shared memory, blocks split K only when the rows cannot fill the machine
+//    (f32 partial sums and qgemv::sum_splits, no atomics).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "backend/cuda/quant_gemv.cuh"
+
+namespace emily::cuda::qgemv_tc {
+
+using qgemv::ScaleType;
+
+constexpr int kRows = 16;      // rows of W per warp: the mma's M
+constexpr int kMaxM = 8;       // activation rows
+constexpr int kMaxWarps = 16;  // per block
+
+// Codes per piece (16 bytes of one row) and permuted activation words per piece (one
+// 16-bit pair per code pair).
+template <int Bits>
+constexpr int piece_codes() {
+  return 128 / Bits;
+}
+template <int Bits>
+constexpr int piece_words() {
+  return piece_codes<Bits>() / 2;
+}
+
+template <class TX>
+constexpr bool is_bf16() {
+  return std::is_same_v<TX, __nv_bfloat16>;
+}
+
+// d = a * b + c on 16-bit pairs of x's type; every use below has an exact result.
+template <class TX>
+__device__ __forceinline__ std::uint32_t hfma2(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+  std::uint32_t d;
+  if constexpr (is_bf16<TX>())
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  else
+    asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+// 16-bit pair constants (both halves equal).
+template <class TX>
+struct K16;
+template <>
+struct K16<__nv_bfloat16> {
+  // 128 = 0x4300: an integer in mantissa bits 0..6 reads 128 + v.
+  static constexpr std::uint32_t magic = 0x43004300u, one = 0x3F803F80u, m128 = 0xC300C300u;
+  static constexpr std::uint32_t eighth = 0x3E003E00u, m16 = 0xC180C180u;  // 1/8, -16
+  static constexpr std::uint32_t m256 = 0xC380C380u;                       // -256
+};
+template <>
+struct K16<__half> {
+  // 1024 = 0x6400: an integer in mantissa bits 0..9 reads 1024 + v.
+  static constexpr std::uint32_t magic = 0x64006400u, one = 0x3C003C00u, m1024 = 0xE400E400u;
+  static constexpr std::uint32_t sixteenth = 0x2C002C00u, m64 = 0xD400D400u;  // 1/16, -64
+};
+
+// The code pairs of one word as 16-bit pairs of x's type, in mma order: an int4 word
+// (codes c0..c7) gives (c0, c4), (c1, c5), (c2, c6), (c3, c7); an int8 word (c0..c3)
+// gives (c0, c2), (c1, c3). Exact: each pair is an integer below 2^8 in a 16-bit float.
+template <int Bits, class TX>
+__device__ __forceinline__ void word_pairs(std::uint32_t w, std::uint32_t (&p)[Bits == 4 ? 4 : 2]) {
+  using C = K16<TX>;
+  if constexpr (Bits == 4 && is_bf16<TX>()) {
+    // bf16 has 7 mantissa bits: a nibble fits at bits 0..3 (reads 128 + c) or 3..6
+    // (128 + 8c); bit 7 is the exponent's.
+    p[0] = hfma2<TX>((w & 0x000F000Fu) | C::magic, C::one, C::m128);
+    p[1] = hfma2<TX>(((w >> 1) & 0x00780078u) | C::magic, C::eighth, C::m16);
+    p[2] = hfma2<TX>(((w >> 8) & 0x000F000Fu) | C::magic, C::one, C::m128);
+    p[3] = hfma2<TX>(((w >> 9) & 0x00780078u) | C::magic, C::eighth, C::m16);
+  } else if constexpr (Bits == 4) {
+    // f16 has 10: nibbles at bits 0..3 (1024 + c) and 4..7 (1024 + 16c).
+    const std::uint32_t h = w >> 8;
+    p[0] = hfma2<TX>((w & 0x000F000Fu) | C::magic, C::one, C::m1024);
+    p[1] = hfma2<TX>((w & 0x00F000F0u) | C::magic, C::sixteenth, C::m64);
+    p[2] = hfma2<TX>((h & 0x000F000Fu) | C::magic, C::one, C::m1024);
+    p[3] = hfma2<TX>((h & 0x00F000F0u) | C::magic, C::sixteenth, C::m64);
+  } else if constexpr (is_bf16<TX>()) {
+    // A byte does not fit 7 mantissa bits: its low 7 bits read 128 + l, its top bit
+    // h reads 128 + 128 h (the exponent's lowest bit: 256 for h = 1); then
+    // (128 + l - 256) + (128 + 128 h) = l + 128 h, each step exact.
+    const std::uint32_t h = w >> 8;
+    const std::uint32_t lo0 = hfma2<TX>((w & 0x007F007Fu) | C::magic, C::one, C::m256);
+    const std::uint32_t lo1 = hfma2<TX>((h & 0x007F007Fu) | C::magic, C::one, C::m256);
+    p[0] = hfma2<TX>((w & 0x00800080u) | C::magic, C::one, lo0);
+    p[1] = hfma2<TX>((h & 0x00800080u) | C::magic, C::one, lo1);
+  } else {
+    // f16: a byte permute puts bytes 0, 2 (then 1, 3) under the exponent byte 0x64.
+    p[0] = hfma2<TX>(__byte_perm(w, 0x64646464u, 0x4240u), C::one, C::m1024);
+    p[1] = hfma2<TX>(__byte_perm(w, 0x64646464u, 0x4341u), C::one, C::m1024);
+  }
+}
+
+// c += A . B for one m16n8k16 tile with f32 accumulators.
+template <class TX>
+__device__ __forceinline__ void mma(float (&c)[4], std::uint32_t a0, std::uint32_t a1,
+                                    std::uint32_t a2, std::uint32_t a3, std::uint32_t b0,
+                                    std::uint32_t b1) {
+  if constexpr (is_bf16<TX>())
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  else
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Codes are read once: keep them out of L1, which holds the scales.
+__device__ __forceinline__ uint4 load_stream(const std::uint32_t* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// Shared memory of a block, in 32-bit words: permuted activations
+// [M][segments][piece_words / 4][4 lanes][4] (a lane's 16-byte read for two mma sits
+// beside its quad's: no bank conflicts), per-piece activation sums [M][segments][4],
+// 16 zero words (what lanes read where their B column is zero), and the warps' sums
+// [warps][2 * sets][16].
+struct Smem {
+  int xs, xsum, zeros, red, words;
+};
+template <int Bits>
+__host__ __device__ inline Smem smem_layout(int m, int segs, int warps, int sets) {
+  Smem s;
+  s.xs = 0;
+  s.xsum = s.xs + m * segs * 4 * piece_words<Bits>();
+  s.zeros = s.xsum + m * segs * 4;
+  s.red = s.zeros + 16;
+  s.words = s.red + warps * 2 * sets * kRows;
+  return s;
+}
+
+// Everything a lane reads from global memory for one segment: 16 bytes of its two rows,
+// and the scales and biases of the two pieces its C columns hold (pieces 2 (t % 2) and
+// + 1 of the segment, rows g and g + 8).
+struct Fetched {
+  uint4 code[2];
+  float s[2][2], b[2][2];
+};
+
+template <class TS>
+__device__ __forceinline__ float ld_scale(const void* p, std::int64_t i) {
+  const TS v = __ldg(static_cast<const TS*>(p) + i);
+  if constexpr (std::is_same_v<TS, float>)
+    return v;
+  else if constexpr (std::is_same_v<TS, __half>)
+    return __half2float(v);
+  else
+    return __bfloat162float(v);
+}
+
+template <class TS>
+__device__ __forceinline__ void fetch_scales(Fetched& f, const void* scales, const void* biases,
+                                             const std::int64_t (&grow)[2], std::int64_t g0,
+                                             std::int64_t g1, bool v0, bool v1) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    f.s[r][0] = v0 ? ld_scale<TS>(scales, grow[r] + g0) : 0.0f;
+    f.b[r][0] = v0 ? ld_scale<TS>(biases, grow[r] + g0) : 0.0f;
+    f.s[r][1] = v1 ? ld_scale<TS>(scales, grow[r] + g1) : 0.0f;
+    f.b[r][1] = v1 ? ld_scale<TS>(biases, grow[r] + g1) : 0.0f;
+  }
+}
+
+// A block: `tiles` tiles of 16 rows (blockIdx.x * tiles + warp / kwarps), `kwarps`
+// warps per tile interleaving over the segments of split blockIdx.y (pieces
+// [blockIdx.y * pieces_per_split, + pieces_per_split)), U consecutive segments per warp
+// and round. Sets = ceil(M / 2) rounded up to 1, 2 or 4; `m` is M itself. With `partial`
+// set, the block writes f32 sums to partial[blockIdx.y][m][n] instead of y. Pipe: load
+// the next round's codes before using the current one's (more registers, more bytes in
+// flight per warp).
+template <int Bits, class TX, int Sets, int U, bool Pipe>
+__global__ void __launch_bounds__(32 * kMaxWarps)
+    gemv(const TX* __restrict__ x, const std::uint32_t* __restrict__ packed,
+         const void* __restrict__ scales, const void* __restrict__ biases, ScaleType st,
+         TX* __restrict__ y, float* __restrict__ partial, int m_rows, std::int64_t n_out,
+         std::int64_t k, int group_size, int pieces_per_split, int tiles, int kwarps) {
+  constexpr int PC = piece_codes<Bits>(), PW = piece_words<Bits>();
+  extern __shared__ uint4 smem_raw[];
+  std::uint32_t* const sm = reinterpret_cast<std::uint32_t*>(smem_raw);
+
+  const int lane = threadIdx.x, warp = threadIdx.y, warps = blockDim.y;
+  const int g = lane >> 2, t = lane & 3;
+  const int kw = warp % kwarps;
+  const std::int64_t tile = static_cast<std::int64_t>(blockIdx.x) * tiles + warp / kwarps;
+  const std::int64_t pieces = k / PC, row_words = k * Bits / 32, groups = k / group_size;
+  const std::int64_t p0 = static_cast<std::int64_t>(blockIdx.y) * pieces_per_split;
+  const int count = static_cast<int>(std::min<std::int64_t>(pieces - p0, pieces_per_split));
+  const int segs = (count + 3) / 4;
+  const Smem L = smem_layout<Bits>(m_rows, segs, warps, Sets);
+  const int gshift = __ffs(group_size) - 1;
+
+  // Rows g and g + 8 of the tile; past the last row, the last one (in bounds, dropped).
+  const std::uint32_t* rowp[2];
+  std::int64_t grow[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const std::int64_t n = std::min(tile * kRows + g + 8 * r, n_out - 1);
+    rowp[r] = packed + n * row_words + p0 * 4;
+    grow[r] = n * groups;
+  }
+
+  auto fetch = [&](Fetched(&f)[U], int round) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int seg = round * U + u;
+      const int mine = seg * 4 + t, c0 = seg * 4 + 2 * (t & 1);
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        f[u].code[r] = mine < count ? load_stream(rowp[r] + mine * 4) : make_uint4(0, 0, 0, 0);
+      const std::int64_t g0 = ((p0 + c0) * PC) >> gshift, g1 = ((p0 + c0 + 1) * PC) >> gshift;
+      const bool v0 = c0 < count, v1 = c0 + 1 < count;
+      switch (st) {
+        case ScaleType::f16:
+          fetch_scales<__half>(f[u], scales, biases, grow, g0, g1, v0, v1);
+          break;
+        case ScaleType::bf16:
+          fetch_scales<__nv_bfloat16>(f[u], scales, biases, grow, g0, g1, v0, v1);
+          break;
+        default:
+          fetch_scales<float>(f[u], scales, biases, grow, g0, g1, v0, v1);
+      }
+    }
+  };
+
+  const int rounds = (segs + U - 1) / U;
+  int round = kw;
+  Fetched cur[U];
+  // The first round's loads go out before the activations are staged, to overlap them.
+  if (round < rounds) fetch(cur, round);
+
+  // Stage the activations: a thread per (row of x, piece), permuted into mma order,
+  // with the piece's sum; pieces past `count` are zero.
+  for (int i = warp * 32 + lane; i < m_rows * segs * 4; i += warps * 32) {
+    const int mi = i / (segs * 4), pc = i % (segs * 4), seg = pc / 4, o = pc % 4;
+    std::uint32_t raw[PW];
+    if (pc < count) {
+      const uint4* src = reinterpret_cast<const uint4*>(x + mi * k + (p0 + pc) * PC);
+#pragma unroll
+      for (int j = 0; j < PW / 4; ++j) {
+        const uint4 v = __ldg(src + j);
+        raw[4 * j] = v.x, raw[4 * j + 1] = v.y, raw[4 * j + 2] = v.z, raw[4 * j + 3] = v.w;
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < PW; ++j) raw[j] = 0;
+    }
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < PW; ++j) {
+      if constexpr (is_bf16<TX>()) {
+        sum += __uint_as_float(raw[j] << 16) + __uint_as_float(raw[j] & 0xFFFF0000u);
+      } else {
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&raw[j]));
+        sum += f.x + f.y;
+      }
+    }
+    // 16 bytes per (8 codes of int4, 8 of int8): the B registers of two mma.
+    std::uint32_t* dst = sm + L.xs + ((mi * segs + seg) * (PW / 4)) * 16 + o * 4;
+#pragma unroll
+    for (int j = 0; j < PW / 4; ++j) {
+      const std::uint32_t* r = raw + 4 * j;
+      uint4 v;
+      if constexpr (Bits == 4) {  // x0..x7 of a word: (x0,x4) (x1,x5) | (x2,x6) (x3,x7)
+        v = make_uint4(__byte_perm(r[0], r[2], 0x5410), __byte_perm(r[0], r[2], 0x7632),
+                       __byte_perm(r[1], r[3], 0x5410), __byte_perm(r[1], r[3], 0x7632));
+      } else {  // two words of 4: (x0,x2) (x1,x3) | (x4,x6) (x5,x7)
+        v = make_uint4(__byte_perm(r[0], r[1], 0x5410), __byte_perm(r[0], r[1], 0x7632),
+                       __byte_perm(r[2], r[3], 0x5410), __byte_perm(r[2], r[3], 0x7632));
+      }
+      *reinterpret_cast<uint4*>(dst + j * 16) = v;
+    }
+    sm[L.xsum + (mi * segs + seg) * 4 + o] = sum;
+  }
+  if (warp == 0 && lane < 16) sm[L.zeros + lane] = 0;
+  __syncthreads();
+
+  // Where this lane's B registers come from in set p: its own piece's activations of row
+  // 2p + g / 4 when its column is its own (g % 4 == t), else zeros. And the sums of
+  // the pieces its C columns hold (row 2p + t / 2, pieces 2 (t % 2), + 1).
+  int xoff[Sets], soff[Sets];
+#pragma unroll
+  for (int p = 0; p < Sets; ++p) {
+    const int mb = 2 * p + g / 4, mc = 2 * p + t / 2;
+    xoff[p] = (g % 4 == t && mb < m_rows) ? L.xs + mb * segs * 4 * PW + t * 4 : -1;
+    soff[p] = mc < m_rows ? L.xsum + mc * segs * 4 + 2 * (t & 1) : -1;
+  }
+
+  float acc[Sets][2] = {};
+  auto consume = [&](const Fetched(&f)[U], int rnd) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int seg = rnd * U + u;
+      float c[Sets][4] = {};
+      const std::uint32_t w0[4] = {f[u].code[0].x, f[u].code[0].y, f[u].code[0].z, f[u].code[0].w};
+      const std::uint32_t w1[4] = {f[u].code[1].x, f[u].code[1].y, f[u].code[1].z, f[u].code[1].w};
+#pragma unroll
+      for (int j = 0; j < PW / 4; ++j) {  // 16 bytes of B per set: two mma
+        uint4 bv[Sets];
+#pragma unroll
+        for (int p = 0; p < Sets; ++p) {
+          const int off = xoff[p] < 0 ? L.zeros : xoff[p] + seg * 4 * PW + j * 16;
+          bv[p] = *reinterpret_cast<const uint4*>(sm + off);
+        }
+        if constexpr (Bits == 4) {  // one word per row: pairs 0, 1 then 2, 3
+          std::uint32_t a[4], b[4];
+          word_pairs<4, TX>(w0[j], a);
+          word_pairs<4, TX>(w1[j], b);
+#pragma unroll
+          for (int p = 0; p < Sets; ++p) {
+            mma<TX>(c[p], a[0], b[0], a[1], b[1], bv[p].x, bv[p].y);
+            mma<TX>(c[p], a[2], b[2], a[3], b[3], bv[p].z, bv[p].w);
+          }
+        } else {  // two words per row, one mma each
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            std::uint32_t a[2], b[2];
+            word_pairs<8, TX>(w0[2 * j + h], a);
+            word_pairs<8, TX>(w1[2 * j + h], b);
+#pragma unroll
+            for (int p = 0; p < Sets; ++p)
+              mma<TX>(c[p], a[0], b[0], a[1], b[1], h ? bv[p].z : bv[p].x, h ? bv[p].w : bv[p].y);
+          }
+        }
+      }
+#pragma unroll
+      for (int p = 0; p < Sets; ++p) {
+        const int off = soff[p] < 0 ? L.zeros : soff[p] + seg * 4;
+        const float2 xsum = *reinterpret_cast<const float2*>(sm + off);
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          acc[p][r] += fmaf(f[u].s[r][0], c[p][2 * r], f[u].b[r][0] * xsum.x);
+          acc[p][r] += fmaf(f[u].s[r][1], c[p][2 * r + 1], f[u].b[r][1] * xsum.y);
+        }
+      }
+    }
+  };
+
+#pragma unroll 1
+  for (; round < rounds; round += kwarps) {
+    const int next = round + kwarps;
+    if constexpr (Pipe) {
+      Fetched nxt[U];
+      if (next < rounds) fetch(nxt, next);
+      consume(cur, round);
+#pragma unroll
+      for (int u = 0; u < U; ++u) cur[u] = nxt[u];
+    } else {
+      consume(cur, round);
+      if (next < rounds) fetch(cur, next);
+    }
+  }
+
+  // Lanes t and t ^ 1 hold the other two pieces of the same activation row.
+  float* red = reinterpret_cast<float*>(sm + L.red);
+#pragma unroll
+  for (int p = 0; p < Sets; ++p) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float v = acc[p][r] + __shfl_xor_sync(0xffffffffu, acc[p][r], 1);
+      if ((t & 1) == 0) red[(warp * 2 * Sets + 2 * p + t / 2) * kRows + g + 8 * r] = v;
+    }
+  }
+  __syncthreads();
+  // A thread per (tile, activation row, row of W): the sum over the tile's warps.
+  const int outs = tiles * m_rows * kRows;
+  for (int i = warp * 32 + lane; i < outs; i += warps * 32) {
+    const int tb = i / (m_rows * kRows), mi = (i / kRows) % m_rows, r = i % kRows;
+    const std::int64_t n = (static_cast<std::int64_t>(blockIdx.x) * tiles + tb) * kRows + r;
+    if (n >= n_out) continue;
+    float total = 0.0f;
+    for (int w = 0; w < kwarps; ++w) total += red[((tb * kwarps + w) * 2 * Sets + mi) * kRows + r];
+    if (partial != nullptr)
+      partial[(static_cast<std::int64_t>(blockIdx.y) * m_rows + mi) * n_out + n] = total;
+    else
+      y[mi * n_out + n] = store<TX>(total);
+  }
+}
+
+// How a call is spread over the machine.
+struct Plan {
+  int tiles = 1;             // tiles of 16 rows per block
+  int kwarps = 8;            // warps per tile, splitting K
+  int splits = 1;            // blocks along K (> 1: partial sums + qgemv::sum_splits)
+  int pieces_per_split = 0;  // 16-byte pieces of a row per split
+  int smem_bytes = 0;
+};
+
+// Shared memory is held under 48 KB (no opt-in): long K with several activation rows
+// splits K across blocks.
+constexpr int kSmemLimit = 48 * 1024;
+
+template <int Bits>
+inline int smem_bytes(int m, int pieces, int warps, int sets) {
+  return smem_layout<Bits>(m, (pieces + 3) / 4, warps, sets).words * 4;
+}
+
+inline int sets_for(std::int64_t m) {
+  return m <= 2 ? 1 : m <= 4 ? 2 : 4;
+}
+
+// Fills p.splits, p.pieces_per_split and p.smem_bytes for the given tiles and kwarps:
+// enough blocks along K to keep about `target` warps busy, each warp with at least
+// `min_rounds` rounds of U segments, and shared memory under the limit.
+template <int Bits>
+inline Plan finish(Plan p, std::int64_t n, std::int64_t k, std::int64_t m, int target, int u,
+                   int min_rounds = 2) {
+  const std::int64_t pieces = k / piece_codes<Bits>();
+  const std::int64_t blocks = (n + kRows * p.tiles - 1) / (kRows * p.tiles);
+  const int warps = p.tiles * p.kwarps, sets = sets_for(m);
+  const std::int64_t per_warp_min = 4LL * u * min_rounds;  // pieces a warp should keep
+  std::int64_t want = (target + blocks * warps - 1) / (blocks * warps);
+  want =
+      std::min<std::int64_t>(want, std::max<std::int64_t>(1, pieces / (per_warp_min * p.kwarps)));
+  want = std::clamp<std::int64_t>(want, 1, 32);
+  while (true) {
+    std::int64_t per = (pieces + want - 1) / want;
+    per = (per + 3) / 4 * 4;  // whole segments
+    if (smem_bytes<Bits>(static_cast<int>(m), static_cast<int>(per), warps, sets) <= kSmemLimit ||
+        per <= 4) {
+      p.pieces_per_split = static_cast<int>(per);
+      p.splits = static_cast<int>((pieces + per - 1) / per);
+      break;
+    }
+    ++want;
+  }
+  p.smem_bytes = smem_bytes<Bits>(static_cast<int>(m), p.pieces_per_split, warps, sets);
+  return p;
+}
+
+template <int Bits>
+inline Plan plan(std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
+  Plan p;
+  p.tiles = 1;
+  p.kwarps = 8;
+  return finish<Bits>(p, n, k, m, sms * 16, 2);
+}
+
+}  // namespace emily::cuda::qgemv_tc
