@@ -54,7 +54,7 @@ if has test && [ "$(left)" -gt 30 ]; then
 fi
 if has bench && [ "$(left)" -gt 20 ]; then
   timeout $(($(left) - 5)) ./build-gpu/bench/bench_quant \
-    --benchmark_filter='cuda_(quantized_gemv|dense_gemv|copy)' --benchmark_min_time=0.2 \
+    --benchmark_filter='cuda_(quantized_gemv|dense_gemv|copy)' --benchmark_min_time=0.1 \
     >"$out/bench.log" 2>&1
   echo "bench rc=$? at $(($(date +%s) - start)) s"
 fi

@@ -200,15 +200,17 @@ void run_case(const Case& c, double copy_gbs) {
   };
 
   // The tensor-core kernel (quant_gemv_tc.cuh): "tc" is the library's plan; the others
-  // set tiles of 16 rows per block (t), warps per tile (k), segments per round (U),
-  // prefetching (pipe) and blocks along K (s).
-  auto tc = [&]<int Sets, int U, bool Pipe>(const char* name, int tiles, int kwarps, int splits) {
+  // set tiles of 16 rows per block (t), warps per tile (k), blocks along K (s), segments
+  // asked of L2 ahead (a) and register prefetch (pipe).
+  auto tc = [&]<int Sets, bool Pipe>(const char* name, int tiles, int kwarps, int splits,
+                                     int ahead) {
     qgemv_tc::Plan p = qgemv_tc::plan<Bits>(c.n, c.k, c.rows, sms());
     if (tiles > 0) {
       p.tiles = tiles;
       p.kwarps = kwarps;
-      p = qgemv_tc::finish<Bits>(p, c.n, c.k, c.rows, sms() * 16, U);
+      p = qgemv_tc::finish<Bits>(p, c.n, c.k, c.rows, sms() * 16);
     }
+    if (ahead >= 0) p.ahead = ahead;
     if (splits > 0) {
       const int pieces = static_cast<int>(c.k / qgemv_tc::piece_codes<Bits>());
       p.pieces_per_split = ((pieces + splits - 1) / splits + 3) / 4 * 4;
@@ -219,10 +221,9 @@ void run_case(const Case& c, double copy_gbs) {
     const dim3 grid((c.n + 16 * p.tiles - 1) / (16 * p.tiles), p.splits),
         block(32, p.tiles * p.kwarps);
     auto launch = [&](int i) {
-      qgemv_tc::gemv<Bits, bf, Sets, U, Pipe>
-          <<<grid, block, p.smem_bytes>>>(x, w[i].packed, w[i].scales, w[i].biases, ScaleType::bf16,
-                                          y, p.splits > 1 ? partial : nullptr, c.rows, c.n, c.k,
-                                          group, p.pieces_per_split, p.tiles, p.kwarps);
+      qgemv_tc::gemv<Bits, bf, bf, Sets, Pipe><<<grid, block, p.smem_bytes>>>(
+          x, w[i].packed, w[i].scales, w[i].biases, y, p.splits > 1 ? partial : nullptr, c.rows,
+          c.n, c.k, group, p.pieces_per_split, p.tiles, p.kwarps, p.ahead);
       if (p.splits > 1)
         qgemv::sum_splits<bf><<<(outs + 255) / 256, 256>>>(partial, y, outs, p.splits);
     };
@@ -232,32 +233,32 @@ void run_case(const Case& c, double copy_gbs) {
     CHECK(cudaGetLastError());
     const double err = check(name);
     char label[64];
-    std::snprintf(label, sizeof label, "%s t%d k%d s%d", name, p.tiles, p.kwarps, p.splits);
+    std::snprintf(label, sizeof label, "%s t%d k%d s%d a%d", name, p.tiles, p.kwarps, p.splits,
+                  p.ahead);
     report(label, time_us(launch, copies), err);
   };
-  // "plan" is the FMA kernel (quant_gemv.cuh, session 15: the before column).
+  // "fma (s15)" is the f32-FMA kernel (quant_gemv.cuh, session 15: the before column).
   if (c.rows == 1) {
     variant.template operator()<1, 1>("fma (s15)", 0, 0);
-    tc.template operator()<1, 2, false>("tc", 0, 0, 0);
+    tc.template operator()<1, false>("tc", 0, 0, 0, -1);
     if (!g_profile) {
-      tc.template operator()<1, 2, false>("tc U2", 1, 4, 0);
-      tc.template operator()<1, 2, false>("tc U2", 2, 4, 0);
-      tc.template operator()<1, 2, false>("tc U2", 1, 16, 0);
-      tc.template operator()<1, 1, false>("tc U1", 1, 8, 0);
-      tc.template operator()<1, 1, false>("tc U1", 1, 16, 0);
-      tc.template operator()<1, 1, true>("tc U1 pipe", 1, 8, 0);
-      tc.template operator()<1, 2, true>("tc U2 pipe", 1, 8, 0);
-      tc.template operator()<1, 4, false>("tc U4", 1, 8, 0);
-      tc.template operator()<1, 2, false>("tc U2 s2", 1, 8, 2);
+      tc.template operator()<1, false>("tc", 1, 8, 0, 0);
+      tc.template operator()<1, false>("tc", 1, 8, 0, 2);
+      tc.template operator()<1, false>("tc", 1, 8, 0, 64);
+      tc.template operator()<1, false>("tc", 1, 16, 0, 4);
+      tc.template operator()<1, false>("tc", 1, 4, 0, 4);
+      tc.template operator()<1, false>("tc", 2, 4, 0, 4);
+      tc.template operator()<1, true>("tc pipe", 1, 8, 0, 4);
+      tc.template operator()<1, true>("tc pipe", 1, 16, 0, 4);
     }
   } else if (c.rows == 2) {
     variant.template operator()<2, 1>("fma (s15)", 0, 0);
-    tc.template operator()<1, 2, false>("tc", 0, 0, 0);
+    tc.template operator()<1, false>("tc", 0, 0, 0, -1);
   } else {
     variant.template operator()<8, 1>("fma (s15)", 0, 0);
-    tc.template operator()<4, 2, false>("tc", 0, 0, 0);
-    tc.template operator()<4, 1, false>("tc U1", 1, 8, 0);
-    tc.template operator()<4, 1, false>("tc U1", 1, 4, 0);
+    tc.template operator()<4, false>("tc", 0, 0, 0, -1);
+    tc.template operator()<4, false>("tc", 1, 4, 0, 4);
+    tc.template operator()<4, true>("tc pipe", 1, 8, 0, 4);
   }
   for (auto& v : w) {
     CHECK(cudaFree(v.packed));

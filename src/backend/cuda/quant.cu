@@ -140,23 +140,34 @@ void gemv_tc(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int
           static_cast<unsigned>((n + qgemv_tc::kRows * p.tiles - 1) / (qgemv_tc::kRows * p.tiles)),
           static_cast<unsigned>(p.splits));
       const dim3 block(32, static_cast<unsigned>(p.tiles * p.kwarps));
-      auto launch = [&]<class TX, int Sets>() {
-        qgemv_tc::gemv<Bits, TX, Sets, 2, false><<<grid, block, p.smem_bytes, cs>>>(
+      auto launch = [&]<class TX, class TS, int Sets>() {
+        qgemv_tc::gemv<Bits, TX, TS, Sets, false><<<grid, block, p.smem_bytes, cs>>>(
             static_cast<const TX*>(in[0].raw_data()),
-            static_cast<const std::uint32_t*>(in[1].raw_data()), in[2].raw_data(), in[3].raw_data(),
-            scale_type(in[2].dtype()), static_cast<TX*>(y.raw_data()), partial, static_cast<int>(m),
-            n, k, a.group_size, p.pieces_per_split, p.tiles, p.kwarps);
+            static_cast<const std::uint32_t*>(in[1].raw_data()),
+            static_cast<const TS*>(in[2].raw_data()), static_cast<const TS*>(in[3].raw_data()),
+            static_cast<TX*>(y.raw_data()), partial, static_cast<int>(m), n, k, a.group_size,
+            p.pieces_per_split, p.tiles, p.kwarps, p.ahead);
         if (p.splits > 1) {
           const std::int64_t count = m * n;
           qgemv::sum_splits<TX><<<blocks_for(count, 256), 256, 0, cs>>>(
               partial, static_cast<TX*>(y.raw_data()), count, p.splits);
         }
       };
+      auto by_scales = [&]<class TX, int Sets>() {
+        switch (in[2].dtype()) {
+          case DType::f16:
+            return launch.template operator()<TX, __half, Sets>();
+          case DType::bf16:
+            return launch.template operator()<TX, __nv_bfloat16, Sets>();
+          default:
+            return launch.template operator()<TX, float, Sets>();
+        }
+      };
       auto by_sets = [&]<class TX>() {
         const int sets = qgemv_tc::sets_for(m);
-        if (sets == 1) return launch.template operator()<TX, 1>();
-        if (sets == 2) return launch.template operator()<TX, 2>();
-        launch.template operator()<TX, 4>();
+        if (sets == 1) return by_scales.template operator()<TX, 1>();
+        if (sets == 2) return by_scales.template operator()<TX, 2>();
+        by_scales.template operator()<TX, 4>();
       };
       if (in[0].dtype() == DType::bf16)
         by_sets.template operator()<__nv_bfloat16>();

@@ -93,6 +93,15 @@ struct K16<__half> {
   static constexpr std::uint32_t sixteenth = 0x2C002C00u, m64 = 0xD400D400u;  // 1/16, -64
 };
 
+// (a & mask) | magic in one LOP3: with both constants in registers (the compiler
+// otherwise splits it in two, one immediate each).
+__device__ __forceinline__ std::uint32_t and_or(std::uint32_t a, std::uint32_t mask,
+                                                std::uint32_t magic) {
+  std::uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(mask), "r"(magic));
+  return d;
+}
+
 // The code pairs of one word as 16-bit pairs of x's type, in mma order: an int4 word
 // (codes c0..c7) gives (c0, c4), (c1, c5), (c2, c6), (c3, c7); an int8 word (c0..c3)
 // gives (c0, c2), (c1, c3). Exact: each pair is an integer below 2^8 in a 16-bit float.
@@ -102,26 +111,26 @@ __device__ __forceinline__ void word_pairs(std::uint32_t w, std::uint32_t (&p)[B
   if constexpr (Bits == 4 && is_bf16<TX>()) {
     // bf16 has 7 mantissa bits: a nibble fits at bits 0..3 (reads 128 + c) or 3..6
     // (128 + 8c); bit 7 is the exponent's.
-    p[0] = hfma2<TX>((w & 0x000F000Fu) | C::magic, C::one, C::m128);
-    p[1] = hfma2<TX>(((w >> 1) & 0x00780078u) | C::magic, C::eighth, C::m16);
-    p[2] = hfma2<TX>(((w >> 8) & 0x000F000Fu) | C::magic, C::one, C::m128);
-    p[3] = hfma2<TX>(((w >> 9) & 0x00780078u) | C::magic, C::eighth, C::m16);
+    p[0] = hfma2<TX>(and_or(w, 0x000F000Fu, C::magic), C::one, C::m128);
+    p[1] = hfma2<TX>(and_or(w >> 1, 0x00780078u, C::magic), C::eighth, C::m16);
+    p[2] = hfma2<TX>(and_or(w >> 8, 0x000F000Fu, C::magic), C::one, C::m128);
+    p[3] = hfma2<TX>(and_or(w >> 9, 0x00780078u, C::magic), C::eighth, C::m16);
   } else if constexpr (Bits == 4) {
     // f16 has 10: nibbles at bits 0..3 (1024 + c) and 4..7 (1024 + 16c).
     const std::uint32_t h = w >> 8;
-    p[0] = hfma2<TX>((w & 0x000F000Fu) | C::magic, C::one, C::m1024);
-    p[1] = hfma2<TX>((w & 0x00F000F0u) | C::magic, C::sixteenth, C::m64);
-    p[2] = hfma2<TX>((h & 0x000F000Fu) | C::magic, C::one, C::m1024);
-    p[3] = hfma2<TX>((h & 0x00F000F0u) | C::magic, C::sixteenth, C::m64);
+    p[0] = hfma2<TX>(and_or(w, 0x000F000Fu, C::magic), C::one, C::m1024);
+    p[1] = hfma2<TX>(and_or(w, 0x00F000F0u, C::magic), C::sixteenth, C::m64);
+    p[2] = hfma2<TX>(and_or(h, 0x000F000Fu, C::magic), C::one, C::m1024);
+    p[3] = hfma2<TX>(and_or(h, 0x00F000F0u, C::magic), C::sixteenth, C::m64);
   } else if constexpr (is_bf16<TX>()) {
     // A byte does not fit 7 mantissa bits: its low 7 bits read 128 + l, its top bit
     // h reads 128 + 128 h (the exponent's lowest bit: 256 for h = 1); then
     // (128 + l - 256) + (128 + 128 h) = l + 128 h, each step exact.
     const std::uint32_t h = w >> 8;
-    const std::uint32_t lo0 = hfma2<TX>((w & 0x007F007Fu) | C::magic, C::one, C::m256);
-    const std::uint32_t lo1 = hfma2<TX>((h & 0x007F007Fu) | C::magic, C::one, C::m256);
-    p[0] = hfma2<TX>((w & 0x00800080u) | C::magic, C::one, lo0);
-    p[1] = hfma2<TX>((h & 0x00800080u) | C::magic, C::one, lo1);
+    const std::uint32_t lo0 = hfma2<TX>(and_or(w, 0x007F007Fu, C::magic), C::one, C::m256);
+    const std::uint32_t lo1 = hfma2<TX>(and_or(h, 0x007F007Fu, C::magic), C::one, C::m256);
+    p[0] = hfma2<TX>(and_or(w, 0x00800080u, C::magic), C::one, lo0);
+    p[1] = hfma2<TX>(and_or(h, 0x00800080u, C::magic), C::one, lo1);
   } else {
     // f16: a byte permute puts bytes 0, 2 (then 1, 3) under the exponent byte 0x64.
     p[0] = hfma2<TX>(__byte_perm(w, 0x64646464u, 0x4240u), C::one, C::m1024);
@@ -158,8 +167,8 @@ __device__ __forceinline__ uint4 load_stream(const std::uint32_t* p) {
 // Shared memory of a block, in 32-bit words: permuted activations
 // [M][segments][piece_words / 4][4 lanes][4] (a lane's 16-byte read for two mma sits
 // beside its quad's: no bank conflicts), per-piece activation sums [M][segments][4],
-// 16 zero words (what lanes read where their B column is zero), and the warps' sums
-// [warps][2 * sets][16].
+// 64 zero words (what a lane reads, at every offset it uses, where its B column is
+// zero), and the warps' sums [warps][2 * sets][16].
 struct Smem {
   int xs, xsum, zeros, red, words;
 };
@@ -169,7 +178,7 @@ __host__ __device__ inline Smem smem_layout(int m, int segs, int warps, int sets
   s.xs = 0;
   s.xsum = s.xs + m * segs * 4 * piece_words<Bits>();
   s.zeros = s.xsum + m * segs * 4;
-  s.red = s.zeros + 16;
+  s.red = s.zeros + 64;
   s.words = s.red + warps * 2 * sets * kRows;
   return s;
 }
@@ -183,8 +192,8 @@ struct Fetched {
 };
 
 template <class TS>
-__device__ __forceinline__ float ld_scale(const void* p, std::int64_t i) {
-  const TS v = __ldg(static_cast<const TS*>(p) + i);
+__device__ __forceinline__ float ld_scale(const TS* p) {
+  const TS v = __ldg(p);
   if constexpr (std::is_same_v<TS, float>)
     return v;
   else if constexpr (std::is_same_v<TS, __half>)
@@ -193,205 +202,236 @@ __device__ __forceinline__ float ld_scale(const void* p, std::int64_t i) {
     return __bfloat162float(v);
 }
 
-template <class TS>
-__device__ __forceinline__ void fetch_scales(Fetched& f, const void* scales, const void* biases,
-                                             const std::int64_t (&grow)[2], std::int64_t g0,
-                                             std::int64_t g1, bool v0, bool v1) {
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    f.s[r][0] = v0 ? ld_scale<TS>(scales, grow[r] + g0) : 0.0f;
-    f.b[r][0] = v0 ? ld_scale<TS>(biases, grow[r] + g0) : 0.0f;
-    f.s[r][1] = v1 ? ld_scale<TS>(scales, grow[r] + g1) : 0.0f;
-    f.b[r][1] = v1 ? ld_scale<TS>(biases, grow[r] + g1) : 0.0f;
-  }
+// Asks L2 for `bytes` (a multiple of 16) at p (16-byte aligned), without registers:
+// keeps DRAM busy ahead of the loads.
+__device__ __forceinline__ void prefetch_l2(const void* p, int bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void prefetch_line(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
 
 // A block: `tiles` tiles of 16 rows (blockIdx.x * tiles + warp / kwarps), `kwarps`
-// warps per tile interleaving over the segments of split blockIdx.y (pieces
-// [blockIdx.y * pieces_per_split, + pieces_per_split)), U consecutive segments per warp
-// and round. Sets = ceil(M / 2) rounded up to 1, 2 or 4; `m` is M itself. With `partial`
-// set, the block writes f32 sums to partial[blockIdx.y][m][n] instead of y. Pipe: load
-// the next round's codes before using the current one's (more registers, more bytes in
-// flight per warp).
-template <int Bits, class TX, int Sets, int U, bool Pipe>
+// warps per tile, each over a contiguous share of the segments of split blockIdx.y
+// (pieces [blockIdx.y * pieces_per_split, + pieces_per_split)). Sets = ceil(M / 2)
+// rounded up to 1, 2 or 4; `m_rows` is M itself. With `partial` set, the block writes f32
+// sums to partial[blockIdx.y][m][n] instead of y. Each warp asks L2 for its codes
+// `ahead` segments before it loads them (and for its scales at the start); Pipe also
+// loads the next segment into registers before using the current one.
+template <int Bits, class TX, class TS, int Sets, bool Pipe>
 __global__ void __launch_bounds__(32 * kMaxWarps)
     gemv(const TX* __restrict__ x, const std::uint32_t* __restrict__ packed,
-         const void* __restrict__ scales, const void* __restrict__ biases, ScaleType st,
-         TX* __restrict__ y, float* __restrict__ partial, int m_rows, std::int64_t n_out,
-         std::int64_t k, int group_size, int pieces_per_split, int tiles, int kwarps) {
+         const TS* __restrict__ scales, const TS* __restrict__ biases, TX* __restrict__ y,
+         float* __restrict__ partial, int m_rows, std::int64_t n_out, std::int64_t k,
+         int group_size, int pieces_per_split, int tiles, int kwarps, int ahead) {
   constexpr int PC = piece_codes<Bits>(), PW = piece_words<Bits>();
   extern __shared__ uint4 smem_raw[];
   std::uint32_t* const sm = reinterpret_cast<std::uint32_t*>(smem_raw);
 
   const int lane = threadIdx.x, warp = threadIdx.y, warps = blockDim.y;
-  const int g = lane >> 2, t = lane & 3;
+  const int g = lane >> 2, t = lane & 3, o0 = 2 * (t & 1);
   const int kw = warp % kwarps;
   const std::int64_t tile = static_cast<std::int64_t>(blockIdx.x) * tiles + warp / kwarps;
-  const std::int64_t pieces = k / PC, row_words = k * Bits / 32, groups = k / group_size;
-  const std::int64_t p0 = static_cast<std::int64_t>(blockIdx.y) * pieces_per_split;
-  const int count = static_cast<int>(std::min<std::int64_t>(pieces - p0, pieces_per_split));
+  const std::int64_t row_words = k * Bits / 32, groups = k / group_size;
+  const int pieces = static_cast<int>(k / PC);
+  const int p0 = static_cast<int>(blockIdx.y) * pieces_per_split;
+  const int count = min(pieces - p0, pieces_per_split);
   const int segs = (count + 3) / 4;
   const Smem L = smem_layout<Bits>(m_rows, segs, warps, Sets);
   const int gshift = __ffs(group_size) - 1;
+  // The two pieces of a lane's C columns share a group when a group spans two pieces
+  // (pieces pairs start at even piece indices, and splits at multiples of 4).
+  const bool share = 2 * PC <= group_size;
+  const int per_warp = (segs + kwarps - 1) / kwarps;
+  const int sb = kw * per_warp, se = min(segs, sb + per_warp);
 
   // Rows g and g + 8 of the tile; past the last row, the last one (in bounds, dropped).
-  const std::uint32_t* rowp[2];
-  std::int64_t grow[2];
+  // 32-bit offsets from the arguments' pointers (codes in 16-byte pieces, scales in
+  // elements: both below 2^31 for any weight that fits a GPU) save registers.
+  int code_off[2], scale_off[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    const std::int64_t n = std::min(tile * kRows + g + 8 * r, n_out - 1);
-    rowp[r] = packed + n * row_words + p0 * 4;
-    grow[r] = n * groups;
+    const std::int64_t n = min(tile * kRows + g + 8 * r, n_out - 1);
+    code_off[r] = static_cast<int>(n * row_words / 4) + p0 + t;
+    scale_off[r] = static_cast<int>(n * groups);
   }
+  // Lane i < 16 asks L2 for row i's codes; every lane for a row's scales or biases.
+  const std::int64_t pf_n = min(tile * kRows + (lane & 15), n_out - 1);
+  const char* pf_codes = reinterpret_cast<const char*>(packed + pf_n * row_words + p0 * 4);
+  auto prefetch_codes = [&](int from, int to) {  // segments [from, to)
+    to = min(to, se);
+    if (lane < 16 && from < to)
+      prefetch_l2(pf_codes + from * 64, 16 * (min(4 * to, count) - 4 * from));
+  };
 
-  auto fetch = [&](Fetched(&f)[U], int round) {
+  const uint4* const codes = reinterpret_cast<const uint4*>(packed);
+  auto fetch = [&](Fetched& f, int seg) {
+    const int mine = seg * 4 + t, c0 = seg * 4 + o0;
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int seg = round * U + u;
-      const int mine = seg * 4 + t, c0 = seg * 4 + 2 * (t & 1);
+    for (int r = 0; r < 2; ++r)
+      f.code[r] =
+          mine < count
+              ? load_stream(reinterpret_cast<const std::uint32_t*>(codes + code_off[r] + seg * 4))
+              : make_uint4(0, 0, 0, 0);
+    // Scales of pieces past `count` are never used (their codes and activations are
+    // zero), only kept finite.
+    const int g0 = ((p0 + c0) * PC) >> gshift, g1 = ((p0 + c0 + 1) * PC) >> gshift;
+    const bool v0 = c0 < count, v1 = c0 + 1 < count;
 #pragma unroll
-      for (int r = 0; r < 2; ++r)
-        f[u].code[r] = mine < count ? load_stream(rowp[r] + mine * 4) : make_uint4(0, 0, 0, 0);
-      const std::int64_t g0 = ((p0 + c0) * PC) >> gshift, g1 = ((p0 + c0 + 1) * PC) >> gshift;
-      const bool v0 = c0 < count, v1 = c0 + 1 < count;
-      switch (st) {
-        case ScaleType::f16:
-          fetch_scales<__half>(f[u], scales, biases, grow, g0, g1, v0, v1);
-          break;
-        case ScaleType::bf16:
-          fetch_scales<__nv_bfloat16>(f[u], scales, biases, grow, g0, g1, v0, v1);
-          break;
-        default:
-          fetch_scales<float>(f[u], scales, biases, grow, g0, g1, v0, v1);
+    for (int r = 0; r < 2; ++r) {
+      f.s[r][0] = v0 ? ld_scale(scales + scale_off[r] + g0) : 0.0f;
+      f.b[r][0] = v0 ? ld_scale(biases + scale_off[r] + g0) : 0.0f;
+    }
+    if (share) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) f.s[r][1] = f.s[r][0], f.b[r][1] = f.b[r][0];
+    } else {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        f.s[r][1] = v1 ? ld_scale(scales + scale_off[r] + g1) : 0.0f;
+        f.b[r][1] = v1 ? ld_scale(biases + scale_off[r] + g1) : 0.0f;
       }
     }
   };
 
-  const int rounds = (segs + U - 1) / U;
-  int round = kw;
-  Fetched cur[U];
-  // The first round's loads go out before the activations are staged, to overlap them.
-  if (round < rounds) fetch(cur, round);
+  Fetched cur;
+  // The first loads and prefetches go out before the activations are staged.
+  if (sb < se) fetch(cur, sb);
+  prefetch_codes(sb + 1, sb + 1 + ahead);
+  if (sb < se) {
+    // This warp's scales and biases: lanes 0-15 a row's scales, 16-31 its biases.
+    const TS* base = (lane < 16 ? scales : biases) + pf_n * groups;
+    const int ga = ((p0 + sb * 4) * PC) >> gshift,
+              gb = ((p0 + min(se * 4, count) - 1) * PC) >> gshift;
+    const auto first = reinterpret_cast<std::uintptr_t>(base + ga) & ~std::uintptr_t{31};
+    const auto last = reinterpret_cast<std::uintptr_t>(base + gb);
+    for (std::uintptr_t q = first; q <= last; q += 32)
+      prefetch_line(reinterpret_cast<const void*>(q));
+  }
 
   // Stage the activations: a thread per (row of x, piece), permuted into mma order,
   // with the piece's sum; pieces past `count` are zero.
-  for (int i = warp * 32 + lane; i < m_rows * segs * 4; i += warps * 32) {
-    const int mi = i / (segs * 4), pc = i % (segs * 4), seg = pc / 4, o = pc % 4;
-    std::uint32_t raw[PW];
-    if (pc < count) {
-      const uint4* src = reinterpret_cast<const uint4*>(x + mi * k + (p0 + pc) * PC);
+  const int tid = warp * 32 + lane;
+  for (int mi = 0; mi < m_rows; ++mi) {
+    for (int pc = tid; pc < segs * 4; pc += warps * 32) {
+      const int seg = pc >> 2, o = pc & 3;
+      std::uint32_t raw[PW];
+      if (pc < count) {
+        const uint4* src = reinterpret_cast<const uint4*>(x + mi * k + (p0 + pc) * PC);
+#pragma unroll
+        for (int j = 0; j < PW / 4; ++j) {
+          const uint4 v = __ldg(src + j);
+          raw[4 * j] = v.x, raw[4 * j + 1] = v.y, raw[4 * j + 2] = v.z, raw[4 * j + 3] = v.w;
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < PW; ++j) raw[j] = 0;
+      }
+      float sum = 0.0f;
+#pragma unroll
+      for (int j = 0; j < PW; ++j) {
+        if constexpr (is_bf16<TX>()) {
+          sum += __uint_as_float(raw[j] << 16) + __uint_as_float(raw[j] & 0xFFFF0000u);
+        } else {
+          const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&raw[j]));
+          sum += f.x + f.y;
+        }
+      }
+      // 16 bytes per 8 codes: the B registers of two mma (int4: one word's
+      // (x0,x4) (x1,x5) | (x2,x6) (x3,x7); int8: two words' (x0,x2) (x1,x3) | (x4,x6) (x5,x7)).
+      std::uint32_t* dst = sm + L.xs + (mi * segs + seg) * 4 * PW + o * 4;
 #pragma unroll
       for (int j = 0; j < PW / 4; ++j) {
-        const uint4 v = __ldg(src + j);
-        raw[4 * j] = v.x, raw[4 * j + 1] = v.y, raw[4 * j + 2] = v.z, raw[4 * j + 3] = v.w;
+        const std::uint32_t* r = raw + 4 * j;
+        uint4 v;
+        if constexpr (Bits == 4)
+          v = make_uint4(__byte_perm(r[0], r[2], 0x5410), __byte_perm(r[0], r[2], 0x7632),
+                         __byte_perm(r[1], r[3], 0x5410), __byte_perm(r[1], r[3], 0x7632));
+        else
+          v = make_uint4(__byte_perm(r[0], r[1], 0x5410), __byte_perm(r[0], r[1], 0x7632),
+                         __byte_perm(r[2], r[3], 0x5410), __byte_perm(r[2], r[3], 0x7632));
+        *reinterpret_cast<uint4*>(dst + j * 16) = v;
       }
-    } else {
-#pragma unroll
-      for (int j = 0; j < PW; ++j) raw[j] = 0;
+      reinterpret_cast<float*>(sm)[L.xsum + (mi * segs + seg) * 4 + o] = sum;
     }
-    float sum = 0.0f;
-#pragma unroll
-    for (int j = 0; j < PW; ++j) {
-      if constexpr (is_bf16<TX>()) {
-        sum += __uint_as_float(raw[j] << 16) + __uint_as_float(raw[j] & 0xFFFF0000u);
-      } else {
-        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&raw[j]));
-        sum += f.x + f.y;
-      }
-    }
-    // 16 bytes per (8 codes of int4, 8 of int8): the B registers of two mma.
-    std::uint32_t* dst = sm + L.xs + ((mi * segs + seg) * (PW / 4)) * 16 + o * 4;
-#pragma unroll
-    for (int j = 0; j < PW / 4; ++j) {
-      const std::uint32_t* r = raw + 4 * j;
-      uint4 v;
-      if constexpr (Bits == 4) {  // x0..x7 of a word: (x0,x4) (x1,x5) | (x2,x6) (x3,x7)
-        v = make_uint4(__byte_perm(r[0], r[2], 0x5410), __byte_perm(r[0], r[2], 0x7632),
-                       __byte_perm(r[1], r[3], 0x5410), __byte_perm(r[1], r[3], 0x7632));
-      } else {  // two words of 4: (x0,x2) (x1,x3) | (x4,x6) (x5,x7)
-        v = make_uint4(__byte_perm(r[0], r[1], 0x5410), __byte_perm(r[0], r[1], 0x7632),
-                       __byte_perm(r[2], r[3], 0x5410), __byte_perm(r[2], r[3], 0x7632));
-      }
-      *reinterpret_cast<uint4*>(dst + j * 16) = v;
-    }
-    sm[L.xsum + (mi * segs + seg) * 4 + o] = sum;
   }
-  if (warp == 0 && lane < 16) sm[L.zeros + lane] = 0;
+  for (int i = tid; i < 64; i += warps * 32) sm[L.zeros + i] = 0;
   __syncthreads();
 
   // Where this lane's B registers come from in set p: its own piece's activations of row
-  // 2p + g / 4 when its column is its own (g % 4 == t), else zeros. And the sums of
-  // the pieces its C columns hold (row 2p + t / 2, pieces 2 (t % 2), + 1).
-  int xoff[Sets], soff[Sets];
+  // 2p + g / 4 when its column is its own (g % 4 == t), else zeros (stepping 0 per
+  // segment). And the sums of the pieces its C columns hold (row 2p + t / 2, pieces
+  // 2 (t % 2) and + 1).
+  const std::uint32_t* bptr[Sets];
+  const float* xsptr[Sets];
+  int bstep[Sets], xstep[Sets];
 #pragma unroll
   for (int p = 0; p < Sets; ++p) {
     const int mb = 2 * p + g / 4, mc = 2 * p + t / 2;
-    xoff[p] = (g % 4 == t && mb < m_rows) ? L.xs + mb * segs * 4 * PW + t * 4 : -1;
-    soff[p] = mc < m_rows ? L.xsum + mc * segs * 4 + 2 * (t & 1) : -1;
+    const bool own = g % 4 == t && mb < m_rows;
+    bptr[p] = sm + (own ? L.xs + mb * segs * 4 * PW + t * 4 : L.zeros);
+    bstep[p] = own ? 4 * PW : 0;
+    xsptr[p] =
+        reinterpret_cast<const float*>(sm) + (mc < m_rows ? L.xsum + mc * segs * 4 + o0 : L.zeros);
+    xstep[p] = mc < m_rows ? 4 : 0;
   }
 
   float acc[Sets][2] = {};
-  auto consume = [&](const Fetched(&f)[U], int rnd) {
+  auto consume = [&](const Fetched& f, int seg) {
+    float c[Sets][4] = {};
+    const std::uint32_t w0[4] = {f.code[0].x, f.code[0].y, f.code[0].z, f.code[0].w};
+    const std::uint32_t w1[4] = {f.code[1].x, f.code[1].y, f.code[1].z, f.code[1].w};
+    const uint4* bq[Sets];
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int seg = rnd * U + u;
-      float c[Sets][4] = {};
-      const std::uint32_t w0[4] = {f[u].code[0].x, f[u].code[0].y, f[u].code[0].z, f[u].code[0].w};
-      const std::uint32_t w1[4] = {f[u].code[1].x, f[u].code[1].y, f[u].code[1].z, f[u].code[1].w};
+    for (int p = 0; p < Sets; ++p) bq[p] = reinterpret_cast<const uint4*>(bptr[p] + seg * bstep[p]);
 #pragma unroll
-      for (int j = 0; j < PW / 4; ++j) {  // 16 bytes of B per set: two mma
-        uint4 bv[Sets];
+    for (int j = 0; j < PW / 4; ++j) {  // 16 bytes of B per set: two mma
+      uint4 bv[Sets];
+#pragma unroll
+      for (int p = 0; p < Sets; ++p) bv[p] = bq[p][4 * j];
+      if constexpr (Bits == 4) {  // one word per row: pairs 0, 1 then 2, 3
+        std::uint32_t a[4], b[4];
+        word_pairs<4, TX>(w0[j], a);
+        word_pairs<4, TX>(w1[j], b);
 #pragma unroll
         for (int p = 0; p < Sets; ++p) {
-          const int off = xoff[p] < 0 ? L.zeros : xoff[p] + seg * 4 * PW + j * 16;
-          bv[p] = *reinterpret_cast<const uint4*>(sm + off);
+          mma<TX>(c[p], a[0], b[0], a[1], b[1], bv[p].x, bv[p].y);
+          mma<TX>(c[p], a[2], b[2], a[3], b[3], bv[p].z, bv[p].w);
         }
-        if constexpr (Bits == 4) {  // one word per row: pairs 0, 1 then 2, 3
-          std::uint32_t a[4], b[4];
-          word_pairs<4, TX>(w0[j], a);
-          word_pairs<4, TX>(w1[j], b);
+      } else {  // two words per row, one mma each
 #pragma unroll
-          for (int p = 0; p < Sets; ++p) {
-            mma<TX>(c[p], a[0], b[0], a[1], b[1], bv[p].x, bv[p].y);
-            mma<TX>(c[p], a[2], b[2], a[3], b[3], bv[p].z, bv[p].w);
-          }
-        } else {  // two words per row, one mma each
+        for (int h = 0; h < 2; ++h) {
+          std::uint32_t a[2], b[2];
+          word_pairs<8, TX>(w0[2 * j + h], a);
+          word_pairs<8, TX>(w1[2 * j + h], b);
 #pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            std::uint32_t a[2], b[2];
-            word_pairs<8, TX>(w0[2 * j + h], a);
-            word_pairs<8, TX>(w1[2 * j + h], b);
-#pragma unroll
-            for (int p = 0; p < Sets; ++p)
-              mma<TX>(c[p], a[0], b[0], a[1], b[1], h ? bv[p].z : bv[p].x, h ? bv[p].w : bv[p].y);
-          }
+          for (int p = 0; p < Sets; ++p)
+            mma<TX>(c[p], a[0], b[0], a[1], b[1], h ? bv[p].z : bv[p].x, h ? bv[p].w : bv[p].y);
         }
       }
+    }
 #pragma unroll
-      for (int p = 0; p < Sets; ++p) {
-        const int off = soff[p] < 0 ? L.zeros : soff[p] + seg * 4;
-        const float2 xsum = *reinterpret_cast<const float2*>(sm + off);
+    for (int p = 0; p < Sets; ++p) {
+      const float2 xsum = *reinterpret_cast<const float2*>(xsptr[p] + seg * xstep[p]);
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          acc[p][r] += fmaf(f[u].s[r][0], c[p][2 * r], f[u].b[r][0] * xsum.x);
-          acc[p][r] += fmaf(f[u].s[r][1], c[p][2 * r + 1], f[u].b[r][1] * xsum.y);
-        }
+      for (int r = 0; r < 2; ++r) {
+        acc[p][r] += fmaf(f.s[r][0], c[p][2 * r], f.b[r][0] * xsum.x);
+        acc[p][r] += fmaf(f.s[r][1], c[p][2 * r + 1], f.b[r][1] * xsum.y);
       }
     }
   };
 
 #pragma unroll 1
-  for (; round < rounds; round += kwarps) {
-    const int next = round + kwarps;
+  for (int seg = sb; seg < se; ++seg) {
+    prefetch_codes(seg + 1 + ahead, seg + 2 + ahead);
     if constexpr (Pipe) {
-      Fetched nxt[U];
-      if (next < rounds) fetch(nxt, next);
-      consume(cur, round);
-#pragma unroll
-      for (int u = 0; u < U; ++u) cur[u] = nxt[u];
+      Fetched nxt;
+      if (seg + 1 < se) fetch(nxt, seg + 1);
+      consume(cur, seg);
+      cur = nxt;
     } else {
-      consume(cur, round);
-      if (next < rounds) fetch(cur, next);
+      consume(cur, seg);
+      if (seg + 1 < se) fetch(cur, seg + 1);
     }
   }
 
@@ -407,17 +447,19 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   }
   __syncthreads();
   // A thread per (tile, activation row, row of W): the sum over the tile's warps.
-  const int outs = tiles * m_rows * kRows;
-  for (int i = warp * 32 + lane; i < outs; i += warps * 32) {
-    const int tb = i / (m_rows * kRows), mi = (i / kRows) % m_rows, r = i % kRows;
-    const std::int64_t n = (static_cast<std::int64_t>(blockIdx.x) * tiles + tb) * kRows + r;
-    if (n >= n_out) continue;
-    float total = 0.0f;
-    for (int w = 0; w < kwarps; ++w) total += red[((tb * kwarps + w) * 2 * Sets + mi) * kRows + r];
-    if (partial != nullptr)
-      partial[(static_cast<std::int64_t>(blockIdx.y) * m_rows + mi) * n_out + n] = total;
-    else
-      y[mi * n_out + n] = store<TX>(total);
+  for (int tb = 0; tb < tiles; ++tb) {
+    for (int i = tid; i < m_rows * kRows; i += warps * 32) {
+      const int mi = i / kRows, r = i % kRows;
+      const std::int64_t n = (static_cast<std::int64_t>(blockIdx.x) * tiles + tb) * kRows + r;
+      if (n >= n_out) continue;
+      float total = 0.0f;
+      for (int w = 0; w < kwarps; ++w)
+        total += red[((tb * kwarps + w) * 2 * Sets + mi) * kRows + r];
+      if (partial != nullptr)
+        partial[(static_cast<std::int64_t>(blockIdx.y) * m_rows + mi) * n_out + n] = total;
+      else
+        y[mi * n_out + n] = store<TX>(total);
+    }
   }
 }
 
@@ -427,6 +469,7 @@ struct Plan {
   int kwarps = 8;            // warps per tile, splitting K
   int splits = 1;            // blocks along K (> 1: partial sums + qgemv::sum_splits)
   int pieces_per_split = 0;  // 16-byte pieces of a row per split
+  int ahead = 4;             // segments a warp asks L2 for before loading them
   int smem_bytes = 0;
 };
 
@@ -444,18 +487,17 @@ inline int sets_for(std::int64_t m) {
 }
 
 // Fills p.splits, p.pieces_per_split and p.smem_bytes for the given tiles and kwarps:
-// enough blocks along K to keep about `target` warps busy, each warp with at least
-// `min_rounds` rounds of U segments, and shared memory under the limit.
+// enough blocks along K to keep about `target` warps busy as long as each warp keeps at
+// least `min_segs` segments, and shared memory under the limit.
 template <int Bits>
-inline Plan finish(Plan p, std::int64_t n, std::int64_t k, std::int64_t m, int target, int u,
-                   int min_rounds = 2) {
+inline Plan finish(Plan p, std::int64_t n, std::int64_t k, std::int64_t m, int target,
+                   int min_segs = 4) {
   const std::int64_t pieces = k / piece_codes<Bits>();
   const std::int64_t blocks = (n + kRows * p.tiles - 1) / (kRows * p.tiles);
   const int warps = p.tiles * p.kwarps, sets = sets_for(m);
-  const std::int64_t per_warp_min = 4LL * u * min_rounds;  // pieces a warp should keep
   std::int64_t want = (target + blocks * warps - 1) / (blocks * warps);
   want =
-      std::min<std::int64_t>(want, std::max<std::int64_t>(1, pieces / (per_warp_min * p.kwarps)));
+      std::min<std::int64_t>(want, std::max<std::int64_t>(1, pieces / (4LL * min_segs * p.kwarps)));
   want = std::clamp<std::int64_t>(want, 1, 32);
   while (true) {
     std::int64_t per = (pieces + want - 1) / want;
@@ -477,7 +519,8 @@ inline Plan plan(std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
   Plan p;
   p.tiles = 1;
   p.kwarps = 8;
-  return finish<Bits>(p, n, k, m, sms * 16, 2);
+  p.ahead = 4;
+  return finish<Bits>(p, n, k, m, sms * 16);
 }
 
 }  // namespace emily::cuda::qgemv_tc
