@@ -242,14 +242,11 @@ void run_case(const Case& c, double copy_gbs) {
     variant.template operator()<1, 1>("fma (s15)", 0, 0);
     tc.template operator()<1, false>("tc", 0, 0, 0, -1);
     if (!g_profile) {
-      tc.template operator()<1, false>("tc", 1, 8, 0, 0);
-      tc.template operator()<1, false>("tc", 1, 8, 0, 2);
+      tc.template operator()<1, false>("tc", 1, 8, 0, 4);
       tc.template operator()<1, false>("tc", 1, 8, 0, 64);
-      tc.template operator()<1, false>("tc", 1, 16, 0, 4);
-      tc.template operator()<1, false>("tc", 1, 4, 0, 4);
-      tc.template operator()<1, false>("tc", 2, 4, 0, 4);
-      tc.template operator()<1, true>("tc pipe", 1, 8, 0, 4);
-      tc.template operator()<1, true>("tc pipe", 1, 16, 0, 4);
+      tc.template operator()<1, false>("tc", 1, 16, 0, 64);
+      tc.template operator()<1, false>("tc", 2, 8, 0, 64);
+      tc.template operator()<1, true>("tc pipe", 1, 8, 0, 64);
     }
   } else if (c.rows == 2) {
     variant.template operator()<2, 1>("fma (s15)", 0, 0);
@@ -257,8 +254,8 @@ void run_case(const Case& c, double copy_gbs) {
   } else {
     variant.template operator()<8, 1>("fma (s15)", 0, 0);
     tc.template operator()<4, false>("tc", 0, 0, 0, -1);
-    tc.template operator()<4, false>("tc", 1, 4, 0, 4);
-    tc.template operator()<4, true>("tc pipe", 1, 8, 0, 4);
+    tc.template operator()<4, false>("tc", 1, 8, 0, 64);
+    tc.template operator()<4, true>("tc pipe", 1, 4, 0, 64);
   }
   for (auto& v : w) {
     CHECK(cudaFree(v.packed));

@@ -22,11 +22,11 @@
 //    of an int4 word); the activations are permuted once per block into that order in
 //    shared memory.
 //  - Pieces of one segment may lie in different groups (group 32 or 64), so the 8 B
-//    columns keep them apart: column n = 4 mm + t' holds activation row 2 p + mm at the
-//    positions of lane t' only (zero elsewhere), and C[row][n] is the dot product of one
-//    piece with one activation row. A lane's C covers 2 pieces and 2 rows; it applies
-//    their scales and biases (s * C + b * sum x) in f32. M > 2 runs ceil(M / 2) "sets"
-//    of mma on the same A.
+//    columns keep them apart: column n = 2 t' + mm holds activation row 2 p + mm at the
+//    positions of lane t' only (zero elsewhere), so C[row][2t + mm], which lane t
+//    holds, is the dot product of its own piece with activation row 2 p + mm. It
+//    applies the piece's scale and bias (s * C + b * sum x) in f32. M > 2 runs
+//    ceil(M / 2) "sets" of mma on the same A.
 //  - A warp owns 16 rows and walks its segments; warps of a block split K and add their
 //    sums in shared memory, blocks split K only when the rows cannot fill the machine
 //    (f32 partial sums and qgemv::sum_splits, no atomics).
@@ -166,9 +166,10 @@ __device__ __forceinline__ uint4 load_stream(const std::uint32_t* p) {
 
 // Shared memory of a block, in 32-bit words: permuted activations
 // [M][segments][piece_words / 4][4 lanes][4] (a lane's 16-byte read for two mma sits
-// beside its quad's: no bank conflicts), per-piece activation sums [M][segments][4],
-// 64 zero words (what a lane reads, at every offset it uses, where its B column is
-// zero), and the warps' sums [warps][2 * sets][16].
+// beside its quad's: no bank conflicts), per-piece activation sums
+// [segments][4 pieces][2 * sets] (zero past M), 64 zero words (what a lane reads, at
+// every offset it uses, where its B column is zero), and the warps' sums
+// [warps][2 * sets][16].
 struct Smem {
   int xs, xsum, zeros, red, words;
 };
@@ -177,18 +178,17 @@ __host__ __device__ inline Smem smem_layout(int m, int segs, int warps, int sets
   Smem s;
   s.xs = 0;
   s.xsum = s.xs + m * segs * 4 * piece_words<Bits>();
-  s.zeros = s.xsum + m * segs * 4;
+  s.zeros = s.xsum + segs * 4 * 2 * sets;
   s.red = s.zeros + 64;
   s.words = s.red + warps * 2 * sets * kRows;
   return s;
 }
 
-// Everything a lane reads from global memory for one segment: 16 bytes of its two rows,
-// and the scales and biases of the two pieces its C columns hold (pieces 2 (t % 2) and
-// + 1 of the segment, rows g and g + 8).
+// What a lane reads from global memory for one segment: its piece of rows g and g + 8,
+// and their scales and biases (a piece lies in one group).
 struct Fetched {
   uint4 code[2];
-  float s[2][2], b[2][2];
+  float s[2], b[2];
 };
 
 template <class TS>
@@ -202,11 +202,8 @@ __device__ __forceinline__ float ld_scale(const TS* p) {
     return __bfloat162float(v);
 }
 
-// Asks L2 for `bytes` (a multiple of 16) at p (16-byte aligned), without registers:
-// keeps DRAM busy ahead of the loads.
-__device__ __forceinline__ void prefetch_l2(const void* p, int bytes) {
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-}
+// Asks L2 for the line at p without holding a register: keeps DRAM busy ahead of the
+// loads. (The bulk prefetch takes its address in uniform registers: a loop over lanes.)
 __device__ __forceinline__ void prefetch_line(const void* p) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
@@ -215,21 +212,21 @@ __device__ __forceinline__ void prefetch_line(const void* p) {
 // warps per tile, each over a contiguous share of the segments of split blockIdx.y
 // (pieces [blockIdx.y * pieces_per_split, + pieces_per_split)). Sets = ceil(M / 2)
 // rounded up to 1, 2 or 4; `m_rows` is M itself. With `partial` set, the block writes f32
-// sums to partial[blockIdx.y][m][n] instead of y. Each warp asks L2 for its codes
-// `ahead` segments before it loads them (and for its scales at the start); Pipe also
-// loads the next segment into registers before using the current one.
+// sums to partial[blockIdx.y][m][n] instead of y. Each lane asks L2 for its codes
+// `ahead` segments before it loads them (and for the warp's scales at the start); Pipe
+// also loads the next segment into registers before using the current one.
 template <int Bits, class TX, class TS, int Sets, bool Pipe>
 __global__ void __launch_bounds__(32 * kMaxWarps)
     gemv(const TX* __restrict__ x, const std::uint32_t* __restrict__ packed,
          const TS* __restrict__ scales, const TS* __restrict__ biases, TX* __restrict__ y,
          float* __restrict__ partial, int m_rows, std::int64_t n_out, std::int64_t k,
          int group_size, int pieces_per_split, int tiles, int kwarps, int ahead) {
-  constexpr int PC = piece_codes<Bits>(), PW = piece_words<Bits>();
+  constexpr int PC = piece_codes<Bits>(), PW = piece_words<Bits>(), MP = 2 * Sets;
   extern __shared__ uint4 smem_raw[];
   std::uint32_t* const sm = reinterpret_cast<std::uint32_t*>(smem_raw);
 
   const int lane = threadIdx.x, warp = threadIdx.y, warps = blockDim.y;
-  const int g = lane >> 2, t = lane & 3, o0 = 2 * (t & 1);
+  const int g = lane >> 2, t = lane & 3;
   const int kw = warp % kwarps;
   const std::int64_t tile = static_cast<std::int64_t>(blockIdx.x) * tiles + warp / kwarps;
   const std::int64_t row_words = k * Bits / 32, groups = k / group_size;
@@ -239,70 +236,48 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   const int segs = (count + 3) / 4;
   const Smem L = smem_layout<Bits>(m_rows, segs, warps, Sets);
   const int gshift = __ffs(group_size) - 1;
-  // The two pieces of a lane's C columns share a group when a group spans two pieces
-  // (pieces pairs start at even piece indices, and splits at multiples of 4).
-  const bool share = 2 * PC <= group_size;
   const int per_warp = (segs + kwarps - 1) / kwarps;
   const int sb = kw * per_warp, se = min(segs, sb + per_warp);
 
   // Rows g and g + 8 of the tile; past the last row, the last one (in bounds, dropped).
-  // 32-bit offsets from the arguments' pointers (codes in 16-byte pieces, scales in
-  // elements: both below 2^31 for any weight that fits a GPU) save registers.
-  int code_off[2], scale_off[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const std::int64_t n = min(tile * kRows + g + 8 * r, n_out - 1);
-    code_off[r] = static_cast<int>(n * row_words / 4) + p0 + t;
-    scale_off[r] = static_cast<int>(n * groups);
-  }
-  // Lane i < 16 asks L2 for row i's codes; every lane for a row's scales or biases.
-  const std::int64_t pf_n = min(tile * kRows + (lane & 15), n_out - 1);
-  const char* pf_codes = reinterpret_cast<const char*>(packed + pf_n * row_words + p0 * 4);
-  auto prefetch_codes = [&](int from, int to) {  // segments [from, to)
-    to = min(to, se);
-    if (lane < 16 && from < to)
-      prefetch_l2(pf_codes + from * 64, 16 * (min(4 * to, count) - 4 * from));
-  };
+  // The lane's piece t of segment 0, and its row g's scales (row g + 8's are 8 rows on).
+  const std::int64_t n0 = min(tile * kRows + g, n_out - 1), n1 = min(n0 + 8, n_out - 1);
+  const uint4* const code0 = reinterpret_cast<const uint4*>(packed + n0 * row_words) + p0 + t;
+  const uint4* const code1 = reinterpret_cast<const uint4*>(packed + n1 * row_words) + p0 + t;
+  const TS* const srow = scales + n0 * groups;
+  const TS* const brow = biases + n0 * groups;
+  const int row1 = static_cast<int>((n1 - n0) * groups);
 
-  const uint4* const codes = reinterpret_cast<const uint4*>(packed);
   auto fetch = [&](Fetched& f, int seg) {
-    const int mine = seg * 4 + t, c0 = seg * 4 + o0;
-#pragma unroll
-    for (int r = 0; r < 2; ++r)
-      f.code[r] =
-          mine < count
-              ? load_stream(reinterpret_cast<const std::uint32_t*>(codes + code_off[r] + seg * 4))
-              : make_uint4(0, 0, 0, 0);
-    // Scales of pieces past `count` are never used (their codes and activations are
-    // zero), only kept finite.
-    const int g0 = ((p0 + c0) * PC) >> gshift, g1 = ((p0 + c0 + 1) * PC) >> gshift;
-    const bool v0 = c0 < count, v1 = c0 + 1 < count;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      f.s[r][0] = v0 ? ld_scale(scales + scale_off[r] + g0) : 0.0f;
-      f.b[r][0] = v0 ? ld_scale(biases + scale_off[r] + g0) : 0.0f;
+    const int mine = seg * 4 + t;
+    const int gi = ((p0 + mine) * PC) >> gshift;
+    if (mine < count) {
+      f.code[0] = load_stream(reinterpret_cast<const std::uint32_t*>(code0 + seg * 4));
+      f.code[1] = load_stream(reinterpret_cast<const std::uint32_t*>(code1 + seg * 4));
+      f.s[0] = ld_scale(srow + gi), f.s[1] = ld_scale(srow + row1 + gi);
+      f.b[0] = ld_scale(brow + gi), f.b[1] = ld_scale(brow + row1 + gi);
+    } else {  // past the split: zero codes against zero activations
+      f.code[0] = f.code[1] = make_uint4(0, 0, 0, 0);
+      f.s[0] = f.s[1] = f.b[0] = f.b[1] = 0.0f;
     }
-    if (share) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) f.s[r][1] = f.s[r][0], f.b[r][1] = f.b[r][0];
-    } else {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        f.s[r][1] = v1 ? ld_scale(scales + scale_off[r] + g1) : 0.0f;
-        f.b[r][1] = v1 ? ld_scale(biases + scale_off[r] + g1) : 0.0f;
-      }
+  };
+  auto prefetch = [&](int seg) {
+    if (seg < se && seg * 4 + t < count) {
+      prefetch_line(code0 + seg * 4);
+      prefetch_line(code1 + seg * 4);
     }
   };
 
   Fetched cur;
   // The first loads and prefetches go out before the activations are staged.
-  if (sb < se) fetch(cur, sb);
-  prefetch_codes(sb + 1, sb + 1 + ahead);
   if (sb < se) {
+    fetch(cur, sb);
+    for (int d = 1; d <= ahead && sb + d < se; ++d) prefetch(sb + d);
     // This warp's scales and biases: lanes 0-15 a row's scales, 16-31 its biases.
-    const TS* base = (lane < 16 ? scales : biases) + pf_n * groups;
-    const int ga = ((p0 + sb * 4) * PC) >> gshift,
-              gb = ((p0 + min(se * 4, count) - 1) * PC) >> gshift;
+    const std::int64_t pn = min(tile * kRows + (lane & 15), n_out - 1);
+    const TS* base = (lane < 16 ? scales : biases) + pn * groups;
+    const int ga = ((p0 + sb * 4) * PC) >> gshift;
+    const int gb = ((p0 + min(se * 4, count) - 1) * PC) >> gshift;
     const auto first = reinterpret_cast<std::uintptr_t>(base + ga) & ~std::uintptr_t{31};
     const auto last = reinterpret_cast<std::uintptr_t>(base + gb);
     for (std::uintptr_t q = first; q <= last; q += 32)
@@ -310,10 +285,15 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   }
 
   // Stage the activations: a thread per (row of x, piece), permuted into mma order,
-  // with the piece's sum; pieces past `count` are zero.
+  // with the piece's sum; pieces past `count` and rows past M are zero.
   const int tid = warp * 32 + lane;
-  for (int mi = 0; mi < m_rows; ++mi) {
+  float* const xsum_sm = reinterpret_cast<float*>(sm) + L.xsum;
+  for (int mi = 0; mi < MP; ++mi) {
     for (int pc = tid; pc < segs * 4; pc += warps * 32) {
+      if (mi >= m_rows) {
+        xsum_sm[pc * MP + mi] = 0.0f;
+        continue;
+      }
       const int seg = pc >> 2, o = pc & 3;
       std::uint32_t raw[PW];
       if (pc < count) {
@@ -352,31 +332,28 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
                          __byte_perm(r[2], r[3], 0x5410), __byte_perm(r[2], r[3], 0x7632));
         *reinterpret_cast<uint4*>(dst + j * 16) = v;
       }
-      reinterpret_cast<float*>(sm)[L.xsum + (mi * segs + seg) * 4 + o] = sum;
+      xsum_sm[pc * MP + mi] = sum;
     }
   }
   for (int i = tid; i < 64; i += warps * 32) sm[L.zeros + i] = 0;
   __syncthreads();
 
-  // Where this lane's B registers come from in set p: its own piece's activations of row
-  // 2p + g / 4 when its column is its own (g % 4 == t), else zeros (stepping 0 per
-  // segment). And the sums of the pieces its C columns hold (row 2p + t / 2, pieces
-  // 2 (t % 2) and + 1).
+  // B column n = 2 owner + mm holds activation row 2p + mm at the k positions of lane
+  // `owner` of the quad, zero elsewhere; so C[row][2t + mm] is this lane's own piece
+  // dotted with activation row 2p + mm. Lane (g, t) supplies column g: its own piece's
+  // activations when g / 2 == t, else zeros (stepping 0 per segment).
   const std::uint32_t* bptr[Sets];
-  const float* xsptr[Sets];
-  int bstep[Sets], xstep[Sets];
+  int bstep[Sets];
 #pragma unroll
   for (int p = 0; p < Sets; ++p) {
-    const int mb = 2 * p + g / 4, mc = 2 * p + t / 2;
-    const bool own = g % 4 == t && mb < m_rows;
+    const int mb = 2 * p + (g & 1);
+    const bool own = g / 2 == t && mb < m_rows;
     bptr[p] = sm + (own ? L.xs + mb * segs * 4 * PW + t * 4 : L.zeros);
     bstep[p] = own ? 4 * PW : 0;
-    xsptr[p] =
-        reinterpret_cast<const float*>(sm) + (mc < m_rows ? L.xsum + mc * segs * 4 + o0 : L.zeros);
-    xstep[p] = mc < m_rows ? 4 : 0;
   }
+  const float* const xsp = xsum_sm + t * MP;
 
-  float acc[Sets][2] = {};
+  float acc[Sets][2][2] = {};  // [set][row g, g + 8][activation row 2p, 2p + 1]
   auto consume = [&](const Fetched& f, int seg) {
     float c[Sets][4] = {};
     const std::uint32_t w0[4] = {f.code[0].x, f.code[0].y, f.code[0].z, f.code[0].w};
@@ -410,20 +387,21 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
         }
       }
     }
+    const float* xs = xsp + seg * 4 * MP;
 #pragma unroll
     for (int p = 0; p < Sets; ++p) {
-      const float2 xsum = *reinterpret_cast<const float2*>(xsptr[p] + seg * xstep[p]);
+      const float2 xsum = *reinterpret_cast<const float2*>(xs + 2 * p);
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        acc[p][r] += fmaf(f.s[r][0], c[p][2 * r], f.b[r][0] * xsum.x);
-        acc[p][r] += fmaf(f.s[r][1], c[p][2 * r + 1], f.b[r][1] * xsum.y);
+        acc[p][r][0] += fmaf(f.s[r], c[p][2 * r], f.b[r] * xsum.x);
+        acc[p][r][1] += fmaf(f.s[r], c[p][2 * r + 1], f.b[r] * xsum.y);
       }
     }
   };
 
 #pragma unroll 1
   for (int seg = sb; seg < se; ++seg) {
-    prefetch_codes(seg + 1 + ahead, seg + 2 + ahead);
+    prefetch(seg + ahead + 1);
     if constexpr (Pipe) {
       Fetched nxt;
       if (seg + 1 < se) fetch(nxt, seg + 1);
@@ -435,14 +413,19 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
     }
   }
 
-  // Lanes t and t ^ 1 hold the other two pieces of the same activation row.
+  // The quad's four lanes hold the four pieces of a segment: add them.
   float* red = reinterpret_cast<float*>(sm + L.red);
 #pragma unroll
   for (int p = 0; p < Sets; ++p) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      const float v = acc[p][r] + __shfl_xor_sync(0xffffffffu, acc[p][r], 1);
-      if ((t & 1) == 0) red[(warp * 2 * Sets + 2 * p + t / 2) * kRows + g + 8 * r] = v;
+#pragma unroll
+      for (int mm = 0; mm < 2; ++mm) {
+        float v = acc[p][r][mm];
+        v += __shfl_xor_sync(0xffffffffu, v, 1);
+        v += __shfl_xor_sync(0xffffffffu, v, 2);
+        if (t == 2 * r + mm) red[(warp * MP + 2 * p + mm) * kRows + g + 8 * r] = v;
+      }
     }
   }
   __syncthreads();
@@ -453,8 +436,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
       const std::int64_t n = (static_cast<std::int64_t>(blockIdx.x) * tiles + tb) * kRows + r;
       if (n >= n_out) continue;
       float total = 0.0f;
-      for (int w = 0; w < kwarps; ++w)
-        total += red[((tb * kwarps + w) * 2 * Sets + mi) * kRows + r];
+      for (int w = 0; w < kwarps; ++w) total += red[((tb * kwarps + w) * MP + mi) * kRows + r];
       if (partial != nullptr)
         partial[(static_cast<std::int64_t>(blockIdx.y) * m_rows + mi) * n_out + n] = total;
       else
@@ -514,13 +496,18 @@ inline Plan finish(Plan p, std::int64_t n, std::int64_t k, std::int64_t m, int t
   return p;
 }
 
+// Measured on an H100 (bench/results/fast-quant.md, session 17): 8 warps per 16-row
+// tile, 16 when the tiles alone leave SMs short of 16 warps, 4 for M > 2 (more
+// registers per warp); blocks split K only below 8 warps per SM; each warp asks L2 for
+// its whole share of the codes up front (`ahead` past any share measured here).
 template <int Bits>
 inline Plan plan(std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
   Plan p;
+  const std::int64_t tiles = (n + kRows - 1) / kRows, segs = k / piece_codes<Bits>() / 4;
   p.tiles = 1;
-  p.kwarps = 8;
-  p.ahead = 4;
-  return finish<Bits>(p, n, k, m, sms * 16);
+  p.kwarps = m > 2 ? 4 : tiles * 8 < sms * 16 && segs >= 64 ? 16 : 8;
+  p.ahead = 64;
+  return finish<Bits>(p, n, k, m, sms * 8);
 }
 
 }  // namespace emily::cuda::qgemv_tc
