@@ -153,13 +153,13 @@ void time_gpu(benchmark::State& state, bool events, Call&& call) {
 }
 
 // Args: K = N, bits, M, clock (0 wall, 1 events), fma (1: the f32-FMA kernel of
-// session 15 instead of the tensor-core one, for before/after in one run).
+// session 15 wherever the library would choose otherwise, for before/after in one run).
 void BM_cuda_quantized_gemv(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t n = state.range(0), bits = state.range(1), m = state.range(2);
 #ifdef EMILY_HAS_CUDA
-  std::optional<cuda::qgemv::ForceFma> fma;
-  if (state.range(4)) fma.emplace();
+  std::optional<cuda::qgemv::ForceGemv> force;
+  if (state.range(4)) force.emplace(cuda::qgemv::GemvKernel::fma);
 #endif
   const Device gpu = Device::cuda(0);
   std::vector<QuantizedTensor> w;

@@ -16,6 +16,10 @@
 #include "support/gpu.h"
 #include "support/testing.h"
 
+#ifdef EMILY_HAS_CUDA
+#include "backend/cuda/quant_gemv.h"
+#endif
+
 namespace emily {
 namespace {
 
@@ -148,19 +152,23 @@ TEST_F(CudaQuant, GemvPlanEdgesMatchTheDecomposition) {
 }
 
 // The tensor-core GEMV (quant_gemv_tc.cuh: transposed, M <= 8, 4 and 8 bits, f16 or
-// bf16 x) against the CPU kernel, which also takes s q + b in f32 without rounding it
-// and accumulates in f32. The GPU's products are exact (codes and x in x's 16-bit
-// type), its sums f32 in the tensor cores, its scale and bias applied in f32. Both round
-// y once to x's dtype. Tolerance per element: 1e-5 of sum |x| (|s| q + |b|) for f32 sums
-// in different orders, plus 2 u_x |want| for the two roundings of y (u_x as in
-// close_in_terms, twice the unit roundoff). Much tighter than close_in_terms, which
-// allows for rounding w: a code met with the wrong activation, a piece with another
-// group's scale or a lost piece errs by about |s x| in a sum of K terms, far above 1e-5
-// of the sum. Shapes: N odd and below one 16-row tile (1, 17, 67), K of a few groups
-// that ends inside a 4-piece segment (96: 3 int4 or 6 int8 pieces; 160, 320), K split
+// bf16 x; forced for every case here) against the CPU kernel, which also takes s q + b in f32
+// without rounding it and accumulates in f32. The GPU's products are exact (codes and x in x's
+// 16-bit type), its sums f32 in the tensor cores, its scale and bias applied in f32. Both round y
+// once to x's dtype. Tolerance per element: 1e-5 of sum |x| (|s| q + |b|) for f32 sums in different
+// orders, plus 2 u_x |want| for the two roundings of y (u_x as in close_in_terms, twice the unit
+// roundoff). Much tighter than close_in_terms, which allows for rounding w: a code met with the
+// wrong activation, a piece with another group's scale or a lost piece errs by about |s x| in a sum
+// of K terms, far above 1e-5 of the sum. Shapes: N odd and below one 16-row tile (1, 17, 67), K of
+// a few groups that ends inside a 4-piece segment (96: 3 int4 or 6 int8 pieces; 160, 320), K split
 // across blocks (5 x 8192), every M from 1 to 8 (one to four sets of mma), every group
 // size and scale dtype.
 TEST_F(CudaQuant, TensorCoreGemvMatchesTheCpuKernel) {
+#ifdef EMILY_HAS_CUDA
+  // Every call on the tensor cores, also where the library would pick the FMA kernel
+  // (M = 1 with int8 or small N).
+  const cuda::qgemv::ForceGemv force(cuda::qgemv::GemvKernel::tensor_cores);
+#endif
   struct Case {
     std::int64_t n, k;
     int group;

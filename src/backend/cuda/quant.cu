@@ -29,7 +29,7 @@ namespace emily::cuda {
 
 namespace {
 
-std::atomic<bool> g_force_fma{false};
+std::atomic<qgemv::GemvKernel> g_force_gemv{qgemv::GemvKernel::automatic};
 
 // The `bits`-bit code of element j of a row's bit stream (a code may straddle 2 words).
 __device__ __forceinline__ std::uint32_t code_at(const std::uint32_t* __restrict__ row,
@@ -180,9 +180,14 @@ void gemv_tc(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int
 
 void gemv(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int64_t m, std::int64_t n,
           std::int64_t k, Stream s) {
-  if ((a.bits == 4 || a.bits == 8) &&
-      (in[0].dtype() == DType::bf16 || in[0].dtype() == DType::f16) &&
-      !g_force_fma.load(std::memory_order_relaxed))
+  const bool tc =
+      (a.bits == 4 || a.bits == 8) && (in[0].dtype() == DType::bf16 || in[0].dtype() == DType::f16);
+  const qgemv::GemvKernel force = g_force_gemv.load(std::memory_order_relaxed);
+  // H100, session 17: int4 M = 1 at N = 4096-14336 1.07-1.16x faster on the tensor
+  // cores, at N = 1024 1.3x slower; int8 M = 1 1.2x slower; M = 2 and 8 1.45-2.6x faster.
+  const bool prefer_tc = m >= 2 || (a.bits == 4 && n >= 2048);
+  if (tc && (force == qgemv::GemvKernel::tensor_cores ||
+             (force == qgemv::GemvKernel::automatic && prefer_tc)))
     return gemv_tc(in, y, a, m, n, k, s);
   cudaStream_t cs = stream(s);
   const qgemv::Plan p = qgemv::plan(n, k, sm_count());
@@ -253,9 +258,9 @@ void quantized_matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, 
 
 }  // namespace
 
-qgemv::ForceFma::ForceFma() : previous_(g_force_fma.exchange(true)) {}
-qgemv::ForceFma::~ForceFma() {
-  g_force_fma.store(previous_);
+qgemv::ForceGemv::ForceGemv(GemvKernel kernel) : previous_(g_force_gemv.exchange(kernel)) {}
+qgemv::ForceGemv::~ForceGemv() {
+  g_force_gemv.store(previous_);
 }
 
 void register_quant(KernelTable& t) {

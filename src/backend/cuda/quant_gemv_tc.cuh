@@ -498,15 +498,16 @@ inline Plan finish(Plan p, std::int64_t n, std::int64_t k, std::int64_t m, int t
 
 // Measured on an H100 (bench/results/fast-quant.md, session 17): 8 warps per 16-row
 // tile, 16 when the tiles alone leave SMs short of 16 warps, 4 for M > 2 (more
-// registers per warp); blocks split K only below 8 warps per SM; each warp asks L2 for
-// its whole share of the codes up front (`ahead` past any share measured here).
+// registers per warp); blocks split K only below 8 warps per SM; L2 asked 4 segments
+// ahead (asking for a warp's whole share up front was as fast at 4096^2 and 6% slower
+// at 8192^2).
 template <int Bits>
 inline Plan plan(std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
   Plan p;
   const std::int64_t tiles = (n + kRows - 1) / kRows, segs = k / piece_codes<Bits>() / 4;
   p.tiles = 1;
   p.kwarps = m > 2 ? 4 : tiles * 8 < sms * 16 && segs >= 64 ? 16 : 8;
-  p.ahead = 64;
+  p.ahead = 4;
   return finish<Bits>(p, n, k, m, sms * 8);
 }
 
