@@ -1,5 +1,6 @@
 // The quant family on the GPU: dequantize, and quantized_matmul as a GEMV over the
-// packed codes for decode (M <= 8, transposed weights; quant_gemv.cuh), a tensor-core
+// packed codes for decode (M <= 8, transposed weights; quant_gemv_tc.cuh on tensor
+// cores or quant_gemv.cuh with f32 FMA, chosen as quant_gemv.h says), a tensor-core
 // kernel that dequantizes tiles in shared memory for prefill (M > 8, transposed
 // weights, x f16/bf16; quant_mma.cu), or dequantize + matmul otherwise.
 //

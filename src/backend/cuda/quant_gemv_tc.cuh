@@ -1,7 +1,8 @@
 // The quantized GEMV for decode on the tensor cores: y {M, N} = x {M, K} . W^T for packed
 // 4- or 8-bit W {N, K}, M <= 8 and 16-bit x (f16 or bf16). Included by quant.cu (the
 // dispatch) and by the tuning harness scripts/device/qgemv_tune.cu. quant_gemv.cuh keeps
-// the f32-FMA kernel for f32 x and 2, 3 and 6 bits.
+// the f32-FMA kernel for f32 x and 2, 3 and 6 bits, and for the cases where it measured
+// faster (quant_gemv.h says which).
 //
 // Why tensor cores for a GEMV: the FMA kernel spent 5-6 instructions per int4 code (code
 // to float, fma, activation conversion and sum) and was bound by issue, not DRAM (ncu:
@@ -30,6 +31,10 @@
 //  - A warp owns 16 rows and walks its segments; warps of a block split K and add their
 //    sums in shared memory, blocks split K only when the rows cannot fill the machine
 //    (f32 partial sums and qgemv::sum_splits, no atomics).
+// Measured (session 17): a third fewer instructions than the FMA kernel for int4, but
+// each warp's load-wait-compute chain still leaves DRAM at 27% (int4 4096^2) to 57%
+// (int8 8192^2) of peak; 1.08-1.16x the FMA kernel for int4 at M = 1, 0.8x for int8,
+// 1.45-2.6x at M = 2 and 8.
 #pragma once
 
 #include <cuda_bf16.h>
