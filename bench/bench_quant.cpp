@@ -29,6 +29,7 @@
 #ifdef EMILY_HAS_CUDA
 #include <cuda_runtime.h>
 
+#include "backend/cuda/quant_gemv.h"
 #include "backend/cuda/quant_mma.h"
 #include "backend/cuda/runtime.h"
 #endif
@@ -151,10 +152,15 @@ void time_gpu(benchmark::State& state, bool events, Call&& call) {
   }
 }
 
-// Args: K = N, bits, M, clock (0 wall, 1 events).
+// Args: K = N, bits, M, clock (0 wall, 1 events), fma (1: the f32-FMA kernel of
+// session 15 wherever the library would choose otherwise, for before/after in one run).
 void BM_cuda_quantized_gemv(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t n = state.range(0), bits = state.range(1), m = state.range(2);
+#ifdef EMILY_HAS_CUDA
+  std::optional<cuda::qgemv::ForceGemv> force;
+  if (state.range(4)) force.emplace(cuda::qgemv::GemvKernel::fma);
+#endif
   const Device gpu = Device::cuda(0);
   std::vector<QuantizedTensor> w;
   const QuantizedTensor first = quantize(
@@ -270,11 +276,15 @@ BENCHMARK(BM_cuda_dense_prefill_bf16)
 #endif
 
 void quantized_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"n", "bits", "m", "events"});
-  for (std::int64_t clock : {0, 1})
-    for (std::int64_t n : {4096, 8192})
-      for (std::int64_t bits : {4, 8}) b->Args({n, bits, 1, clock});
-  b->Args({4096, 4, 8, 1});
+  b->ArgNames({"n", "bits", "m", "events", "fma"});
+  for (std::int64_t fma : {0, 1})
+    for (std::int64_t clock : {0, 1})
+      for (std::int64_t n : {4096, 8192})
+        for (std::int64_t bits : {4, 8}) b->Args({n, bits, 1, clock, fma});
+  for (std::int64_t fma : {0, 1}) {
+    b->Args({4096, 4, 2, 1, fma});
+    b->Args({4096, 4, 8, 1, fma});
+  }
 }
 
 BENCHMARK(BM_cuda_quantized_gemv)

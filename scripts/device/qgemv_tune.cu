@@ -1,6 +1,6 @@
-// Kernel-level timing of the quantized GEMV (src/backend/cuda/quant_gemv.cuh) on the
-// device machine, without Emily's eager host cost: several launch geometries of the same
-// kernel, the session-14 kernel (one warp per column, I2F conversion) for a before/after
+// Kernel-level timing of the quantized GEMV on the device machine, without Emily's eager
+// host cost: the tensor-core kernel (src/backend/cuda/quant_gemv_tc.cuh) in several
+// launch geometries, the f32-FMA kernel (quant_gemv.cuh, session 15) for a before/after
 // in one run, and a device-to-device copy for the bandwidth ceiling. Every variant's
 // output is checked against a reference kernel (a thread per output, f64 sums of
 // x * (s q + b)): max |got - ref| / sum |x| |w| must stay under 1e-5 (bf16 output
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "backend/cuda/quant_gemv.cuh"
+#include "backend/cuda/quant_gemv_tc.cuh"
 
 using namespace emily::cuda;
 using qgemv::ScaleType;
@@ -37,49 +38,6 @@ using qgemv::ScaleType;
   } while (0)
 
 using bf = __nv_bfloat16;
-
-// The session-14 kernel (bf16 x and scales only), for the before column.
-template <int Bits>
-__global__ void __launch_bounds__(256)
-    before_gemv(const bf* __restrict__ x, const std::uint32_t* __restrict__ packed,
-                const bf* __restrict__ scales, const bf* __restrict__ biases, bf* __restrict__ y,
-                int rows, std::int64_t n_out, std::int64_t k, int group_size) {
-  const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * 8 + threadIdx.y;
-  if (n >= n_out) return;
-  const int lane = threadIdx.x;
-  const std::int64_t chunks = k / 32, groups = k / group_size, row_words = k * Bits / 32;
-  const std::uint32_t* row = packed + n * row_words;
-  float acc[8] = {};
-  for (std::int64_t c = lane; c < chunks; c += 32) {
-    std::uint32_t w[Bits];
-    qgemv::load_chunk<Bits>(row + c * Bits, w);
-    const std::int64_t g = n * groups + c * 32 / group_size;
-    const float s = __bfloat162float(scales[g]), b = __bfloat162float(biases[g]);
-    float wv[32];
-#pragma unroll
-    for (int j = 0; j < 32; ++j)
-      wv[j] = fmaf(s, static_cast<float>(qgemv::chunk_code<Bits>(w, j)), b);
-#pragma unroll
-    for (int m = 0; m < 8; ++m) {
-      if (m >= rows) break;
-      float sum = 0.0f;
-#pragma unroll
-      for (int o = 0; o < 4; ++o) {
-        float xv[8];
-        qgemv::load_x8(x + m * k + c * 32 + o * 8, xv);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) sum = fmaf(xv[j], wv[o * 8 + j], sum);
-      }
-      acc[m] += sum;
-    }
-  }
-#pragma unroll
-  for (int m = 0; m < 8; ++m) {
-    if (m >= rows) break;
-    const float total = qgemv::warp_sum(acc[m]);
-    if (lane == 0) y[m * n_out + n] = __float2bfloat16_rn(total);
-  }
-}
 
 template <int Bits>
 __global__ void reference(const bf* x, const std::uint32_t* packed, const bf* scales,
@@ -241,30 +199,63 @@ void run_case(const Case& c, double copy_gbs) {
     report(label, time_us(launch, copies), err);
   };
 
-  {
+  // The tensor-core kernel (quant_gemv_tc.cuh): "tc" is the library's plan; the others
+  // set tiles of 16 rows per block (t), warps per tile (k), blocks along K (s), segments
+  // asked of L2 ahead (a) and register prefetch (pipe).
+  auto tc = [&]<int Sets, bool Pipe>(const char* name, int tiles, int kwarps, int splits,
+                                     int ahead) {
+    qgemv_tc::Plan p = qgemv_tc::plan<Bits>(c.n, c.k, c.rows, sms());
+    if (tiles > 0) {
+      p.tiles = tiles;
+      p.kwarps = kwarps;
+      p = qgemv_tc::finish<Bits>(p, c.n, c.k, c.rows, sms() * 16);
+    }
+    if (ahead >= 0) p.ahead = ahead;
+    if (splits > 0) {
+      const int pieces = static_cast<int>(c.k / qgemv_tc::piece_codes<Bits>());
+      p.pieces_per_split = ((pieces + splits - 1) / splits + 3) / 4 * 4;
+      p.splits = (pieces + p.pieces_per_split - 1) / p.pieces_per_split;
+      p.smem_bytes = qgemv_tc::smem_bytes<Bits>(c.rows, p.pieces_per_split, p.tiles * p.kwarps,
+                                                qgemv_tc::sets_for(c.rows));
+    }
+    const dim3 grid((c.n + 16 * p.tiles - 1) / (16 * p.tiles), p.splits),
+        block(32, p.tiles * p.kwarps);
     auto launch = [&](int i) {
-      before_gemv<Bits><<<(c.n + 7) / 8, dim3(32, 8)>>>(x, w[i].packed, w[i].scales, w[i].biases, y,
-                                                        c.rows, c.n, c.k, group);
+      qgemv_tc::gemv<Bits, bf, bf, Sets, Pipe><<<grid, block, p.smem_bytes>>>(
+          x, w[i].packed, w[i].scales, w[i].biases, y, p.splits > 1 ? partial : nullptr, c.rows,
+          c.n, c.k, group, p.pieces_per_split, p.tiles, p.kwarps, p.ahead);
+      if (p.splits > 1)
+        qgemv::sum_splits<bf><<<(outs + 255) / 256, 256>>>(partial, y, outs, p.splits);
     };
     CHECK(cudaMemset(y, 0xFF, outs * sizeof(bf)));
     launch(0);
     CHECK(cudaDeviceSynchronize());
-    report("before (session 14)", time_us(launch, copies), check("before"));
-  }
-  // "plan": the library's choice (qgemv::plan, one row per warp); the others are the
-  // alternatives that came closest in session 15 (cN: N rows per warp, wN: warps per
-  // block, mbN: registers capped for N blocks of 256 threads).
+    CHECK(cudaGetLastError());
+    const double err = check(name);
+    char label[64];
+    std::snprintf(label, sizeof label, "%s t%d k%d s%d a%d", name, p.tiles, p.kwarps, p.splits,
+                  p.ahead);
+    report(label, time_us(launch, copies), err);
+  };
+  // "fma (s15)" is the f32-FMA kernel (quant_gemv.cuh, session 15: the before column).
   if (c.rows == 1) {
-    variant.template operator()<1, 1>("plan", 0, 0);
-    variant.template operator()<1, 1>("c1", 4, 0);
-    variant.template operator()<1, 2, 4>("c2 mb4", 4, 0);
-    variant.template operator()<1, 2>("c2", 4, 0);
+    variant.template operator()<1, 1>("fma (s15)", 0, 0);
+    tc.template operator()<1, false>("tc", 0, 0, 0, -1);
+    if (!g_profile) {
+      tc.template operator()<1, false>("tc", 1, 8, 0, 4);
+      tc.template operator()<1, false>("tc", 1, 8, 0, 64);
+      tc.template operator()<1, false>("tc", 1, 16, 0, 64);
+      tc.template operator()<1, false>("tc", 2, 8, 0, 64);
+      tc.template operator()<1, true>("tc pipe", 1, 8, 0, 64);
+    }
   } else if (c.rows == 2) {
-    variant.template operator()<2, 1>("plan", 0, 0);
-    variant.template operator()<2, 2>("c2", 4, 0);
+    variant.template operator()<2, 1>("fma (s15)", 0, 0);
+    tc.template operator()<1, false>("tc", 0, 0, 0, -1);
   } else {
-    variant.template operator()<8, 1>("plan", 0, 0);
-    variant.template operator()<8, 2>("c2", 4, 0);
+    variant.template operator()<8, 1>("fma (s15)", 0, 0);
+    tc.template operator()<4, false>("tc", 0, 0, 0, -1);
+    tc.template operator()<4, false>("tc", 1, 8, 0, 64);
+    tc.template operator()<4, true>("tc pipe", 1, 4, 0, 64);
   }
   for (auto& v : w) {
     CHECK(cudaFree(v.packed));
@@ -294,9 +285,11 @@ int main(int argc, char** argv) {
     run_case<4>({n, n, 4, 1}, copy);
     run_case<8>({n, n, 8, 1}, copy);
   }
-  run_case<4>({4096, 4096, 4, 8}, copy);
   run_case<4>({4096, 4096, 4, 2}, copy);
+  run_case<4>({4096, 4096, 4, 8}, copy);
+  run_case<8>({4096, 4096, 8, 8}, copy);
   run_case<4>({1024, 4096, 4, 1}, copy);
   run_case<4>({4096, 14336, 4, 1}, copy);
+  run_case<4>({14336, 4096, 4, 1}, copy);
   return 0;
 }

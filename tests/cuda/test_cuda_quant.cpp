@@ -16,6 +16,10 @@
 #include "support/gpu.h"
 #include "support/testing.h"
 
+#ifdef EMILY_HAS_CUDA
+#include "backend/cuda/quant_gemv.h"
+#endif
+
 namespace emily {
 namespace {
 
@@ -141,6 +145,68 @@ TEST_F(CudaQuant, GemvPlanEdgesMatchTheDecomposition) {
           }
           EXPECT_EQ(got.device(), gpu);
           EXPECT_TRUE(close_in_terms(got, want, x, q, true));
+        }
+      }
+    }
+  }
+}
+
+// The tensor-core GEMV (quant_gemv_tc.cuh: transposed, M <= 8, 4 and 8 bits, f16 or
+// bf16 x; forced for every case here) against the CPU kernel, which also takes s q + b in f32
+// without rounding it and accumulates in f32. The GPU's products are exact (codes and x in x's
+// 16-bit type), its sums f32 in the tensor cores, its scale and bias applied in f32. Both round y
+// once to x's dtype. Tolerance per element: 1e-5 of sum |x| (|s| q + |b|) for f32 sums in different
+// orders, plus 2 u_x |want| for the two roundings of y (u_x as in close_in_terms, twice the unit
+// roundoff). Much tighter than close_in_terms, which allows for rounding w: a code met with the
+// wrong activation, a piece with another group's scale or a lost piece errs by about |s x| in a sum
+// of K terms, far above 1e-5 of the sum. Shapes: N odd and below one 16-row tile (1, 17, 67), K of
+// a few groups that ends inside a 4-piece segment (96: 3 int4 or 6 int8 pieces; 160, 320), K split
+// across blocks (5 x 8192), every M from 1 to 8 (one to four sets of mma), every group
+// size and scale dtype.
+TEST_F(CudaQuant, TensorCoreGemvMatchesTheCpuKernel) {
+#ifdef EMILY_HAS_CUDA
+  // Every call on the tensor cores, also where the library would pick the FMA kernel
+  // (M = 1 with int8 or small N).
+  const cuda::qgemv::ForceGemv force(cuda::qgemv::GemvKernel::tensor_cores);
+#endif
+  struct Case {
+    std::int64_t n, k;
+    int group;
+  };
+  const Case cases[] = {{1, 96, 32}, {17, 160, 32}, {67, 320, 64}, {33, 384, 128}, {5, 8192, 64}};
+  for (const Case& c : cases) {
+    for (int bits : {4, 8}) {
+      for (DType st : {DType::f32, DType::f16, DType::bf16}) {
+        Tensor dense = random::normal(random::key(static_cast<std::uint64_t>(c.n * 13 + bits)),
+                                      {c.n, c.k}, st, 0.1, 1.0);
+        const QuantizedTensor q = quantize(dense, c.group, bits);
+        const QuantizedTensor qg = to_gpu(q);
+        QuantizedTensor mags{q.packed, abs(astype(q.scales, DType::f32)),
+                             abs(astype(q.biases, DType::f32)), bits, c.group};
+        const Tensor terms = swapaxes(dequantize(mags), -1, -2);
+        for (DType xt : {DType::f16, DType::bf16}) {
+          for (std::int64_t m = 1; m <= 8; ++m) {
+            SCOPED_TRACE("N " + std::to_string(c.n) + " K " + std::to_string(c.k) + " group " +
+                         std::to_string(c.group) + " bits " + std::to_string(bits) + " M " +
+                         std::to_string(m) + " " + std::string(name(xt)) + " x, " +
+                         std::string(name(st)) + " scales");
+            Tensor x =
+                random::normal(random::key(static_cast<std::uint64_t>(m * 5 + bits)), {m, c.k}, xt);
+            Tensor got = quantized_matmul(to_device(x, gpu), qg);
+            ASSERT_EQ(got.device(), gpu);
+            const Tensor want = quantized_matmul(x, q);
+            ASSERT_EQ(got.shape(), want.shape());
+            const std::vector<float> a = floats(to_host(got)), b = floats(want);
+            const std::vector<float> scale = floats(matmul(abs(astype(x, DType::f32)), terms));
+            const double u = roundoff(xt);
+            int bad = 0;
+            for (std::size_t i = 0; i < a.size(); ++i) {
+              const double bound = 1e-5 * scale[i] + 2 * u * std::fabs(double(b[i])) + 1e-30;
+              if (!(std::fabs(double(a[i]) - double(b[i])) <= bound) && bad++ < 3)
+                ADD_FAILURE() << "element " << i << ": " << a[i] << " vs " << b[i] << " (bound "
+                              << bound << ")";
+            }
+          }
         }
       }
     }

@@ -1,5 +1,6 @@
 // The quant family on the GPU: dequantize, and quantized_matmul as a GEMV over the
-// packed codes for decode (M <= 8, transposed weights; quant_gemv.cuh), a tensor-core
+// packed codes for decode (M <= 8, transposed weights; quant_gemv_tc.cuh on tensor
+// cores or quant_gemv.cuh with f32 FMA, chosen as quant_gemv.h says), a tensor-core
 // kernel that dequantizes tiles in shared memory for prefill (M > 8, transposed
 // weights, x f16/bf16; quant_mma.cu), or dequantize + matmul otherwise.
 //
@@ -11,11 +12,14 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/quant_gemv.cuh"
+#include "backend/cuda/quant_gemv.h"
+#include "backend/cuda/quant_gemv_tc.cuh"
 #include "backend/cuda/quant_mma.h"
 #include "backend/cuda/runtime.h"
 #include "backend/cuda/sm_count.h"
@@ -25,6 +29,8 @@
 namespace emily::cuda {
 
 namespace {
+
+std::atomic<qgemv::GemvKernel> g_force_gemv{qgemv::GemvKernel::automatic};
 
 // The `bits`-bit code of element j of a row's bit stream (a code may straddle 2 words).
 __device__ __forceinline__ std::uint32_t code_at(const std::uint32_t* __restrict__ row,
@@ -119,10 +125,71 @@ void visit_rows(std::int64_t m, Fn&& fn) {
   return fn.template operator()<8>();
 }
 
-// y {m, n} = x {m, k} . W^T through qgemv::gemv; when the plan splits K across blocks,
-// their f32 partial sums go through a scratch tensor freed on the stream after use.
+// y {m, n} = x {m, k} . W^T through qgemv_tc::gemv (4 and 8 bits, 16-bit x: tensor
+// cores) or qgemv::gemv (the rest); when the plan splits K across blocks, their f32
+// partial sums go through a scratch tensor freed on the stream after use.
+void gemv_tc(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int64_t m,
+             std::int64_t n, std::int64_t k, Stream s) {
+  cudaStream_t cs = stream(s);
+  visit_bits(a.bits, [&]<int Bits>() {
+    if constexpr (Bits == 4 || Bits == 8) {
+      const qgemv_tc::Plan p = qgemv_tc::plan<Bits>(n, k, m, sm_count());
+      Tensor scratch;
+      if (p.splits > 1) scratch = Tensor::empty({p.splits, m, n}, DType::f32, y.device());
+      float* partial = p.splits > 1 ? static_cast<float*>(scratch.raw_data()) : nullptr;
+      const dim3 grid(
+          static_cast<unsigned>((n + qgemv_tc::kRows * p.tiles - 1) / (qgemv_tc::kRows * p.tiles)),
+          static_cast<unsigned>(p.splits));
+      const dim3 block(32, static_cast<unsigned>(p.tiles * p.kwarps));
+      auto launch = [&]<class TX, class TS, int Sets>() {
+        qgemv_tc::gemv<Bits, TX, TS, Sets, false><<<grid, block, p.smem_bytes, cs>>>(
+            static_cast<const TX*>(in[0].raw_data()),
+            static_cast<const std::uint32_t*>(in[1].raw_data()),
+            static_cast<const TS*>(in[2].raw_data()), static_cast<const TS*>(in[3].raw_data()),
+            static_cast<TX*>(y.raw_data()), partial, static_cast<int>(m), n, k, a.group_size,
+            p.pieces_per_split, p.tiles, p.kwarps, p.ahead);
+        if (p.splits > 1) {
+          const std::int64_t count = m * n;
+          qgemv::sum_splits<TX><<<blocks_for(count, 256), 256, 0, cs>>>(
+              partial, static_cast<TX*>(y.raw_data()), count, p.splits);
+        }
+      };
+      auto by_scales = [&]<class TX, int Sets>() {
+        switch (in[2].dtype()) {
+          case DType::f16:
+            return launch.template operator()<TX, __half, Sets>();
+          case DType::bf16:
+            return launch.template operator()<TX, __nv_bfloat16, Sets>();
+          default:
+            return launch.template operator()<TX, float, Sets>();
+        }
+      };
+      auto by_sets = [&]<class TX>() {
+        const int sets = qgemv_tc::sets_for(m);
+        if (sets == 1) return by_scales.template operator()<TX, 1>();
+        if (sets == 2) return by_scales.template operator()<TX, 2>();
+        by_scales.template operator()<TX, 4>();
+      };
+      if (in[0].dtype() == DType::bf16)
+        by_sets.template operator()<__nv_bfloat16>();
+      else
+        by_sets.template operator()<__half>();
+    }
+  });
+  check_launch("quantized_matmul");
+}
+
 void gemv(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int64_t m, std::int64_t n,
           std::int64_t k, Stream s) {
+  const bool tc =
+      (a.bits == 4 || a.bits == 8) && (in[0].dtype() == DType::bf16 || in[0].dtype() == DType::f16);
+  const qgemv::GemvKernel force = g_force_gemv.load(std::memory_order_relaxed);
+  // H100, session 17: int4 M = 1 at N = 4096-14336 1.07-1.16x faster on the tensor
+  // cores, at N = 1024 1.3x slower; int8 M = 1 1.2x slower; M = 2 and 8 1.45-2.6x faster.
+  const bool prefer_tc = m >= 2 || (a.bits == 4 && n >= 2048);
+  if (tc && (force == qgemv::GemvKernel::tensor_cores ||
+             (force == qgemv::GemvKernel::automatic && prefer_tc)))
+    return gemv_tc(in, y, a, m, n, k, s);
   cudaStream_t cs = stream(s);
   const qgemv::Plan p = qgemv::plan(n, k, sm_count());
   Tensor scratch;
@@ -191,6 +258,11 @@ void quantized_matmul_kernel(std::span<const Tensor> in, std::span<Tensor> out, 
 }
 
 }  // namespace
+
+qgemv::ForceGemv::ForceGemv(GemvKernel kernel) : previous_(g_force_gemv.exchange(kernel)) {}
+qgemv::ForceGemv::~ForceGemv() {
+  g_force_gemv.store(previous_);
+}
 
 void register_quant(KernelTable& t) {
   t.set(Primitive::dequantize, dequantize_kernel);

@@ -1,0 +1,519 @@
+// The quantized GEMV for decode on the tensor cores: y {M, N} = x {M, K} . W^T for packed
+// 4- or 8-bit W {N, K}, M <= 8 and 16-bit x (f16 or bf16). Included by quant.cu (the
+// dispatch) and by the tuning harness scripts/device/qgemv_tune.cu. quant_gemv.cuh keeps
+// the f32-FMA kernel for f32 x and 2, 3 and 6 bits, and for the cases where it measured
+// faster (quant_gemv.h says which).
+//
+// Why tensor cores for a GEMV: the FMA kernel spent 5-6 instructions per int4 code (code
+// to float, fma, activation conversion and sum) and was bound by issue, not DRAM (ncu:
+// 25% of DRAM bandwidth; bench/results/fast-quant.md, session 15). Here a code pair
+// becomes a 16-bit pair with one LOP3 into the mantissa of a power of two (plus a shift
+// for most pairs) and one HFMA2 that removes the offset exactly, and mma.sync m16n8k16
+// does 8 codes x 16 rows of dot product per lane and instruction. The products are exact
+// (a code below 2^8 and a 16-bit x are exact in x's type; their product fits f32), the
+// sums are f32 in the tensor core, and the scales and biases are applied in f32, as in
+// the FMA kernel: w = s q + b is never rounded.
+//
+// Layout of one mma (A = 16 rows of W by 16 codes, B = 16 codes by 8 columns):
+//  - Lane (g = lane / 4, t = lane % 4) loads 16 bytes of row g and of row g + 8 (its
+//    "piece": 32 int4 or 16 int8 codes, one group or less); the 4 lanes of a quad load a
+//    row's 64 consecutive bytes (a "segment"). The mma's k positions 2t, 2t+1, 2t+8,
+//    2t+9 hold codes of lane t's piece, so the A operand needs no data movement between
+//    lanes, only code pairs in the order the bit tricks give them ((c0, c4), (c1, c5)...
+//    of an int4 word); the activations are permuted once per block into that order in
+//    shared memory.
+//  - Pieces of one segment may lie in different groups (group 32 or 64), so the 8 B
+//    columns keep them apart: column n = 2 t' + mm holds activation row 2 p + mm at the
+//    positions of lane t' only (zero elsewhere), so C[row][2t + mm], which lane t
+//    holds, is the dot product of its own piece with activation row 2 p + mm. It
+//    applies the piece's scale and bias (s * C + b * sum x) in f32. M > 2 runs
+//    ceil(M / 2) "sets" of mma on the same A.
+//  - A warp owns 16 rows and walks its segments; warps of a block split K and add their
+//    sums in shared memory, blocks split K only when the rows cannot fill the machine
+//    (f32 partial sums and qgemv::sum_splits, no atomics).
+// Measured (session 17): a third fewer instructions than the FMA kernel for int4, but
+// each warp's load-wait-compute chain still leaves DRAM at 27% (int4 4096^2) to 57%
+// (int8 8192^2) of peak; 1.08-1.16x the FMA kernel for int4 at M = 1, 0.8x for int8,
+// 1.45-2.6x at M = 2 and 8.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "backend/cuda/quant_gemv.cuh"
+
+namespace emily::cuda::qgemv_tc {
+
+using qgemv::ScaleType;
+
+constexpr int kRows = 16;      // rows of W per warp: the mma's M
+constexpr int kMaxM = 8;       // activation rows
+constexpr int kMaxWarps = 16;  // per block
+
+// Codes per piece (16 bytes of one row) and permuted activation words per piece (one
+// 16-bit pair per code pair).
+template <int Bits>
+constexpr int piece_codes() {
+  return 128 / Bits;
+}
+template <int Bits>
+constexpr int piece_words() {
+  return piece_codes<Bits>() / 2;
+}
+
+template <class TX>
+constexpr bool is_bf16() {
+  return std::is_same_v<TX, __nv_bfloat16>;
+}
+
+// d = a * b + c on 16-bit pairs of x's type; every use below has an exact result.
+template <class TX>
+__device__ __forceinline__ std::uint32_t hfma2(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+  std::uint32_t d;
+  if constexpr (is_bf16<TX>())
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  else
+    asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+// 16-bit pair constants (both halves equal).
+template <class TX>
+struct K16;
+template <>
+struct K16<__nv_bfloat16> {
+  // 128 = 0x4300: an integer in mantissa bits 0..6 reads 128 + v.
+  static constexpr std::uint32_t magic = 0x43004300u, one = 0x3F803F80u, m128 = 0xC300C300u;
+  static constexpr std::uint32_t eighth = 0x3E003E00u, m16 = 0xC180C180u;  // 1/8, -16
+  static constexpr std::uint32_t m256 = 0xC380C380u;                       // -256
+};
+template <>
+struct K16<__half> {
+  // 1024 = 0x6400: an integer in mantissa bits 0..9 reads 1024 + v.
+  static constexpr std::uint32_t magic = 0x64006400u, one = 0x3C003C00u, m1024 = 0xE400E400u;
+  static constexpr std::uint32_t sixteenth = 0x2C002C00u, m64 = 0xD400D400u;  // 1/16, -64
+};
+
+// (a & mask) | magic in one LOP3: with both constants in registers (the compiler
+// otherwise splits it in two, one immediate each).
+__device__ __forceinline__ std::uint32_t and_or(std::uint32_t a, std::uint32_t mask,
+                                                std::uint32_t magic) {
+  std::uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(mask), "r"(magic));
+  return d;
+}
+
+// The code pairs of one word as 16-bit pairs of x's type, in mma order: an int4 word
+// (codes c0..c7) gives (c0, c4), (c1, c5), (c2, c6), (c3, c7); an int8 word (c0..c3)
+// gives (c0, c2), (c1, c3). Exact: each pair is an integer below 2^8 in a 16-bit float.
+template <int Bits, class TX>
+__device__ __forceinline__ void word_pairs(std::uint32_t w, std::uint32_t (&p)[Bits == 4 ? 4 : 2]) {
+  using C = K16<TX>;
+  if constexpr (Bits == 4 && is_bf16<TX>()) {
+    // bf16 has 7 mantissa bits: a nibble fits at bits 0..3 (reads 128 + c) or 3..6
+    // (128 + 8c); bit 7 is the exponent's.
+    p[0] = hfma2<TX>(and_or(w, 0x000F000Fu, C::magic), C::one, C::m128);
+    p[1] = hfma2<TX>(and_or(w >> 1, 0x00780078u, C::magic), C::eighth, C::m16);
+    p[2] = hfma2<TX>(and_or(w >> 8, 0x000F000Fu, C::magic), C::one, C::m128);
+    p[3] = hfma2<TX>(and_or(w >> 9, 0x00780078u, C::magic), C::eighth, C::m16);
+  } else if constexpr (Bits == 4) {
+    // f16 has 10: nibbles at bits 0..3 (1024 + c) and 4..7 (1024 + 16c).
+    const std::uint32_t h = w >> 8;
+    p[0] = hfma2<TX>(and_or(w, 0x000F000Fu, C::magic), C::one, C::m1024);
+    p[1] = hfma2<TX>(and_or(w, 0x00F000F0u, C::magic), C::sixteenth, C::m64);
+    p[2] = hfma2<TX>(and_or(h, 0x000F000Fu, C::magic), C::one, C::m1024);
+    p[3] = hfma2<TX>(and_or(h, 0x00F000F0u, C::magic), C::sixteenth, C::m64);
+  } else if constexpr (is_bf16<TX>()) {
+    // A byte does not fit 7 mantissa bits: its low 7 bits read 128 + l, its top bit
+    // h reads 128 + 128 h (the exponent's lowest bit: 256 for h = 1); then
+    // (128 + l - 256) + (128 + 128 h) = l + 128 h, each step exact.
+    const std::uint32_t h = w >> 8;
+    const std::uint32_t lo0 = hfma2<TX>(and_or(w, 0x007F007Fu, C::magic), C::one, C::m256);
+    const std::uint32_t lo1 = hfma2<TX>(and_or(h, 0x007F007Fu, C::magic), C::one, C::m256);
+    p[0] = hfma2<TX>(and_or(w, 0x00800080u, C::magic), C::one, lo0);
+    p[1] = hfma2<TX>(and_or(h, 0x00800080u, C::magic), C::one, lo1);
+  } else {
+    // f16: a byte permute puts bytes 0, 2 (then 1, 3) under the exponent byte 0x64.
+    p[0] = hfma2<TX>(__byte_perm(w, 0x64646464u, 0x4240u), C::one, C::m1024);
+    p[1] = hfma2<TX>(__byte_perm(w, 0x64646464u, 0x4341u), C::one, C::m1024);
+  }
+}
+
+// c += A . B for one m16n8k16 tile with f32 accumulators.
+template <class TX>
+__device__ __forceinline__ void mma(float (&c)[4], std::uint32_t a0, std::uint32_t a1,
+                                    std::uint32_t a2, std::uint32_t a3, std::uint32_t b0,
+                                    std::uint32_t b1) {
+  if constexpr (is_bf16<TX>())
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  else
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Codes are read once: keep them out of L1, which holds the scales.
+__device__ __forceinline__ uint4 load_stream(const std::uint32_t* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// Shared memory of a block, in 32-bit words: permuted activations
+// [M][segments][piece_words / 4][4 lanes][4] (a lane's 16-byte read for two mma sits
+// beside its quad's: no bank conflicts), per-piece activation sums
+// [segments][4 pieces][2 * sets] (zero past M), 64 zero words (what a lane reads, at
+// every offset it uses, where its B column is zero), and the warps' sums
+// [warps][2 * sets][16].
+struct Smem {
+  int xs, xsum, zeros, red, words;
+};
+template <int Bits>
+__host__ __device__ inline Smem smem_layout(int m, int segs, int warps, int sets) {
+  Smem s;
+  s.xs = 0;
+  s.xsum = s.xs + m * segs * 4 * piece_words<Bits>();
+  s.zeros = s.xsum + segs * 4 * 2 * sets;
+  s.red = s.zeros + 64;
+  s.words = s.red + warps * 2 * sets * kRows;
+  return s;
+}
+
+// What a lane reads from global memory for one segment: its piece of rows g and g + 8,
+// and their scales and biases (a piece lies in one group).
+struct Fetched {
+  uint4 code[2];
+  float s[2], b[2];
+};
+
+template <class TS>
+__device__ __forceinline__ float ld_scale(const TS* p) {
+  const TS v = __ldg(p);
+  if constexpr (std::is_same_v<TS, float>)
+    return v;
+  else if constexpr (std::is_same_v<TS, __half>)
+    return __half2float(v);
+  else
+    return __bfloat162float(v);
+}
+
+// Asks L2 for the line at p without holding a register: keeps DRAM busy ahead of the
+// loads. (The bulk prefetch takes its address in uniform registers: a loop over lanes.)
+__device__ __forceinline__ void prefetch_line(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
+// A block: `tiles` tiles of 16 rows (blockIdx.x * tiles + warp / kwarps), `kwarps`
+// warps per tile, each over a contiguous share of the segments of split blockIdx.y
+// (pieces [blockIdx.y * pieces_per_split, + pieces_per_split)). Sets = ceil(M / 2)
+// rounded up to 1, 2 or 4; `m_rows` is M itself. With `partial` set, the block writes f32
+// sums to partial[blockIdx.y][m][n] instead of y. Each lane asks L2 for its codes
+// `ahead` segments before it loads them (and for the warp's scales at the start); Pipe
+// also loads the next segment into registers before using the current one.
+template <int Bits, class TX, class TS, int Sets, bool Pipe>
+__global__ void __launch_bounds__(32 * kMaxWarps)
+    gemv(const TX* __restrict__ x, const std::uint32_t* __restrict__ packed,
+         const TS* __restrict__ scales, const TS* __restrict__ biases, TX* __restrict__ y,
+         float* __restrict__ partial, int m_rows, std::int64_t n_out, std::int64_t k,
+         int group_size, int pieces_per_split, int tiles, int kwarps, int ahead) {
+  constexpr int PC = piece_codes<Bits>(), PW = piece_words<Bits>(), MP = 2 * Sets;
+  extern __shared__ uint4 smem_raw[];
+  std::uint32_t* const sm = reinterpret_cast<std::uint32_t*>(smem_raw);
+
+  const int lane = threadIdx.x, warp = threadIdx.y, warps = blockDim.y;
+  const int g = lane >> 2, t = lane & 3;
+  const int kw = warp % kwarps;
+  const std::int64_t tile = static_cast<std::int64_t>(blockIdx.x) * tiles + warp / kwarps;
+  const std::int64_t row_words = k * Bits / 32, groups = k / group_size;
+  const int pieces = static_cast<int>(k / PC);
+  const int p0 = static_cast<int>(blockIdx.y) * pieces_per_split;
+  const int count = min(pieces - p0, pieces_per_split);
+  const int segs = (count + 3) / 4;
+  const Smem L = smem_layout<Bits>(m_rows, segs, warps, Sets);
+  const int gshift = __ffs(group_size) - 1;
+  const int per_warp = (segs + kwarps - 1) / kwarps;
+  const int sb = kw * per_warp, se = min(segs, sb + per_warp);
+
+  // Rows g and g + 8 of the tile; past the last row, the last one (in bounds, dropped).
+  // The lane's piece t of segment 0, and its row g's scales (row g + 8's are 8 rows on).
+  const std::int64_t n0 = min(tile * kRows + g, n_out - 1), n1 = min(n0 + 8, n_out - 1);
+  const uint4* const code0 = reinterpret_cast<const uint4*>(packed + n0 * row_words) + p0 + t;
+  const uint4* const code1 = reinterpret_cast<const uint4*>(packed + n1 * row_words) + p0 + t;
+  const TS* const srow = scales + n0 * groups;
+  const TS* const brow = biases + n0 * groups;
+  const int row1 = static_cast<int>((n1 - n0) * groups);
+
+  auto fetch = [&](Fetched& f, int seg) {
+    const int mine = seg * 4 + t;
+    const int gi = ((p0 + mine) * PC) >> gshift;
+    if (mine < count) {
+      f.code[0] = load_stream(reinterpret_cast<const std::uint32_t*>(code0 + seg * 4));
+      f.code[1] = load_stream(reinterpret_cast<const std::uint32_t*>(code1 + seg * 4));
+      f.s[0] = ld_scale(srow + gi), f.s[1] = ld_scale(srow + row1 + gi);
+      f.b[0] = ld_scale(brow + gi), f.b[1] = ld_scale(brow + row1 + gi);
+    } else {  // past the split: zero codes against zero activations
+      f.code[0] = f.code[1] = make_uint4(0, 0, 0, 0);
+      f.s[0] = f.s[1] = f.b[0] = f.b[1] = 0.0f;
+    }
+  };
+  auto prefetch = [&](int seg) {
+    if (seg < se && seg * 4 + t < count) {
+      prefetch_line(code0 + seg * 4);
+      prefetch_line(code1 + seg * 4);
+    }
+  };
+
+  Fetched cur;
+  // The first loads and prefetches go out before the activations are staged.
+  if (sb < se) {
+    fetch(cur, sb);
+    for (int d = 1; d <= ahead && sb + d < se; ++d) prefetch(sb + d);
+    // This warp's scales and biases: lanes 0-15 a row's scales, 16-31 its biases.
+    const std::int64_t pn = min(tile * kRows + (lane & 15), n_out - 1);
+    const TS* base = (lane < 16 ? scales : biases) + pn * groups;
+    const int ga = ((p0 + sb * 4) * PC) >> gshift;
+    const int gb = ((p0 + min(se * 4, count) - 1) * PC) >> gshift;
+    const auto first = reinterpret_cast<std::uintptr_t>(base + ga) & ~std::uintptr_t{31};
+    const auto last = reinterpret_cast<std::uintptr_t>(base + gb);
+    for (std::uintptr_t q = first; q <= last; q += 32)
+      prefetch_line(reinterpret_cast<const void*>(q));
+  }
+
+  // Stage the activations: a thread per (row of x, piece), permuted into mma order,
+  // with the piece's sum; pieces past `count` and rows past M are zero.
+  const int tid = warp * 32 + lane;
+  float* const xsum_sm = reinterpret_cast<float*>(sm) + L.xsum;
+  for (int mi = 0; mi < MP; ++mi) {
+    for (int pc = tid; pc < segs * 4; pc += warps * 32) {
+      if (mi >= m_rows) {
+        xsum_sm[pc * MP + mi] = 0.0f;
+        continue;
+      }
+      const int seg = pc >> 2, o = pc & 3;
+      std::uint32_t raw[PW];
+      if (pc < count) {
+        const uint4* src = reinterpret_cast<const uint4*>(x + mi * k + (p0 + pc) * PC);
+#pragma unroll
+        for (int j = 0; j < PW / 4; ++j) {
+          const uint4 v = __ldg(src + j);
+          raw[4 * j] = v.x, raw[4 * j + 1] = v.y, raw[4 * j + 2] = v.z, raw[4 * j + 3] = v.w;
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < PW; ++j) raw[j] = 0;
+      }
+      float sum = 0.0f;
+#pragma unroll
+      for (int j = 0; j < PW; ++j) {
+        if constexpr (is_bf16<TX>()) {
+          sum += __uint_as_float(raw[j] << 16) + __uint_as_float(raw[j] & 0xFFFF0000u);
+        } else {
+          const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&raw[j]));
+          sum += f.x + f.y;
+        }
+      }
+      // 16 bytes per 8 codes: the B registers of two mma (int4: one word's
+      // (x0,x4) (x1,x5) | (x2,x6) (x3,x7); int8: two words' (x0,x2) (x1,x3) | (x4,x6) (x5,x7)).
+      std::uint32_t* dst = sm + L.xs + (mi * segs + seg) * 4 * PW + o * 4;
+#pragma unroll
+      for (int j = 0; j < PW / 4; ++j) {
+        const std::uint32_t* r = raw + 4 * j;
+        uint4 v;
+        if constexpr (Bits == 4)
+          v = make_uint4(__byte_perm(r[0], r[2], 0x5410), __byte_perm(r[0], r[2], 0x7632),
+                         __byte_perm(r[1], r[3], 0x5410), __byte_perm(r[1], r[3], 0x7632));
+        else
+          v = make_uint4(__byte_perm(r[0], r[1], 0x5410), __byte_perm(r[0], r[1], 0x7632),
+                         __byte_perm(r[2], r[3], 0x5410), __byte_perm(r[2], r[3], 0x7632));
+        *reinterpret_cast<uint4*>(dst + j * 16) = v;
+      }
+      xsum_sm[pc * MP + mi] = sum;
+    }
+  }
+  for (int i = tid; i < 64; i += warps * 32) sm[L.zeros + i] = 0;
+  __syncthreads();
+
+  // B column n = 2 owner + mm holds activation row 2p + mm at the k positions of lane
+  // `owner` of the quad, zero elsewhere; so C[row][2t + mm] is this lane's own piece
+  // dotted with activation row 2p + mm. Lane (g, t) supplies column g: its own piece's
+  // activations when g / 2 == t, else zeros (stepping 0 per segment).
+  const std::uint32_t* bptr[Sets];
+  int bstep[Sets];
+#pragma unroll
+  for (int p = 0; p < Sets; ++p) {
+    const int mb = 2 * p + (g & 1);
+    const bool own = g / 2 == t && mb < m_rows;
+    bptr[p] = sm + (own ? L.xs + mb * segs * 4 * PW + t * 4 : L.zeros);
+    bstep[p] = own ? 4 * PW : 0;
+  }
+  const float* const xsp = xsum_sm + t * MP;
+
+  float acc[Sets][2][2] = {};  // [set][row g, g + 8][activation row 2p, 2p + 1]
+  auto consume = [&](const Fetched& f, int seg) {
+    float c[Sets][4] = {};
+    const std::uint32_t w0[4] = {f.code[0].x, f.code[0].y, f.code[0].z, f.code[0].w};
+    const std::uint32_t w1[4] = {f.code[1].x, f.code[1].y, f.code[1].z, f.code[1].w};
+    const uint4* bq[Sets];
+#pragma unroll
+    for (int p = 0; p < Sets; ++p) bq[p] = reinterpret_cast<const uint4*>(bptr[p] + seg * bstep[p]);
+#pragma unroll
+    for (int j = 0; j < PW / 4; ++j) {  // 16 bytes of B per set: two mma
+      uint4 bv[Sets];
+#pragma unroll
+      for (int p = 0; p < Sets; ++p) bv[p] = bq[p][4 * j];
+      if constexpr (Bits == 4) {  // one word per row: pairs 0, 1 then 2, 3
+        std::uint32_t a[4], b[4];
+        word_pairs<4, TX>(w0[j], a);
+        word_pairs<4, TX>(w1[j], b);
+#pragma unroll
+        for (int p = 0; p < Sets; ++p) {
+          mma<TX>(c[p], a[0], b[0], a[1], b[1], bv[p].x, bv[p].y);
+          mma<TX>(c[p], a[2], b[2], a[3], b[3], bv[p].z, bv[p].w);
+        }
+      } else {  // two words per row, one mma each
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          std::uint32_t a[2], b[2];
+          word_pairs<8, TX>(w0[2 * j + h], a);
+          word_pairs<8, TX>(w1[2 * j + h], b);
+#pragma unroll
+          for (int p = 0; p < Sets; ++p)
+            mma<TX>(c[p], a[0], b[0], a[1], b[1], h ? bv[p].z : bv[p].x, h ? bv[p].w : bv[p].y);
+        }
+      }
+    }
+    const float* xs = xsp + seg * 4 * MP;
+#pragma unroll
+    for (int p = 0; p < Sets; ++p) {
+      const float2 xsum = *reinterpret_cast<const float2*>(xs + 2 * p);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        acc[p][r][0] += fmaf(f.s[r], c[p][2 * r], f.b[r] * xsum.x);
+        acc[p][r][1] += fmaf(f.s[r], c[p][2 * r + 1], f.b[r] * xsum.y);
+      }
+    }
+  };
+
+#pragma unroll 1
+  for (int seg = sb; seg < se; ++seg) {
+    prefetch(seg + ahead + 1);
+    if constexpr (Pipe) {
+      Fetched nxt;
+      if (seg + 1 < se) fetch(nxt, seg + 1);
+      consume(cur, seg);
+      cur = nxt;
+    } else {
+      consume(cur, seg);
+      if (seg + 1 < se) fetch(cur, seg + 1);
+    }
+  }
+
+  // The quad's four lanes hold the four pieces of a segment: add them.
+  float* red = reinterpret_cast<float*>(sm + L.red);
+#pragma unroll
+  for (int p = 0; p < Sets; ++p) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+#pragma unroll
+      for (int mm = 0; mm < 2; ++mm) {
+        float v = acc[p][r][mm];
+        v += __shfl_xor_sync(0xffffffffu, v, 1);
+        v += __shfl_xor_sync(0xffffffffu, v, 2);
+        if (t == 2 * r + mm) red[(warp * MP + 2 * p + mm) * kRows + g + 8 * r] = v;
+      }
+    }
+  }
+  __syncthreads();
+  // A thread per (tile, activation row, row of W): the sum over the tile's warps.
+  for (int tb = 0; tb < tiles; ++tb) {
+    for (int i = tid; i < m_rows * kRows; i += warps * 32) {
+      const int mi = i / kRows, r = i % kRows;
+      const std::int64_t n = (static_cast<std::int64_t>(blockIdx.x) * tiles + tb) * kRows + r;
+      if (n >= n_out) continue;
+      float total = 0.0f;
+      for (int w = 0; w < kwarps; ++w) total += red[((tb * kwarps + w) * MP + mi) * kRows + r];
+      if (partial != nullptr)
+        partial[(static_cast<std::int64_t>(blockIdx.y) * m_rows + mi) * n_out + n] = total;
+      else
+        y[mi * n_out + n] = store<TX>(total);
+    }
+  }
+}
+
+// How a call is spread over the machine.
+struct Plan {
+  int tiles = 1;             // tiles of 16 rows per block
+  int kwarps = 8;            // warps per tile, splitting K
+  int splits = 1;            // blocks along K (> 1: partial sums + qgemv::sum_splits)
+  int pieces_per_split = 0;  // 16-byte pieces of a row per split
+  int ahead = 4;             // segments a warp asks L2 for before loading them
+  int smem_bytes = 0;
+};
+
+// Shared memory is held under 48 KB (no opt-in): long K with several activation rows
+// splits K across blocks.
+constexpr int kSmemLimit = 48 * 1024;
+
+template <int Bits>
+inline int smem_bytes(int m, int pieces, int warps, int sets) {
+  return smem_layout<Bits>(m, (pieces + 3) / 4, warps, sets).words * 4;
+}
+
+inline int sets_for(std::int64_t m) {
+  return m <= 2 ? 1 : m <= 4 ? 2 : 4;
+}
+
+// Fills p.splits, p.pieces_per_split and p.smem_bytes for the given tiles and kwarps:
+// enough blocks along K to keep about `target` warps busy as long as each warp keeps at
+// least `min_segs` segments, and shared memory under the limit.
+template <int Bits>
+inline Plan finish(Plan p, std::int64_t n, std::int64_t k, std::int64_t m, int target,
+                   int min_segs = 4) {
+  const std::int64_t pieces = k / piece_codes<Bits>();
+  const std::int64_t blocks = (n + kRows * p.tiles - 1) / (kRows * p.tiles);
+  const int warps = p.tiles * p.kwarps, sets = sets_for(m);
+  std::int64_t want = (target + blocks * warps - 1) / (blocks * warps);
+  want =
+      std::min<std::int64_t>(want, std::max<std::int64_t>(1, pieces / (4LL * min_segs * p.kwarps)));
+  want = std::clamp<std::int64_t>(want, 1, 32);
+  while (true) {
+    std::int64_t per = (pieces + want - 1) / want;
+    per = (per + 3) / 4 * 4;  // whole segments
+    if (smem_bytes<Bits>(static_cast<int>(m), static_cast<int>(per), warps, sets) <= kSmemLimit ||
+        per <= 4) {
+      p.pieces_per_split = static_cast<int>(per);
+      p.splits = static_cast<int>((pieces + per - 1) / per);
+      break;
+    }
+    ++want;
+  }
+  p.smem_bytes = smem_bytes<Bits>(static_cast<int>(m), p.pieces_per_split, warps, sets);
+  return p;
+}
+
+// Measured on an H100 (bench/results/fast-quant.md, session 17): 8 warps per 16-row
+// tile, 16 when the tiles alone leave SMs short of 16 warps, 4 for M > 2 (more
+// registers per warp); blocks split K only below 8 warps per SM; L2 asked 4 segments
+// ahead (asking for a warp's whole share up front was as fast at 4096^2 and 6% slower
+// at 8192^2).
+template <int Bits>
+inline Plan plan(std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
+  Plan p;
+  const std::int64_t tiles = (n + kRows - 1) / kRows, segs = k / piece_codes<Bits>() / 4;
+  p.tiles = 1;
+  p.kwarps = m > 2 ? 4 : tiles * 8 < sms * 16 && segs >= 64 ? 16 : 8;
+  p.ahead = 4;
+  return finish<Bits>(p, n, k, m, sms * 8);
+}
+
+}  // namespace emily::cuda::qgemv_tc
