@@ -303,23 +303,6 @@ struct StreamShape {
   static constexpr int kSharedBytes = kWarps * kStages * kTileBytes;
 };
 
-// Eight 16-bit values as floats (bf16 is the high half of an f32).
-template <class T>
-__device__ void unpack8(const uint4& raw, float (&out)[8]) {
-  const std::uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-      out[2 * i] = __uint_as_float(w[i] << 16);
-      out[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-    } else {
-      const float2 f = __half22float2(reinterpret_cast<const __half2&>(w[i]));
-      out[2 * i] = f.x;
-      out[2 * i + 1] = f.y;
-    }
-  }
-}
-
 // kMasked: a mask operand, or the causal rule with several query rows (one row's causal
 // limit is a.last); without it a score is only bounded by the chunk.
 template <class T, int D, int R, class S, bool kMasked>
@@ -388,7 +371,8 @@ __global__ void __launch_bounds__(S::kWarps * 32) decode_streamed(DecodeArgs a) 
 #pragma unroll
     for (int step = 0; step < S::kSteps; ++step) {
       float kf[8];
-      unpack8<T>(*reinterpret_cast<const uint4*>(ks + (step * S::kRowsPerStep + sub) * D + f0), kf);
+      halves_to_floats<T>(
+          *reinterpret_cast<const uint4*>(ks + (step * S::kRowsPerStep + sub) * D + f0), kf);
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         float dot = 0.0f;
@@ -437,7 +421,8 @@ __global__ void __launch_bounds__(S::kWarps * 32) decode_streamed(DecodeArgs a) 
 #pragma unroll
     for (int step = 0; step < S::kSteps; ++step) {
       float vf[8];
-      unpack8<T>(*reinterpret_cast<const uint4*>(vs + (step * S::kRowsPerStep + sub) * D + f0), vf);
+      halves_to_floats<T>(
+          *reinterpret_cast<const uint4*>(vs + (step * S::kRowsPerStep + sub) * D + f0), vf);
 #pragma unroll
       for (int r = 0; r < R; ++r)
 #pragma unroll

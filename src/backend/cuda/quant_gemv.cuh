@@ -128,24 +128,6 @@ __device__ __forceinline__ void octet(const std::uint32_t (&w)[Bits], int o, flo
   }
 }
 
-// Eight 16-bit activations (bf16 or f16) in one 16-byte word, as floats.
-template <class TX>
-__device__ __forceinline__ void halves_to_floats(const uint4& raw, float (&x)[8]) {
-  const std::uint32_t r[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    if constexpr (std::is_same_v<TX, __nv_bfloat16>) {
-      // bf16 is the top half of an f32: a shift or a mask.
-      x[2 * i] = __uint_as_float(r[i] << 16);
-      x[2 * i + 1] = __uint_as_float(r[i] & 0xFFFF0000u);
-    } else {
-      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&r[i]));
-      x[2 * i] = f.x;
-      x[2 * i + 1] = f.y;
-    }
-  }
-}
-
 // Activations 8o .. 8o+7 of a chunk as floats (16-byte loads: x rows are 16-byte aligned).
 template <class TX>
 __device__ __forceinline__ void load_x8(const TX* __restrict__ p, float (&x)[8]) {
