@@ -32,6 +32,7 @@ std::vector<DeviceSummary> devices();
 namespace emily::cli {
 int inspect(const std::string& path);
 int generate(int argc, char** argv);
+void limit_openmp_spinning(char** argv);  // openmp_spin.cpp: may run the program again
 }  // namespace emily::cli
 
 namespace {
@@ -142,6 +143,8 @@ int ops() {
 int main(int argc, char** argv) {
   if (argc < 2) return usage(std::cerr, 2);
   std::string cmd = argv[1];
+  // The commands that compute on the CPU; the others need not pay a second start-up.
+  if (cmd == "generate" || cmd == "doctor") emily::cli::limit_openmp_spinning(argv);
   try {
     if (cmd == "doctor") return doctor();
     if (cmd == "ops") return ops();
