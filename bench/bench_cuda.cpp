@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include "emily/emily.h"
+#include "gpu_timing.h"
 
 #ifdef EMILY_HAS_CUDA
 #include <cublasLt.h>
@@ -218,38 +219,8 @@ void BM_cuda_replay_chain_per_node(benchmark::State& state) {
 // included). "events" (clock 1): CUDA events around kCalls eager calls issued back to
 // back, per call: the GPU's time whenever a kernel outlasts the host's dispatch, which
 // is how torch_cuda.py and the direct library baselines below are timed too.
-constexpr int kCalls = 10;
-
-template <class Call>
-void time_gpu(benchmark::State& state, bool events, Call&& call) {
-  using clock = std::chrono::steady_clock;
-  std::size_t next = 0;
-  for (int i = 0; i < 3; ++i) call(next++);
-  cuda::check(cudaDeviceSynchronize(), "bench", "cudaDeviceSynchronize");
-  cudaStream_t s = cuda::stream(current_stream());
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  for (auto _ : state) {
-    if (events) {
-      cudaEventRecord(start, s);
-      for (int i = 0; i < kCalls; ++i) call(next++);
-      cudaEventRecord(stop, s);
-      cudaEventSynchronize(stop);
-      float ms = 0;
-      cudaEventElapsedTime(&ms, start, stop);
-      state.SetIterationTime(ms / 1e3 / kCalls);
-    } else {
-      const auto t0 = clock::now();
-      call(next++);
-      synchronize();
-      state.SetIterationTime(std::chrono::duration<double>(clock::now() - t0).count());
-    }
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  state.SetLabel(events ? "events" : "wall");
-}
+constexpr int kCalls = bench::kCallsPerIteration;
+using bench::time_gpu;
 
 // The copy ceiling for the GEMV: cudaMemcpyAsync device to device of 256 MiB, kCalls
 // back to back between events, bytes read + written.

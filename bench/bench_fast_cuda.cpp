@@ -16,6 +16,7 @@
 #include <functional>
 
 #include "emily/emily.h"
+#include "gpu_timing.h"
 
 #ifdef EMILY_HAS_CUDA
 #include <cuda_runtime.h>
@@ -26,30 +27,10 @@ namespace {
 
 using namespace emily;
 
-constexpr int kCallsPerIteration = 10;
-
-// Times `fn` with CUDA events on the current stream: seconds per call.
+// Events around back-to-back calls (gpu_timing.h); `fn` takes no index.
 template <class Fn>
 void time_calls(benchmark::State& state, Fn&& fn) {
-  const Device gpu = Device::cuda(0);
-  StreamGuard guard(default_stream(gpu));
-  cudaStream_t s = cuda::stream(default_stream(gpu));
-  for (int i = 0; i < 3; ++i) benchmark::DoNotOptimize(fn());
-  synchronize();
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  for (auto _ : state) {
-    cudaEventRecord(start, s);
-    for (int i = 0; i < kCallsPerIteration; ++i) benchmark::DoNotOptimize(fn());
-    cudaEventRecord(stop, s);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3 / kCallsPerIteration);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  bench::time_gpu(state, true, [&](std::size_t) { return fn(); });
 }
 
 Tensor random_on_gpu(std::uint64_t seed, const Shape& shape) {

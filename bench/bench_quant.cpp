@@ -25,6 +25,7 @@
 
 #include "backend/cpu/quant_avx2.h"
 #include "emily/emily.h"
+#include "gpu_timing.h"
 
 #ifdef EMILY_HAS_CUDA
 #include <cuda_runtime.h>
@@ -113,44 +114,7 @@ std::int64_t copies_for(std::int64_t bytes) {
   return std::max<std::int64_t>(2, (256ll << 20) / std::max<std::int64_t>(bytes, 1));
 }
 
-constexpr int kCallsPerIteration = 10;
-
-// Runs `call(i)` for i = 0, 1, 2, ... under the clock `events` (Arg 1) or wall (Arg 0).
-template <class Call>
-void time_gpu(benchmark::State& state, bool events, Call&& call) {
-  const Device gpu = Device::cuda(0);
-  StreamGuard guard(default_stream(gpu));
-  std::size_t next = 0;
-  for (int i = 0; i < 4; ++i) benchmark::DoNotOptimize(call(next++));
-  synchronize();
-#ifdef EMILY_HAS_CUDA
-  if (events) {
-    cudaStream_t s = cuda::stream(default_stream(gpu));
-    cudaEvent_t start, stop;
-    cudaEventCreate(&start);
-    cudaEventCreate(&stop);
-    for (auto _ : state) {
-      cudaEventRecord(start, s);
-      for (int i = 0; i < kCallsPerIteration; ++i) benchmark::DoNotOptimize(call(next++));
-      cudaEventRecord(stop, s);
-      cudaEventSynchronize(stop);
-      float ms = 0;
-      cudaEventElapsedTime(&ms, start, stop);
-      state.SetIterationTime(ms / 1e3 / kCallsPerIteration);
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return;
-  }
-#endif
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    benchmark::DoNotOptimize(call(next++));
-    synchronize();
-    state.SetIterationTime(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-}
+using bench::time_gpu;
 
 // Args: K = N, bits, M, clock (0 wall, 1 events), fma (1: the f32-FMA kernel of
 // session 15 wherever the library would choose otherwise, for before/after in one run).
