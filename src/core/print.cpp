@@ -90,9 +90,15 @@ struct Printer {
     std::int64_t stride = t.strides()[axis];
     os << "[";
     bool last_axis = axis + 1 == t.ndim();
-    std::string sep =
-        last_axis ? ", "
-                  : "," + std::string(t.ndim() - axis - 1, '\n') + std::string(indent + 1, ' ');
+    // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on
+    // "," + std::string(...).
+    std::string sep = ",";
+    if (last_axis) {
+      sep += ' ';
+    } else {
+      sep.append(static_cast<std::size_t>(t.ndim() - axis - 1), '\n');
+      sep.append(static_cast<std::size_t>(indent + 1), ' ');
+    }
     for (std::int64_t i = 0; i < n; ++i) {
       if (i) os << sep;
       if (summarize && n > 2 * kEdgeItems && i == kEdgeItems) {

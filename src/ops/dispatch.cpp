@@ -67,8 +67,12 @@ Meta describe(Primitive p, std::span<const Tensor> inputs, Device d) {
   Meta m{{"op", std::string(name(p))}, {"device", to_string(d)}};
   std::string shapes, dtypes;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    shapes += (i ? " " : "") + to_string(inputs[i].shape());
-    dtypes += (i ? " " : "") + std::string(name(inputs[i].dtype()));
+    if (i) {  // (not " " + ...: GCC 12's -Wrestrict false positive)
+      shapes += ' ';
+      dtypes += ' ';
+    }
+    shapes += to_string(inputs[i].shape());
+    dtypes += name(inputs[i].dtype());
   }
   m.emplace_back("shapes", shapes);
   m.emplace_back("dtypes", dtypes);
