@@ -3,9 +3,12 @@
 // norm, swiglu and rope kernels dense operands; sdpa reads q, k, v and the mask through
 // their strides (heads-major views of {B, T, N, D} tensors and broadcast masks are
 // common, and copying them would cost more than the strided reads).
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "backend/cpu/elementwise_ops.h"
@@ -27,6 +30,23 @@ std::int64_t rows_of(const Tensor& t) {
   return d == 0 ? 0 : t.size() / d;
 }
 
+// Sum over j < n of f(j) in double, in kLanes interleaved partial sums added at the end:
+// a fixed order (the same result on any thread count), and independent chains the
+// compiler vectorizes, where one running sum waits an add latency per element (the
+// rms_norm of SmolLM2's 576-wide rows ran slower than its decomposition).
+template <class F>
+double row_sum(std::int64_t n, F f) {
+  constexpr int kLanes = 8;
+  double lane[kLanes] = {};
+  std::int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] += f(j + l);
+  for (; j < n; ++j) lane[0] += f(j);
+  double total = 0;
+  for (double v : lane) total += v;
+  return total;
+}
+
 void rms_norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
   const auto& a = std::get<NormAttr>(attr);
   visit_floating(in[0].dtype(), [&]<class T>() {
@@ -40,8 +60,10 @@ void rms_norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const At
       const T* xr = x + r * d;
       T* orow = o + r * d;
       // Row sums in double: a long row's f32 sum would carry error into every output.
-      double squares = 0;
-      for (std::int64_t j = 0; j < d; ++j) squares += double(C(xr[j])) * double(C(xr[j]));
+      const double squares = row_sum(d, [&](std::int64_t j) {
+        const double v = double(C(xr[j]));
+        return v * v;
+      });
       const C inv = C(1) / std::sqrt(C(squares / double(d)) + C(a.eps));
       for (std::int64_t j = 0; j < d; ++j) {
         C y = C(xr[j]) * inv;
@@ -66,16 +88,14 @@ void layer_norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const 
     for (std::int64_t r = 0; r < rows; ++r) {
       const T* xr = x + r * d;
       T* orow = o + r * d;
-      double total = 0;
-      for (std::int64_t j = 0; j < d; ++j) total += double(C(xr[j]));
+      const double total = row_sum(d, [&](std::int64_t j) { return double(C(xr[j])); });
       const C mean = C(total / double(d));
       // Two passes over the row: the variance of centred values, not E[x^2] - E[x]^2,
       // which cancels badly when the mean is large.
-      double squares = 0;
-      for (std::int64_t j = 0; j < d; ++j) {
+      const double squares = row_sum(d, [&](std::int64_t j) {
         const double centred = double(C(xr[j]) - mean);
-        squares += centred * centred;
-      }
+        return centred * centred;
+      });
       const C inv = C(1) / std::sqrt(C(squares / double(d)) + C(a.eps));
       for (std::int64_t j = 0; j < d; ++j) {
         C y = (C(xr[j]) - mean) * inv;
@@ -176,12 +196,53 @@ void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
   });
 }
 
-// Attention, flash style: a task is a block of query rows of one (batch, head); it walks
-// the keys its rows may see in blocks, converting each key and value row once for the
-// whole query block, and keeps per row a streaming (online) softmax: the running max, the
-// sum of exponentials below it and the weighted values, rescaled when the max grows, so
-// no row of scores is ever stored whole.
+// Attention, flash style: a task is a block of query rows that read one (batch, kv head);
+// it walks the keys its rows may see in blocks of kKeyBlock (scores S = scale Q K^T and
+// O += P V of a block by BLAS, key and value rows converted once per block where they are
+// not already f32/f64 rows), and keeps per row a streaming (online) softmax: the running
+// max, the sum of exponentials below it and the weighted values, rescaled when the max
+// grows, so no row of scores is ever stored whole. The rows of a task are positions of
+// every query head of the kv head's group when that still leaves a task per thread (the
+// heads then share each key block: SmolLM2's 9 heads over 3 read K and V a third as
+// often), else positions of one head. When there are still too few tasks for the threads
+// (a decode step: one per kv head), the keys are split into parts, each with its own
+// softmax state, merged at the end.
 constexpr std::int64_t kQueryBlock = 16, kKeyBlock = 64;
+
+// C (m x n) = alpha A op(B) + beta C, row-major, through BLAS on this thread (the
+// kernel runs inside its own parallel region). The block products are where the time
+// goes, and OpenBLAS picks AVX2/AVX-512 kernels at run time where this build's own loops
+// are limited to the baseline instruction set (bench/results/fast-quant.md, "CPU fused
+// kernels": prefill 1.8x faster than the loops it replaced).
+template <class C>
+void block_gemm(bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, C alpha, const C* a,
+                std::int64_t lda, const C* b, std::int64_t ldb, C beta, C* c, std::int64_t ldc) {
+  const auto tb = trans_b ? CblasTrans : CblasNoTrans;
+  const auto M = static_cast<blasint>(m), N = static_cast<blasint>(n), K = static_cast<blasint>(k);
+  if constexpr (std::is_same_v<C, float>)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, M, N, K, alpha, a, static_cast<blasint>(lda), b,
+                static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  else
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, tb, M, N, K, alpha, a, static_cast<blasint>(lda), b,
+                static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+}
+
+// `n` rows of `d` features (row j at rows + j * row_stride, features feature_stride
+// apart) as a row-major matrix of C for BLAS: the tensor's own memory when it already is
+// one, else converted into `buffer`. Returns the data and its leading dimension.
+template <class T, class C>
+std::pair<const C*, std::int64_t> block_rows(const T* rows, std::int64_t row_stride,
+                                             std::int64_t feature_stride, std::int64_t n,
+                                             std::int64_t d, std::vector<C>& buffer) {
+  if constexpr (std::is_same_v<T, C>) {
+    if ((feature_stride == 1 || d <= 1) && (row_stride >= d || n <= 1) && d > 0)
+      return {rows, std::max<std::int64_t>(row_stride, d)};
+  }
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t f = 0; f < d; ++f)
+      buffer[j * d + f] = C(rows[j * row_stride + f * feature_stride]);
+  return {buffer.data(), std::max<std::int64_t>(d, 1)};
+}
 
 template <class C>
 C exp_of(C x) {
@@ -199,8 +260,28 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
   const std::int64_t groups = nkv == 0 ? 1 : nq / nkv;
   const Tensor* mask = a.mask == SdpaMask::none ? nullptr : &in[3];
   const float* sinks = a.has_sinks ? in.back().data<float>() : nullptr;
-  const std::int64_t query_blocks = (tq + kQueryBlock - 1) / kQueryBlock;
-  const std::int64_t tasks = batch * nq * query_blocks;
+  // hg heads per task (1 or the whole group), `positions` query positions of each.
+  auto blocks_of = [&](std::int64_t heads) {
+    const std::int64_t positions = std::max<std::int64_t>(1, kQueryBlock / heads);
+    return std::pair{positions, (tq + positions - 1) / positions};
+  };
+  const std::int64_t hg =
+      batch * nkv * blocks_of(groups).second >= ::emily::cpu::threads() ? groups : 1;
+  const auto [positions, query_blocks] = blocks_of(hg);
+  const std::int64_t head_sets = nq / hg, row_cap = positions * hg;
+  const std::int64_t units = batch * head_sets * query_blocks;
+  // Too few units for the threads (a decode step: one per kv head) split the keys, about
+  // eight parts per thread in all, each at least 256 keys; each part keeps its own
+  // softmax state, merged after. Otherwise threads would wait on the last units.
+  const std::int64_t threads = ::emily::cpu::threads();
+  const std::int64_t splits =
+      units >= 2 * threads
+          ? 1
+          : std::clamp<std::int64_t>((8 * threads + units - 1) / std::max<std::int64_t>(units, 1),
+                                     1, std::max<std::int64_t>(tkv / 256, 1));
+  const std::int64_t span = (tkv + splits - 1) / splits;
+  const std::int64_t split_keys = (span + kKeyBlock - 1) / kKeyBlock * kKeyBlock;
+  const std::int64_t tasks = units * splits;
   visit_floating(q.dtype(), [&]<class T>() {
     using C = compute_t<T>;
     const T* qp = q.data<T>();
@@ -209,50 +290,57 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
     T* o = out[0].data<T>();
     const auto &qs = q.strides(), &ks = k.strides(), &vs = v.strides();
     const C scale = C(a.scale), neg_inf = -std::numeric_limits<C>::infinity();
-#pragma omp parallel num_threads(::emily::cpu::threads()) if (batch * nq * tq * tkv * dh >= \
-                                                              kParallelGrain)
+    std::vector<C> part_max, part_total, part_acc;  // per (task, row) when the keys are split
+    if (splits > 1) {
+      part_max.assign(tasks * row_cap, neg_inf);
+      part_total.assign(tasks * row_cap, C(0));
+      part_acc.assign(tasks * row_cap * dv, C(0));
+    }
+#pragma omp parallel num_threads(threads) if (batch * nq * tq * tkv * dh >= kParallelGrain)
     {
-      std::vector<C> qbuf(kQueryBlock * dh), acc(kQueryBlock * dv), p(kQueryBlock * kKeyBlock);
-      std::vector<C> kblock(dh * kKeyBlock), vrow(dv);
-      C running_max[kQueryBlock], total[kQueryBlock];
+      std::vector<C> qbuf(row_cap * dh), acc(row_cap * dv), p(row_cap * kKeyBlock);
+      std::vector<C> kblock(dh * kKeyBlock), vblock(dv * kKeyBlock);
+      std::vector<C> running_max(row_cap), total(row_cap);
+      std::vector<std::int64_t> row_head(row_cap), row_pos(row_cap);
+      // Where unit u's query rows are: i0 its first position, h0 its first head.
+      auto locate = [&](std::int64_t u) {
+        const std::int64_t i0 = (u % query_blocks) * positions;
+        const std::int64_t h0 = (u / query_blocks) % head_sets * hg;
+        const std::int64_t b = u / (query_blocks * head_sets);
+        return std::tuple{i0, h0, b, std::min(positions, tq - i0) * hg};
+      };
 #pragma omp for schedule(dynamic)
       for (std::int64_t task = 0; task < tasks; ++task) {
-        const std::int64_t i0 = (task % query_blocks) * kQueryBlock;
-        const std::int64_t h = (task / query_blocks) % nq, b = task / (query_blocks * nq);
-        const std::int64_t rows = std::min(kQueryBlock, tq - i0), kvh = h / groups;
+        const std::int64_t unit = task / splits, split = task % splits;
+        const auto [i0, h0, b, rows] = locate(unit);
+        const std::int64_t kvh = h0 / groups;
         for (std::int64_t r = 0; r < rows; ++r) {
-          const T* qr = qp + b * qs[0] + h * qs[1] + (i0 + r) * qs[2];
+          const std::int64_t h = h0 + r % hg, i = i0 + r / hg;
+          row_head[r] = h;
+          row_pos[r] = i;
+          const T* qr = qp + b * qs[0] + h * qs[1] + i * qs[2];
           for (std::int64_t d = 0; d < dh; ++d) qbuf[r * dh + d] = C(qr[d * qs[3]]);
-          // A sink is one more logit whose value is zero: it starts the row's sums.
-          running_max[r] = sinks ? C(sinks[h]) : neg_inf;
-          total[r] = sinks ? C(1) : C(0);
+          // A sink is one more logit whose value is zero: it starts the row's sums (in the
+          // first part of the keys only, so the merge counts it once).
+          running_max[r] = sinks && split == 0 ? C(sinks[h]) : neg_inf;
+          total[r] = sinks && split == 0 ? C(1) : C(0);
         }
         std::fill(acc.begin(), acc.end(), C(0));
         // Keys [0, last) are all that any row of the block may see.
         std::int64_t last = tkv;
-        if (a.causal) last = std::clamp<std::int64_t>(i0 + rows + a.causal_offset, 0, tkv);
+        if (a.causal) last = std::clamp<std::int64_t>(i0 + rows / hg + a.causal_offset, 0, tkv);
         const T* kh = kp + b * ks[0] + kvh * ks[1];
         const T* vh = vp + b * vs[0] + kvh * vs[1];
-        for (std::int64_t j0 = 0; j0 < last; j0 += kKeyBlock) {
-          const std::int64_t n = std::min(kKeyBlock, last - j0);
-          // The key block transposed ({D, keys}), so that every query's scores grow by
-          // one contiguous multiply-add per feature, which vectorizes.
-          for (std::int64_t jj = 0; jj < n; ++jj) {
-            const T* kr = kh + (j0 + jj) * ks[2];
-            for (std::int64_t d = 0; d < dh; ++d) kblock[d * kKeyBlock + jj] = C(kr[d * ks[3]]);
-          }
+        const std::int64_t end = std::min(last, (split + 1) * split_keys);
+        for (std::int64_t j0 = split * split_keys; j0 < end; j0 += kKeyBlock) {
+          const std::int64_t n = std::min(kKeyBlock, end - j0);
+          // Scaled scores of the block, S = scale Q K^T, by BLAS.
+          const auto [kb, ldk] = block_rows<T, C>(kh + j0 * ks[2], ks[2], ks[3], n, dh, kblock);
+          block_gemm<C>(true, rows, n, dh, scale, qbuf.data(), std::max<std::int64_t>(dh, 1), kb,
+                        ldk, C(0), p.data(), kKeyBlock);
+          // The masks: a hidden key's score is -inf.
           for (std::int64_t r = 0; r < rows; ++r) {
-            C* pr = &p[r * kKeyBlock];
-            std::fill(pr, pr + n, C(0));
-            for (std::int64_t d = 0; d < dh; ++d) {
-              const C qd = qbuf[r * dh + d];
-              const C* kd = &kblock[d * kKeyBlock];
-              for (std::int64_t jj = 0; jj < n; ++jj) pr[jj] += qd * kd[jj];
-            }
-          }
-          // Scale, then the masks: a hidden key's score is -inf.
-          for (std::int64_t r = 0; r < rows; ++r) {
-            const std::int64_t i = i0 + r;
+            const std::int64_t i = row_pos[r], h = row_head[r];
             C* pr = &p[r * kKeyBlock];
             for (std::int64_t jj = 0; jj < n; ++jj) {
               const std::int64_t j = j0 + jj;
@@ -270,7 +358,7 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
                     bias = C(mask->data<float>()[at]);
                 }
               }
-              pr[jj] = seen ? pr[jj] * scale + bias : neg_inf;
+              pr[jj] = seen ? pr[jj] + bias : neg_inf;
             }
           }
           // Scores to weights, rescaling what the rows gathered so far.
@@ -296,20 +384,48 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
             }
             for (std::int64_t jj = 0; jj < n; ++jj) total[r] += pr[jj];
           }
-          for (std::int64_t jj = 0; jj < n; ++jj) {
-            const T* vr = vh + (j0 + jj) * vs[2];
-            for (std::int64_t d = 0; d < dv; ++d) vrow[d] = C(vr[d * vs[3]]);
-            for (std::int64_t r = 0; r < rows; ++r) {
-              const C w = p[r * kKeyBlock + jj];
-              if (w == C(0)) continue;
-              for (std::int64_t d = 0; d < dv; ++d) acc[r * dv + d] += w * vrow[d];
-            }
-          }
+          // acc += P V, by BLAS.
+          const auto [vb, ldv] = block_rows<T, C>(vh + j0 * vs[2], vs[2], vs[3], n, dv, vblock);
+          block_gemm<C>(false, rows, dv, n, C(1), p.data(), kKeyBlock, vb, ldv, C(1), acc.data(),
+                        std::max<std::int64_t>(dv, 1));
+        }
+        if (splits > 1) {
+          const std::int64_t at = task * row_cap;
+          std::copy(running_max.begin(), running_max.begin() + rows, part_max.begin() + at);
+          std::copy(total.begin(), total.begin() + rows, part_total.begin() + at);
+          std::copy(acc.begin(), acc.begin() + rows * dv, part_acc.begin() + at * dv);
+          continue;
         }
         for (std::int64_t r = 0; r < rows; ++r) {
-          T* orow = o + ((b * nq + h) * tq + i0 + r) * dv;
+          T* orow = o + ((b * nq + row_head[r]) * tq + row_pos[r]) * dv;
           for (std::int64_t d = 0; d < dv; ++d)
             orow[d] = T(total[r] > 0 ? acc[r * dv + d] / total[r] : C(0));
+        }
+      }
+      if (splits > 1) {
+        // The parts of each row merged: weights exp(max_s - max) (0 for a part that saw
+        // nothing). The loop above ends with a barrier, so every part is written.
+#pragma omp for schedule(static)
+        for (std::int64_t unit = 0; unit < units; ++unit) {
+          const auto [i0, h0, b, rows] = locate(unit);
+          for (std::int64_t r = 0; r < rows; ++r) {
+            const std::int64_t at = unit * splits * row_cap + r;
+            C mx = neg_inf;
+            for (std::int64_t sp = 0; sp < splits; ++sp)
+              mx = std::max(mx, part_max[at + sp * row_cap]);
+            std::fill(acc.begin(), acc.begin() + dv, C(0));
+            C sum = 0;
+            for (std::int64_t sp = 0; sp < splits && mx != neg_inf; ++sp) {
+              const std::int64_t part = at + sp * row_cap;
+              if (part_max[part] == neg_inf) continue;
+              const C w = std::exp(part_max[part] - mx);
+              sum += w * part_total[part];
+              for (std::int64_t d = 0; d < dv; ++d) acc[d] += w * part_acc[part * dv + d];
+            }
+            const std::int64_t h = h0 + r % hg, i = i0 + r / hg;
+            T* orow = o + ((b * nq + h) * tq + i) * dv;
+            for (std::int64_t d = 0; d < dv; ++d) orow[d] = T(sum > 0 ? acc[d] / sum : C(0));
+          }
         }
       }
     }
