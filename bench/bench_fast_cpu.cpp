@@ -4,7 +4,9 @@
 // as the CLI runs it on the CPU:
 //  - sdpa prefill, causal, 512 tokens: GFLOP/s counting 4 T^2 D per head, halved;
 //  - sdpa decode, one query row against 4096 cached keys: GB/s of K and V read;
-//  - rms_norm of 512 rows: GB/s read plus written.
+//  - rms_norm and layer_norm of 512 rows: GB/s read plus written;
+//  - swiglu of 512 x 1536 (the MLP width): GB/s of gate and up read plus the result;
+//  - rope (split-half, all 64 features) of 512 tokens x 9 heads: GB/s read plus written.
 // Arg "decomposed" = 1 runs the decomposition.
 #include <benchmark/benchmark.h>
 
@@ -57,9 +59,45 @@ void BM_cpu_rms_norm(benchmark::State& state) {
       benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+void BM_cpu_layer_norm(benchmark::State& state) {
+  constexpr std::int64_t rows = 512;
+  Tensor x = normal(1, {rows, kHidden}), w = normal(2, {kHidden}), b = normal(3, {kHidden});
+  std::optional<fast::DecomposeGuard> guard;
+  if (state.range(0) != 0) guard.emplace();
+  for (auto _ : state) benchmark::DoNotOptimize(fast::layer_norm(x, w, b, 1e-5));
+  const double bytes = 2.0 * rows * kHidden * sizeof(float);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_cpu_swiglu(benchmark::State& state) {
+  constexpr std::int64_t rows = 512, width = 1536;
+  Tensor g = normal(1, {rows, width}), u = normal(2, {rows, width});
+  std::optional<fast::DecomposeGuard> guard;
+  if (state.range(0) != 0) guard.emplace();
+  for (auto _ : state) benchmark::DoNotOptimize(fast::swiglu(g, u));
+  const double bytes = 3.0 * rows * width * sizeof(float);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_cpu_rope(benchmark::State& state) {
+  constexpr std::int64_t t = 512;
+  Tensor x = normal(1, {1, kHeads, t, kHeadSize});
+  std::optional<fast::DecomposeGuard> guard;
+  if (state.range(0) != 0) guard.emplace();
+  for (auto _ : state) benchmark::DoNotOptimize(fast::rope(x, kHeadSize, false, 1e5, 1.0, 0));
+  const double bytes = 2.0 * kHeads * t * kHeadSize * sizeof(float);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 BENCHMARK(BM_cpu_sdpa_prefill_causal)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(BM_cpu_sdpa_decode)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(BM_cpu_rms_norm)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_cpu_layer_norm)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_cpu_swiglu)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_cpu_rope)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();
 
 }  // namespace
 

@@ -107,6 +107,15 @@ void layer_norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const 
   });
 }
 
+// e^x: the vectorizable f32 exp of the elementwise ops (within 1 ULP) for f32.
+template <class C>
+C exp_of(C x) {
+  if constexpr (std::is_same_v<C, float>)
+    return ew::exp_f32(x);  // vectorizes, within 1 ULP (elementwise_ops.h)
+  else
+    return std::exp(x);
+}
+
 void swiglu_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&, Stream) {
   visit_floating(in[0].dtype(), [&]<class T>() {
     using C = compute_t<T>;
@@ -117,7 +126,7 @@ void swiglu_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr
 #pragma omp parallel for num_threads(::emily::cpu::threads()) if (n >= kParallelGrain)
     for (std::int64_t i = 0; i < n; ++i) {
       const C x = C(g[i]);
-      o[i] = T(x * (C(1) / (C(1) + std::exp(-x))) * C(u[i]));
+      o[i] = T(x * (C(1) / (C(1) + exp_of(-x))) * C(u[i]));
     }
   });
 }
@@ -177,15 +186,33 @@ void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
     const T* x = in[0].data<T>();
     T* o = out[0].data<T>();
     const std::int64_t d = in[0].shape(-1), rows = rows_of(in[0]), half = a.dims / 2;
+    // cos and sin once per distinct position, not once per row: the heads of a token
+    // (and a batch's rows) share positions, and the libm calls were the kernel's cost.
+    std::vector<C> distinct = pos;
+    std::erase_if(distinct, [](C v) { return std::isnan(v); });  // no order for sort
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    const auto count = static_cast<std::int64_t>(distinct.size());
+    std::vector<C> cosines(static_cast<std::size_t>(count * half)), sines(cosines.size());
+#pragma omp parallel for num_threads(::emily::cpu::threads()) if (count * half >= 4096)
+    for (std::int64_t u = 0; u < count; ++u)
+      for (std::int64_t i = 0; i < half; ++i) {
+        const C angle = distinct[u] * C(step[i]);
+        cosines[u * half + i] = std::cos(angle);
+        sines[u * half + i] = std::sin(angle);
+      }
     // Pair i is (first + i * stride, that + second): split-half or interleaved.
     const std::int64_t stride = a.traditional ? 2 : 1, second = a.traditional ? 1 : half;
 #pragma omp parallel for num_threads(::emily::cpu::threads()) if (rows * d >= kParallelGrain)
     for (std::int64_t r = 0; r < rows; ++r) {
       const T* xr = x + r * d;
       T* orow = o + r * d;
+      // A NaN position is not in the table: computed as before.
+      const auto at = std::lower_bound(distinct.begin(), distinct.end(), pos[r]) - distinct.begin();
+      const bool tabled = at < count && distinct[at] == pos[r];
       for (std::int64_t i = 0; i < half; ++i) {
-        const C angle = pos[r] * C(step[i]);
-        const C c = std::cos(angle), s = std::sin(angle);
+        const C c = tabled ? cosines[at * half + i] : std::cos(pos[r] * C(step[i]));
+        const C s = tabled ? sines[at * half + i] : std::sin(pos[r] * C(step[i]));
         const std::int64_t j = i * stride;
         const C x1 = C(xr[j]), x2 = C(xr[j + second]);
         orow[j] = T(x1 * c - x2 * s);
@@ -242,14 +269,6 @@ std::pair<const C*, std::int64_t> block_rows(const T* rows, std::int64_t row_str
     for (std::int64_t f = 0; f < d; ++f)
       buffer[j * d + f] = C(rows[j * row_stride + f * feature_stride]);
   return {buffer.data(), std::max<std::int64_t>(d, 1)};
-}
-
-template <class C>
-C exp_of(C x) {
-  if constexpr (std::is_same_v<C, float>)
-    return ew::exp_f32(x);  // vectorizes, within 1 ULP (elementwise_ops.h)
-  else
-    return std::exp(x);
 }
 
 void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
