@@ -125,4 +125,17 @@ __device__ __forceinline__ void halves_to_floats(const uint4& raw, float (&x)[8]
   }
 }
 
+// Two floats rounded to T (bf16 or f16) and packed, the first in the low half (the lower
+// column of an mma fragment): one conversion instruction for the pair.
+template <class T>
+__device__ __forceinline__ std::uint32_t pack(float lo, float hi) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
+    return reinterpret_cast<const std::uint32_t&>(p);
+  } else {
+    const __half2 p = __floats2half2_rn(lo, hi);
+    return reinterpret_cast<const std::uint32_t&>(p);
+  }
+}
+
 }  // namespace emily::cuda

@@ -76,19 +76,6 @@ __device__ void mma(float (&c)[4], const std::uint32_t (&a)[4], std::uint32_t b0
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Two values rounded to T and packed, the first in the low half (the lower column): one
-// conversion instruction for the pair.
-template <class T>
-__device__ std::uint32_t pack(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
-    return reinterpret_cast<const std::uint32_t&>(p);
-  } else {
-    const __half2 p = __floats2half2_rn(lo, hi);
-    return reinterpret_cast<const std::uint32_t&>(p);
-  }
-}
-
 // Four 8x8 matrices of 16-bit values from shared memory, lane l giving the address of row
 // l % 8 of matrix l / 8; `trans` reads them transposed (V's rows are keys, and P V needs
 // them as columns).

@@ -33,6 +33,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "backend/cuda/async_copy.cuh"
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/quant_gemv.cuh"
 #include "backend/cuda/runtime.h"
@@ -128,25 +129,6 @@ __device__ __forceinline__ void copy_async(void* dst, const void* src, bool in) 
   else
     asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(d), "l"(src), "n"(Bytes),
                  "r"(n));
-}
-__device__ __forceinline__ void copies_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int Pending>
-__device__ __forceinline__ void copies_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
-}
-
-// Two floats rounded to T, the first in the low half.
-template <class T>
-__device__ __forceinline__ std::uint32_t pack(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return reinterpret_cast<const std::uint32_t&>(v);
-  } else {
-    const __half2 v = __floats2half2_rn(lo, hi);
-    return reinterpret_cast<const std::uint32_t&>(v);
-  }
 }
 
 // The widest copy a chunk of Bits words allows: rows of K * Bits / 32 words with K a
