@@ -4,10 +4,12 @@
 //  - prefill attention, bf16, batch 4, 16 heads, head size 64/128, seq 512/2k/8k, causal
 //    and not: TFLOP/s counting 4 B H Tq Tkv D (two products), halved when causal.
 //  - decode attention, q = 1, 16 query heads over 8 kv heads, head size 128, bf16, kv
-//    1k..32k: GB/s of K and V read (2 B Nkv Tkv D bytes each), eager and as a CUDA graph.
+//    1k..32k: GB/s of K and V read (2 B Nkv Tkv D bytes each), eager, as a compiled plan's
+//    CUDA graph, and as eager calls recorded into one graph (the GPU's time alone).
 //  - rms_norm bf16, 4096 x 4096: GB/s read plus written.
 //  - the copy rate the decode aim is stated against: cudaMemcpyAsync device to device of
-//    256 MiB, GB/s read plus written, timed the same way.
+//    256 MiB, GB/s read plus written, timed the same way; and copies of each decode case's
+//    bytes, recorded like the decode calls.
 // Arg "decomposed" = 1 runs the decomposition (fast::DecomposeGuard) for comparison.
 // bench/torch_attention.py measures PyTorch's flash and cuDNN attention on the same shapes.
 // Skipped without a GPU.
@@ -22,6 +24,7 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/runtime.h"
+#include "backend/recording.h"
 
 namespace {
 
@@ -31,6 +34,39 @@ using namespace emily;
 template <class Fn>
 void time_calls(benchmark::State& state, Fn&& fn) {
   bench::time_gpu(state, true, [&](std::size_t) { return fn(); });
+}
+
+// Records `calls` (which makes `per_launch` calls) once as a CUDA graph and times its
+// launches with events, per call: the GPU's time without the host's dispatch.
+template <class Calls>
+void time_recorded(benchmark::State& state, Calls&& calls, std::size_t per_launch) {
+  const Device gpu = Device::cuda(0);
+  StreamGuard guard(default_stream(gpu));
+  const Stream s = default_stream(gpu);
+  calls();  // first calls outside the recording: per-kernel setup, plan caches
+  synchronize();
+  begin_recording(s);
+  calls();
+  std::string why;
+  const std::unique_ptr<Recording> graph = end_recording(s, why);
+  if (!graph) return state.SkipWithError(("recording failed: " + why).c_str());
+  cudaStream_t cs = cuda::stream(s);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  graph->launch(s);
+  synchronize();
+  for (auto _ : state) {
+    cudaEventRecord(start, cs);
+    graph->launch(s);
+    cudaEventRecord(stop, cs);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3 / static_cast<double>(per_launch));
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
 }
 
 Tensor random_on_gpu(std::uint64_t seed, const Shape& shape) {
@@ -56,8 +92,10 @@ void BM_prefill_attention_bf16(benchmark::State& state) {
 }
 
 // Args: kv length, mode (0: eager kernel, 1: eager decomposition, 2: the kernel in a
-// compiled function replayed as a CUDA graph, which leaves out the eager host cost). K and
-// V rotate over copies that together exceed the 50 MB L2, so each call reads from HBM.
+// compiled function replayed as a CUDA graph, which leaves out the eager host cost but
+// adds the plan's input copies, 3: the eager calls over every copy recorded once as one
+// CUDA graph, so the time is the kernels' alone, launch gaps included). K and V rotate
+// over copies that together exceed the 50 MB L2, so each call reads from HBM.
 void BM_decode_attention_bf16(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t tkv = state.range(0), b = 1, nq = 16, nkv = 8, d = 128;
@@ -81,8 +119,17 @@ void BM_decode_attention_bf16(benchmark::State& state) {
     o.cuda_graphs = true;
     fn = compile(step, o);
   }
-  std::size_t next = 0;
-  time_calls(state, [&] { return fn(inputs[next++ % inputs.size()]); });
+  if (mode == 3) {
+    time_recorded(
+        state,
+        [&] {
+          for (const auto& in : inputs) benchmark::DoNotOptimize(step(in));
+        },
+        inputs.size());
+  } else {
+    std::size_t next = 0;
+    time_calls(state, [&] { return fn(inputs[next++ % inputs.size()]); });
+  }
   state.counters["GB/s"] =
       benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -114,6 +161,33 @@ void BM_copy_d2d_256MiB(benchmark::State& state) {
       benchmark::Counter(2.0 * bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The copy a decode call of `kv` keys compares with: K and V's bytes moved (half read,
+// half written) device to device, over buffers that exceed L2, recorded as one graph
+// like mode 3 of the decode benchmark so both carry the same launch gaps.
+void BM_copy_d2d_like_decode(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t bytes = 2 * 8 * state.range(0) * 128 * 2;  // as BM_decode_attention_bf16
+  const std::int64_t copies = std::max<std::int64_t>(2, (256ll << 20) / bytes);
+  const Device gpu = Device::cuda(0);
+  std::vector<Tensor> src, dst;
+  for (std::int64_t c = 0; c < copies; ++c) {
+    src.push_back(full({bytes / 4}, 1.0, DType::bf16, gpu));
+    dst.push_back(zeros({bytes / 4}, DType::bf16, gpu));
+  }
+  synchronize();
+  cudaStream_t cs = cuda::stream(default_stream(gpu));
+  time_recorded(
+      state,
+      [&] {
+        for (std::int64_t c = 0; c < copies; ++c)
+          cudaMemcpyAsync(dst[c].raw_data(), src[c].raw_data(), bytes / 2, cudaMemcpyDeviceToDevice,
+                          cs);
+      },
+      copies);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void prefill_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"hd", "seq", "causal", "decomposed"});
   for (std::int64_t d : {64, 128})
@@ -126,6 +200,7 @@ void decode_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"kv", "mode"});
   for (std::int64_t t : {1024, 4096, 8192, 16384, 32768}) b->Args({t, 0});
   for (std::int64_t t : {1024, 4096, 8192, 16384, 32768}) b->Args({t, 2});
+  for (std::int64_t t : {1024, 4096, 8192, 16384, 32768}) b->Args({t, 3});
   b->Args({8192, 1});
 }
 
@@ -135,6 +210,15 @@ BENCHMARK(BM_prefill_attention_bf16)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_decode_attention_bf16)
     ->Apply(decode_args)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_copy_d2d_like_decode)
+    ->ArgName("kv")
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Arg(8192)
+    ->Arg(16384)
+    ->Arg(32768)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_copy_d2d_256MiB)->UseManualTime()->Unit(benchmark::kMicrosecond);

@@ -26,6 +26,16 @@ int sm_count() {
   return count;
 }
 
+bool dependent_launch_supported() {
+  static const bool supported = [] {
+    int device = 0, major = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    return major >= 9;
+  }();
+  return supported;
+}
+
 int driver_version() {
   int v = 0;
   return cudaDriverGetVersion(&v) == cudaSuccess ? v : 0;

@@ -3,7 +3,8 @@
 // one chunk of keys of one (batch, kv head) for every query row that reads that head (the
 // group's query heads times the query rows, up to 8 of them per block), keeps a
 // streaming softmax per row (running max, sum of exponentials, weighted values) and
-// writes it unnormalized; a second kernel merges the chunks of each row. Enough chunks are
+// writes it unnormalized; a second kernel, launched while the first drains
+// (dependent_launch.cuh), merges the chunks of each row. Enough chunks are
 // made to fill the GPU, so one decode step with a few heads still uses every SM.
 //
 // Within a block each warp takes kUnroll keys at a time (the warps interleaved), loading
@@ -19,6 +20,7 @@
 #include <cstdint>
 
 #include "backend/cuda/async_copy.cuh"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/fast_mask.cuh"
 #include "backend/cuda/fast_sdpa.h"
@@ -238,6 +240,7 @@ __global__ void __launch_bounds__(kMergeWarps * 32) decode_merge(DecodeArgs a) {
   __shared__ float partial[kMergeWarps][32];
   const std::int64_t out_row = blockIdx.x;
   const std::int64_t h = (out_row / a.tq) % a.nq;
+  wait_for_previous_grid();  // the chunk kernel's partial states
   const float* pm = a.part_m + out_row * a.chunks;
   const float* pl = a.part_l + out_row * a.chunks;
   float mx = -INFINITY;
@@ -433,6 +436,7 @@ __global__ void __launch_bounds__(S::kWarps * 32) decode_streamed(DecodeArgs a) 
     fill(t + kStages - 1);
   }
   copies_wait<0>();
+  allow_dependent_launch();  // the merge may take the SM slots of blocks that finish
 
   // Lanes holding the same features for other keys are summed; then the warps' states
   // meet in shared memory, which the rings no longer use.
@@ -508,8 +512,7 @@ void decode_with(DecodeArgs& a, const Tensor& k, Device device, Stream s, Chunks
   if (a.chunks > 1) {
     const dim3 merge(static_cast<unsigned>(batch * a.nq * a.tq),
                      static_cast<unsigned>((a.dv + 31) / 32));
-    decode_merge<T><<<merge, kMergeWarps * 32, 0, stream(s)>>>(a);
-    check_launch("fast_sdpa");
+    launch_dependent("fast_sdpa", decode_merge<T>, merge, dim3(kMergeWarps * 32), 0, stream(s), a);
   }
   // The scratch is freed on the stream, after the kernels that read it.
 }
