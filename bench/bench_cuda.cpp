@@ -213,12 +213,14 @@ void BM_cuda_replay_chain_per_node(benchmark::State& state) {
       benchmark::Counter::kIsRate | benchmark::Counter::kInvert, benchmark::Counter::kIs1000);
 }
 
-// ---- matmul and GEMV: two clocks ---------------------------------------------------
+// ---- matmul and GEMV: the clocks of gpu_timing.h ----------------------------------
 // "wall" (clock 0): the host clock around one eager call and a synchronize, what a caller
 // that waits for each result sees (dispatch, descriptor set-up and the host's wake-up
 // included). "events" (clock 1): CUDA events around kCalls eager calls issued back to
 // back, per call: the GPU's time whenever a kernel outlasts the host's dispatch, which
-// is how torch_cuda.py and the direct library baselines below are timed too.
+// is how torch_cuda.py and the direct library baselines below are timed too. "recorded"
+// (clock 2, the GEMV): the calls over every weight copy recorded as one CUDA graph, the
+// GPU's time alone, beside the same bytes copied the same way (BM_cuda_copy_like_gemv).
 constexpr int kCalls = bench::kCallsPerIteration;
 using bench::time_gpu;
 
@@ -257,10 +259,18 @@ void BM_cuda_gemv_bf16(benchmark::State& state) {
   }
   Tensor x = random::normal(random::key(99, gpu), {1, n}, DType::bf16);
   StreamGuard guard(default_stream(gpu));
-  time_gpu(state, state.range(2) != 0,
-           [&](std::size_t i) { benchmark::DoNotOptimize(matmul(x, w[i % w.size()])); });
+  bench::time_gpu_clock(state, state.range(2), w.size(),
+                        [&](std::size_t i) { return matmul(x, w[i % w.size()]); });
   state.SetBytesProcessed(state.iterations() * n * n * 2);
-  state.SetLabel(std::string(linear ? "x@w^T " : "x@w ") + (state.range(2) ? "events" : "wall"));
+  const char* clocks[] = {"wall", "events", "recorded"};
+  state.SetLabel(std::string(linear ? "x@w^T " : "x@w ") + clocks[state.range(2)]);
+}
+
+// Arg: n. The n x n bf16 weight's bytes copied device to device, recorded: the ceiling
+// of BM_cuda_gemv_bf16's recorded clock at that size.
+void BM_cuda_copy_like_gemv(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  bench::time_copy_like(state, state.range(0) * state.range(0) * 2);
 }
 
 // bf16 matmul n x n x n through Emily's cuBLASLt path (random data; 2 n^3 flops).
@@ -526,7 +536,12 @@ BENCHMARK(BM_cuda_replay_chain_per_node)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_memcpy_d2d_events)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_gemv_bf16)
-    ->ArgsProduct({{4096, 8192}, {0, 1}, {0, 1}})
+    ->ArgsProduct({{4096, 8192}, {0, 1}, {0, 1, 2}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_copy_like_gemv)
+    ->Arg(4096)
+    ->Arg(8192)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_eager_add_1_element)->UseRealTime()->Unit(benchmark::kMicrosecond);

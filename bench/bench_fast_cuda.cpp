@@ -24,7 +24,6 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/runtime.h"
-#include "backend/recording.h"
 
 namespace {
 
@@ -34,39 +33,6 @@ using namespace emily;
 template <class Fn>
 void time_calls(benchmark::State& state, Fn&& fn) {
   bench::time_gpu(state, true, [&](std::size_t) { return fn(); });
-}
-
-// Records `calls` (which makes `per_launch` calls) once as a CUDA graph and times its
-// launches with events, per call: the GPU's time without the host's dispatch.
-template <class Calls>
-void time_recorded(benchmark::State& state, Calls&& calls, std::size_t per_launch) {
-  const Device gpu = Device::cuda(0);
-  StreamGuard guard(default_stream(gpu));
-  const Stream s = default_stream(gpu);
-  calls();  // first calls outside the recording: per-kernel setup, plan caches
-  synchronize();
-  begin_recording(s);
-  calls();
-  std::string why;
-  const std::unique_ptr<Recording> graph = end_recording(s, why);
-  if (!graph) return state.SkipWithError(("recording failed: " + why).c_str());
-  cudaStream_t cs = cuda::stream(s);
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  graph->launch(s);
-  synchronize();
-  for (auto _ : state) {
-    cudaEventRecord(start, cs);
-    graph->launch(s);
-    cudaEventRecord(stop, cs);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3 / static_cast<double>(per_launch));
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
 Tensor random_on_gpu(std::uint64_t seed, const Shape& shape) {
@@ -120,12 +86,7 @@ void BM_decode_attention_bf16(benchmark::State& state) {
     fn = compile(step, o);
   }
   if (mode == 3) {
-    time_recorded(
-        state,
-        [&] {
-          for (const auto& in : inputs) benchmark::DoNotOptimize(step(in));
-        },
-        inputs.size());
+    bench::time_recorded(state, inputs.size(), [&](std::size_t i) { return step(inputs[i]); });
   } else {
     std::size_t next = 0;
     time_calls(state, [&] { return fn(inputs[next++ % inputs.size()]); });
@@ -161,31 +122,12 @@ void BM_copy_d2d_256MiB(benchmark::State& state) {
       benchmark::Counter(2.0 * bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// The copy a decode call of `kv` keys compares with: K and V's bytes moved (half read,
-// half written) device to device, over buffers that exceed L2, recorded as one graph
-// like mode 3 of the decode benchmark so both carry the same launch gaps.
+// The copy a decode call of `kv` keys compares with (gpu_timing.h, time_copy_like),
+// recorded like mode 3 of the decode benchmark so both carry the same launch gaps.
 void BM_copy_d2d_like_decode(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t bytes = 2 * 8 * state.range(0) * 128 * 2;  // as BM_decode_attention_bf16
-  const std::int64_t copies = std::max<std::int64_t>(2, (256ll << 20) / bytes);
-  const Device gpu = Device::cuda(0);
-  std::vector<Tensor> src, dst;
-  for (std::int64_t c = 0; c < copies; ++c) {
-    src.push_back(full({bytes / 4}, 1.0, DType::bf16, gpu));
-    dst.push_back(zeros({bytes / 4}, DType::bf16, gpu));
-  }
-  synchronize();
-  cudaStream_t cs = cuda::stream(default_stream(gpu));
-  time_recorded(
-      state,
-      [&] {
-        for (std::int64_t c = 0; c < copies; ++c)
-          cudaMemcpyAsync(dst[c].raw_data(), src[c].raw_data(), bytes / 2, cudaMemcpyDeviceToDevice,
-                          cs);
-      },
-      copies);
-  state.counters["GB/s"] =
-      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  bench::time_copy_like(state, bytes);
 }
 
 void prefill_args(benchmark::internal::Benchmark* b) {

@@ -102,12 +102,14 @@ BENCHMARK(BM_cpu_dense_gemv_f32)
 
 // ---- GPU ---------------------------------------------------------------------------------
 //
-// Two clocks. "wall": host time of one eager call plus a synchronize, as a caller that
-// waits for each result sees it (Emily's eager host cost, about 6 us a call, included).
-// "events": CUDA events around 10 eager calls issued back to back (manual time, per
-// call), which is the kernel time wherever the kernel outlasts the host's dispatch and
-// the dispatch time where it does not. scripts/device/qgemv_tune.cu times the bare
-// kernels. The device-to-device copy gives the bandwidth ceiling in the same run.
+// Three clocks (bench/gpu_timing.h). "wall": host time of one eager call plus a
+// synchronize, as a caller that waits for each result sees it (Emily's eager host cost,
+// about 6 us a call, included). "events": CUDA events around 10 eager calls issued back
+// to back (manual time, per call), which is the kernel time wherever the kernel outlasts
+// the host's dispatch and the dispatch time where it does not. "recorded": the calls
+// over every weight copy recorded as one CUDA graph, the GPU's time alone; its ceiling is
+// BM_cuda_copy_like, the same bytes copied, recorded the same way. scripts/device/qgemv_tune.cu
+// times the bare kernels. The device-to-device copy gives the bandwidth ceiling in the same run.
 
 // Copies of a weight that together exceed the L2 cache.
 std::int64_t copies_for(std::int64_t bytes) {
@@ -115,8 +117,9 @@ std::int64_t copies_for(std::int64_t bytes) {
 }
 
 using bench::time_gpu;
+using bench::time_gpu_clock;
 
-// Args: K = N, bits, M, clock (0 wall, 1 events), fma (1: the f32-FMA kernel of
+// Args: K = N, bits, M, clock (0 wall, 1 events, 2 recorded), fma (1: the f32-FMA kernel of
 // session 15 wherever the library would choose otherwise, for before/after in one run).
 void BM_cuda_quantized_gemv(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
@@ -136,8 +139,8 @@ void BM_cuda_quantized_gemv(benchmark::State& state) {
                  to_device(first.biases, gpu), first.bits, first.group_size});
   }
   Tensor x = to_device(astype(random::normal(random::key(99), {m, n}), DType::bf16), gpu);
-  time_gpu(state, state.range(3) != 0,
-           [&](std::size_t i) { return quantized_matmul(x, w[i % w.size()]); });
+  time_gpu_clock(state, state.range(3), w.size(),
+                 [&](std::size_t i) { return quantized_matmul(x, w[i % w.size()]); });
   state.SetBytesProcessed(state.iterations() * quantized_bytes(first));
 }
 
@@ -151,9 +154,22 @@ void BM_cuda_dense_gemv_bf16(benchmark::State& state) {
     w.push_back(swapaxes(
         astype(to_device(random::normal(random::key(c), {n, n}), gpu), DType::bf16), 0, 1));
   Tensor x = to_device(astype(random::normal(random::key(99), {1, n}), DType::bf16), gpu);
-  time_gpu(state, state.range(1) != 0, [&](std::size_t i) { return matmul(x, w[i % w.size()]); });
+  time_gpu_clock(state, state.range(1), w.size(),
+                 [&](std::size_t i) { return matmul(x, w[i % w.size()]); });
   state.SetBytesProcessed(state.iterations() * n * n * 2);
 }
+
+#ifdef EMILY_HAS_CUDA
+// Args: K = N, bits (16: the bf16 weight). The bytes of that GEMV's weight copied device
+// to device, recorded: the ceiling of the "recorded" clock at that size.
+void BM_cuda_copy_like(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0), bits = state.range(1);
+  // Packed codes plus a bf16 scale and bias per group of 64.
+  const std::int64_t bytes = bits == 16 ? n * n * 2 : n * n * bits / 8 + n * (n / 64) * 4;
+  bench::time_copy_like(state, bytes);
+}
+#endif
 
 #ifdef EMILY_HAS_CUDA
 // The ceiling: cudaMemcpyAsync device to device, 1 GiB, counting bytes read and written.
@@ -240,15 +256,17 @@ BENCHMARK(BM_cuda_dense_prefill_bf16)
 #endif
 
 void quantized_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"n", "bits", "m", "events", "fma"});
+  b->ArgNames({"n", "bits", "m", "clock", "fma"});
   for (std::int64_t fma : {0, 1})
-    for (std::int64_t clock : {0, 1})
+    for (std::int64_t clock : {0, 1, 2})
       for (std::int64_t n : {4096, 8192})
         for (std::int64_t bits : {4, 8}) b->Args({n, bits, 1, clock, fma});
   for (std::int64_t fma : {0, 1}) {
     b->Args({4096, 4, 2, 1, fma});
     b->Args({4096, 4, 8, 1, fma});
   }
+  b->Args({4096, 4, 2, 2, 0});
+  b->Args({4096, 4, 8, 2, 0});
 }
 
 BENCHMARK(BM_cuda_quantized_gemv)
@@ -256,13 +274,22 @@ BENCHMARK(BM_cuda_quantized_gemv)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_dense_gemv_bf16)
-    ->ArgNames({"n", "events"})
+    ->ArgNames({"n", "clock"})
     ->Args({4096, 0})
     ->Args({8192, 0})
     ->Args({4096, 1})
     ->Args({8192, 1})
+    ->Args({4096, 2})
+    ->Args({8192, 2})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
+#ifdef EMILY_HAS_CUDA
+BENCHMARK(BM_cuda_copy_like)
+    ->ArgNames({"n", "bits"})
+    ->ArgsProduct({{4096, 8192}, {4, 8, 16}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+#endif
 
 }  // namespace
 

@@ -5,14 +5,23 @@
 //    host's dispatch, and how torch_cuda.py and torch_attention.py time PyTorch.
 //  - wall: the host clock around one call and a synchronize, what a caller that waits
 //    for each result sees (dispatch and the host's wake-up included).
+//  - recorded: the calls over every rotated input recorded once as one CUDA graph
+//    (backend/recording.h) and its replays timed with events, per call: the GPU's time
+//    alone, gaps between kernels included. Where the host's dispatch outlasts a small
+//    kernel, events time the host; this clock does not.
 // Without CUDA in the build only the wall clock exists.
 #pragma once
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "emily/emily.h"
 
@@ -20,6 +29,7 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/runtime.h"
+#include "backend/recording.h"
 #endif
 
 namespace emily::bench {
@@ -72,6 +82,77 @@ void time_gpu(benchmark::State& state, bool events, Call&& call) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   state.SetLabel("wall");
+}
+
+#ifdef EMILY_HAS_CUDA
+// The recorded clock: call(0) .. call(count - 1) run once to warm up, then once recorded.
+template <class Call>
+void time_recorded(benchmark::State& state, std::size_t count, Call&& call) {
+  auto calls = [&] {
+    for (std::size_t i = 0; i < count; ++i) {
+      if constexpr (std::is_void_v<std::invoke_result_t<Call&, std::size_t>>)
+        call(i);
+      else
+        benchmark::DoNotOptimize(call(i));
+    }
+  };
+  const Stream s = default_stream(Device::cuda(0));
+  StreamGuard guard(s);
+  calls();  // per-kernel setup and per-shape choices happen outside the recording
+  synchronize();
+  begin_recording(s);
+  calls();
+  std::string why;
+  const std::unique_ptr<Recording> graph = end_recording(s, why);
+  if (!graph) return state.SkipWithError(("recording failed: " + why).c_str());
+  const cudaStream_t cs = cuda::stream(s);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  graph->launch(s);
+  synchronize();
+  for (auto _ : state) {
+    cudaEventRecord(start, cs);
+    graph->launch(s);
+    cudaEventRecord(stop, cs);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3 / static_cast<double>(count));
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  state.SetLabel("recorded");
+}
+
+// The copy a kernel that reads `bytes` compares with: as many bytes moved device to
+// device (half read, half written) over buffers that together exceed L2, recorded.
+// Counts `bytes` per call.
+inline void time_copy_like(benchmark::State& state, std::int64_t bytes) {
+  const std::int64_t half = std::max<std::int64_t>(bytes / 2, 16);
+  const std::int64_t copies = std::max<std::int64_t>(2, (256ll << 20) / (2 * half));
+  const Device gpu = Device::cuda(0);
+  std::vector<Tensor> src, dst;
+  for (std::int64_t c = 0; c < copies; ++c) {
+    src.push_back(full({half}, 1.0, DType::u8, gpu));
+    dst.push_back(zeros({half}, DType::u8, gpu));
+  }
+  synchronize();
+  const cudaStream_t cs = cuda::stream(default_stream(gpu));
+  time_recorded(state, static_cast<std::size_t>(copies), [&](std::size_t c) {
+    cudaMemcpyAsync(dst[c].raw_data(), src[c].raw_data(), half, cudaMemcpyDeviceToDevice, cs);
+  });
+  state.SetBytesProcessed(state.iterations() * 2 * half);
+}
+#endif
+
+// clock: 0 wall, 1 events, 2 recorded (over `count` rotated calls; without CUDA, wall).
+template <class Call>
+void time_gpu_clock(benchmark::State& state, std::int64_t clock, std::size_t count, Call&& call) {
+#ifdef EMILY_HAS_CUDA
+  if (clock == 2) return time_recorded(state, count, call);
+#endif
+  time_gpu(state, clock == 1, call);
 }
 
 }  // namespace emily::bench
