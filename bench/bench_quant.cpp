@@ -180,22 +180,10 @@ void BM_cuda_copy_d2d(benchmark::State& state) {
   if (cudaMalloc(&src, bytes) != cudaSuccess || cudaMalloc(&dst, bytes) != cudaSuccess)
     return state.SkipWithError("cudaMalloc failed");
   cudaMemset(src, 1, bytes);
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
   cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice);
-  for (auto _ : state) {
-    cudaEventRecord(start);
-    cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice);
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
+  bench::time_with_events(state, nullptr, 1,
+                          [&] { cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice); });
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes) * 2);
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   cudaFree(src);
   cudaFree(dst);
 }

@@ -36,38 +36,49 @@ namespace emily::bench {
 
 inline constexpr int kCallsPerIteration = 10;
 
-// Runs call(0), call(1), ... (the index lets a benchmark rotate its inputs past L2); a
-// result, when the call has one, is kept from the optimizer.
+// call(i), its result (when it has one) kept from the optimizer.
+template <class Call>
+void run_call(Call& call, std::size_t i) {
+  if constexpr (std::is_void_v<std::invoke_result_t<Call&, std::size_t>>)
+    call(i);
+  else
+    benchmark::DoNotOptimize(call(i));
+}
+
+#ifdef EMILY_HAS_CUDA
+// Each iteration's time is CUDA events on `s` around issue(), divided by `calls`.
+template <class Issue>
+void time_with_events(benchmark::State& state, cudaStream_t s, double calls, Issue&& issue) {
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  for (auto _ : state) {
+    cudaEventRecord(start, s);
+    issue();
+    cudaEventRecord(stop, s);
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    state.SetIterationTime(ms / 1e3 / calls);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+}
+#endif
+
+// Runs call(0), call(1), ... (the index lets a benchmark rotate its inputs past L2).
 template <class Call>
 void time_gpu(benchmark::State& state, bool events, Call&& call) {
-  auto run = [&](std::size_t i) {
-    if constexpr (std::is_void_v<std::invoke_result_t<Call&, std::size_t>>)
-      call(i);
-    else
-      benchmark::DoNotOptimize(call(i));
-  };
   const Device gpu = Device::cuda(0);
   StreamGuard guard(default_stream(gpu));
   std::size_t next = 0;
-  for (int i = 0; i < 3; ++i) run(next++);
+  for (int i = 0; i < 3; ++i) run_call(call, next++);
   synchronize();
 #ifdef EMILY_HAS_CUDA
   if (events) {
-    cudaStream_t s = cuda::stream(default_stream(gpu));
-    cudaEvent_t start, stop;
-    cudaEventCreate(&start);
-    cudaEventCreate(&stop);
-    for (auto _ : state) {
-      cudaEventRecord(start, s);
-      for (int i = 0; i < kCallsPerIteration; ++i) run(next++);
-      cudaEventRecord(stop, s);
-      cudaEventSynchronize(stop);
-      float ms = 0;
-      cudaEventElapsedTime(&ms, start, stop);
-      state.SetIterationTime(ms / 1e3 / kCallsPerIteration);
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
+    time_with_events(state, cuda::stream(default_stream(gpu)), kCallsPerIteration, [&] {
+      for (int i = 0; i < kCallsPerIteration; ++i) run_call(call, next++);
+    });
     state.SetLabel("events");
     return;
   }
@@ -76,7 +87,7 @@ void time_gpu(benchmark::State& state, bool events, Call&& call) {
 #endif
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
-    run(next++);
+    run_call(call, next++);
     synchronize();
     state.SetIterationTime(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -89,12 +100,7 @@ void time_gpu(benchmark::State& state, bool events, Call&& call) {
 template <class Call>
 void time_recorded(benchmark::State& state, std::size_t count, Call&& call) {
   auto calls = [&] {
-    for (std::size_t i = 0; i < count; ++i) {
-      if constexpr (std::is_void_v<std::invoke_result_t<Call&, std::size_t>>)
-        call(i);
-      else
-        benchmark::DoNotOptimize(call(i));
-    }
+    for (std::size_t i = 0; i < count; ++i) run_call(call, i);
   };
   const Stream s = default_stream(Device::cuda(0));
   StreamGuard guard(s);
@@ -105,23 +111,9 @@ void time_recorded(benchmark::State& state, std::size_t count, Call&& call) {
   std::string why;
   const std::unique_ptr<Recording> graph = end_recording(s, why);
   if (!graph) return state.SkipWithError(("recording failed: " + why).c_str());
-  const cudaStream_t cs = cuda::stream(s);
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
   graph->launch(s);
   synchronize();
-  for (auto _ : state) {
-    cudaEventRecord(start, cs);
-    graph->launch(s);
-    cudaEventRecord(stop, cs);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3 / static_cast<double>(count));
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  time_with_events(state, cuda::stream(s), static_cast<double>(count), [&] { graph->launch(s); });
   state.SetLabel("recorded");
 }
 
