@@ -36,6 +36,18 @@ bool dependent_launch_supported() {
   return supported;
 }
 
+bool warpgroup_mma_supported() {
+  // Built for sm_90a: the kernels run on a 9.0 device only.
+  static const bool supported = [] {
+    int device = 0, major = 0, minor = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+    return major == 9 && minor == 0;
+  }();
+  return supported;
+}
+
 int driver_version() {
   int v = 0;
   return cudaDriverGetVersion(&v) == cudaSuccess ? v : 0;

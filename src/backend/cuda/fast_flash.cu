@@ -1,4 +1,6 @@
-// Attention for prefill on tensor cores (FlashAttention-2's schedule): a block takes 128
+// Attention for prefill on tensor cores. On sm_90 the wgmma kernel of flash_wgmma.cuh runs
+// (same operands, same results within rounding); this file's mma.sync kernel runs on other
+// GPUs. The mma.sync kernel (FlashAttention-2's schedule): a block takes 128
 // query rows of one (batch, head), each of its four warps two tiles of 16, and walks the
 // keys its rows may see in tiles of 32. Q (once) and the K and V tiles go through shared
 // memory (cp.async, two stages of K/V, so the next tile loads while this one is used;
@@ -25,6 +27,7 @@
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/fast_mask.cuh"
 #include "backend/cuda/fast_sdpa.h"
+#include "backend/cuda/flash_wgmma.cuh"
 #include "backend/cuda/runtime.h"
 
 namespace emily::cuda {
@@ -49,15 +52,6 @@ struct FlashShape {
       (std::size_t(kRows) * kRow + 4 * std::size_t(kTile)) * sizeof(std::uint16_t);
 };
 
-struct FlashArgs {
-  const void *q, *k, *v;
-  void* out;
-  std::int64_t qs[4], ks[4], vs[4];
-  std::int64_t nq, tq, tkv, groups;
-  int d;        // features of a row, <= D (the rest are staged as zeros)
-  float scale;  // softmax scale times log2(e)
-  MaskArgs mask;
-};
 
 // The products are pure arithmetic (not volatile), so the compiler may interleave them
 // with the shared-memory loads of the next fragments.
@@ -372,6 +366,17 @@ void flash_attention(std::span<const Tensor> in, Tensor& out, const SdpaAttr& at
   a.mask = mask_args(in, attr);
   const std::int64_t batch = q.shape(0);
   a.d = static_cast<int>(q.shape(3));
+  if (warpgroup_mma_supported()) {
+    cudaError_t e;
+    if (q.dtype() == DType::bf16)
+      e = a.d <= 64 ? flash_wg::launch<__nv_bfloat16, 64>(a, batch, stream(s))
+                    : flash_wg::launch<__nv_bfloat16, 128>(a, batch, stream(s));
+    else
+      e = a.d <= 64 ? flash_wg::launch<__half, 64>(a, batch, stream(s))
+                    : flash_wg::launch<__half, 128>(a, batch, stream(s));
+    check(e, "fast_sdpa", "prefill kernel launch");
+    return;
+  }
   if (q.dtype() == DType::bf16)
     a.d <= 64 ? launch<__nv_bfloat16, 64>(a, batch, s) : launch<__nv_bfloat16, 128>(a, batch, s);
   else

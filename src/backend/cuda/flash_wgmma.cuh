@@ -49,6 +49,9 @@ struct FlashArgs {
   MaskArgs mask;
 };
 
+// Whether the current device runs the wgmma kernels (device_query.cpp): an sm_90 GPU.
+bool warpgroup_mma_supported();
+
 namespace flash_wg {
 
 constexpr int kGroups = 2;             // warpgroups per block
