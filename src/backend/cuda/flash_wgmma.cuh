@@ -106,9 +106,11 @@ __device__ __forceinline__ void mma_fence() {
 __device__ __forceinline__ void mma_commit() {
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
-__device__ __forceinline__ void mma_wait_all() {
-  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+template <int kPending>
+__device__ __forceinline__ void mma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
 }
+__device__ __forceinline__ void mma_wait_all() { mma_wait<0>(); }
 // The async proxy (wgmma) reads what this thread's cp.async wrote to shared memory.
 __device__ __forceinline__ void async_proxy_fence() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
@@ -192,10 +194,10 @@ __device__ __forceinline__ void mma_rs(float (&d)[N / 2], const std::uint32_t (&
 #undef EMILY_REGS32
 #undef EMILY_REGS64
 
-// Head size 64 keeps about 120 registers a thread: two blocks share an SM. 128 keeps
-// S and O (128 accumulators) and takes one.
+// One block per SM: S, O and P take 200 (head size 64) to 232 (128) registers a thread;
+// capped at 128 for two blocks, head size 64 spills and the wgmma pipeline serializes.
 template <class T, int D>
-__global__ void __launch_bounds__(kThreads, D > 64 ? 1 : 2) attend(FlashArgs a) {
+__global__ void __launch_bounds__(kThreads, 1) attend(FlashArgs a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = Layout<D>;
   extern __shared__ std::uint8_t shared_raw[];
@@ -217,26 +219,28 @@ __global__ void __launch_bounds__(kThreads, D > 64 ? 1 : 2) attend(FlashArgs a) 
   std::int64_t last = a.tkv;  // keys [0, last) are all this block's rows may see
   if (a.mask.causal)
     last = std::clamp<std::int64_t>(i0 + kRows + a.mask.causal_offset, 0, a.tkv);
-  // And this warpgroup's: past it, its products are skipped (a warpgroup-uniform test).
-  std::int64_t gend = last;
-  if (a.mask.causal) gend = std::clamp<std::int64_t>(grow + 64 + a.mask.causal_offset, 0, last);
 
   const auto* kbase = static_cast<const std::uint16_t*>(a.k) + b * a.ks[0] + kvh * a.ks[1];
   const auto* vbase = static_cast<const std::uint16_t*>(a.v) + b * a.vs[0] + kvh * a.vs[1];
-  auto load_tile = [&](int st, std::int64_t j0) {
-    stage_swizzled<D, kKeys>(k_tile(st), kbase + j0 * a.ks[2], a.ks[2], a.tkv - j0, a.d);
-    stage_swizzled<D, kKeys>(v_tile(st), vbase + j0 * a.vs[2], a.vs[2], a.tkv - j0, a.d);
-    copies_commit();
+  auto load_k = [&](int slot, std::int64_t j0) {
+    stage_swizzled<D, kKeys>(k_tile(slot), kbase + j0 * a.ks[2], a.ks[2], a.tkv - j0, a.d);
   };
-  // Q's rows join the first tile's copies.
+  auto load_v = [&](int slot, std::int64_t j0) {
+    stage_swizzled<D, kKeys>(v_tile(slot), vbase + j0 * a.vs[2], a.vs[2], a.tkv - j0, a.d);
+  };
+  const int tiles = static_cast<int>((last + kKeys - 1) / kKeys);
+  // Copy groups: Q with K 0, then K 1 with V 0, then per tile j the group of K j + 2
+  // and V j + 1: K runs a tile ahead of V because S of the next tile is multiplied
+  // beside P V of this one.
   stage_swizzled<D, kRows>(qs,
-                  static_cast<const std::uint16_t*>(a.q) + b * a.qs[0] + h * a.qs[1] +
-                      i0 * a.qs[2],
-                  a.qs[2], a.tq - i0, a.d);
-  if (last > 0)
-    load_tile(0, 0);
-  else
-    copies_commit();
+                           static_cast<const std::uint16_t*>(a.q) + b * a.qs[0] + h * a.qs[1] +
+                               i0 * a.qs[2],
+                           a.qs[2], a.tq - i0, a.d);
+  if (tiles > 0) load_k(0, 0);
+  copies_commit();
+  if (tiles > 1) load_k(1, kKeys);
+  if (tiles > 0) load_v(0, 0);
+  copies_commit();
 
   float o[D / 2];
 #pragma unroll
@@ -252,30 +256,38 @@ __global__ void __launch_bounds__(kThreads, D > 64 ? 1 : 2) attend(FlashArgs a) 
   // Q's descriptor for this warpgroup's rows; features 16 kk are at slab kk / 4, byte
   // 32 (kk % 4) of the swizzled row (the hardware applies the swizzle to the address).
   const std::uint64_t qdesc = descriptor(qs + wg * 64 * 128, 16, 1024);
-
-  int stage = 0;
-  for (std::int64_t j0 = 0; j0 < last; j0 += kKeys, stage ^= 1) {
-    if (j0 + kKeys < last) {
-      load_tile(stage ^ 1, j0 + kKeys);
-      copies_wait<1>();  // this tile's copies are done, the next tile's may run on
-    } else {
-      copies_wait<0>();
+  float s[64];
+  // S = Q K^T of the tile in K slot `slot`, issued (the caller commits and waits).
+  auto issue_s = [&](int slot) {
+    const std::uint64_t kdesc = descriptor(k_tile(slot), 16, 1024);
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const int off = (kk / 4) * kRows * 128 + (kk % 4) * 32;
+      const int koff = (kk / 4) * kKeys * 128 + (kk % 4) * 32;
+      mma_ss_n128<T>(s, qdesc + (off >> 4), kdesc + (koff >> 4), kk > 0);
     }
+  };
+
+  if (tiles > 0) {
+    copies_wait<1>();  // Q and K 0
     async_proxy_fence();
     __syncthreads();
-    if (grow < a.tq && j0 < gend) {
-      float s[64];
-      const std::uint64_t kdesc = descriptor(k_tile(stage), 16, 1024);
-      mma_fence();
-#pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        const int off = (kk / 4) * kRows * 128 + (kk % 4) * 32;
-        const int koff = (kk / 4) * kKeys * 128 + (kk % 4) * 32;
-        mma_ss_n128<T>(s, qdesc + (off >> 4), kdesc + (koff >> 4), kk > 0);
-      }
-      mma_commit();
-      mma_wait_all();
-      hold(s);
+    mma_fence();
+    issue_s(0);
+    mma_commit();
+    mma_wait_all();
+    hold(s);
+  }
+  // Tile j: the softmax of S j runs while the tensor cores finish P V of tile j - 1;
+  // then S j + 1 and P V j are issued together, and S j + 1 is waited for.
+  // `next` is a compile-time constant: the last tile is a call of its own, so no wgmma
+  // issue or wait sits under a branch (ptxas serializes the pipeline when one does).
+  auto tile = [&](int j, auto next) {
+    const std::int64_t j0 = std::int64_t(j) * kKeys;
+    std::uint32_t p[kKeys / 16][4];
+    float corr[2] = {1.0f, 1.0f};
+    bool moved = false;
+    {
 #pragma unroll
       for (int i = 0; i < 64; ++i) s[i] *= a.scale;
       // Keys past the end and past each row's causal limit: warp-uniform tests, once
@@ -297,12 +309,11 @@ __global__ void __launch_bounds__(kThreads, D > 64 ? 1 : 2) attend(FlashArgs a) 
 #pragma unroll
           for (int c = 0; c < 4; ++c) {
             const std::int64_t i = row0 + (c >= 2 ? 8 : 0);
-            const std::int64_t j = j0 + n * 8 + t * 2 + (c & 1);
-            if (i < a.tq && j < a.tkv) s[4 * n + c] = apply_mask_operand(a.mask, s[4 * n + c], b, h, i, j);
+            const std::int64_t jj = j0 + n * 8 + t * 2 + (c & 1);
+            if (i < a.tq && jj < a.tkv)
+              s[4 * n + c] = apply_mask_operand(a.mask, s[4 * n + c], b, h, i, jj);
           }
       }
-      float corr[2];
-      bool moved = false;
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         float mx = m[half];
@@ -325,32 +336,56 @@ __global__ void __launch_bounds__(kThreads, D > 64 ? 1 : 2) attend(FlashArgs a) 
         l[half] = l[half] * corr[half] + sum;
         m[half] = mx;
       }
-      if (__any_sync(0xffffffffu, moved)) {
+    }
+    // P V of tile j - 1 is done: it read the previous P from registers, so the new P
+    // is packed only now (the softmax above ran in S's registers under it); O may be
+    // rescaled.
+    mma_wait_all();
+    hold(o);
+    // P's fragment for 16 keys is S's accumulators of key groups 2 kk and 2 kk + 1.
 #pragma unroll
-        for (int i = 0; i < D / 2; ++i) o[i] *= corr[(i % 4) / 2];
-      }
-      // O += P V, 16 keys a product: P's fragment is S's accumulators of key groups
-      // 2 kk and 2 kk + 1; V's 16 rows start 16 kk rows (2048 bytes) into each slab,
-      // slabs kKeys rows apart (the leading offset), 8-row groups 1024 bytes (the stride).
-      std::uint32_t p[kKeys / 16][4];
+    for (int kk = 0; kk < kKeys / 16; ++kk) {
+      p[kk][0] = pack<T>(s[8 * kk + 0], s[8 * kk + 1]);
+      p[kk][1] = pack<T>(s[8 * kk + 2], s[8 * kk + 3]);
+      p[kk][2] = pack<T>(s[8 * kk + 4], s[8 * kk + 5]);
+      p[kk][3] = pack<T>(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+    if (__any_sync(0xffffffffu, moved)) {
 #pragma unroll
-      for (int kk = 0; kk < kKeys / 16; ++kk) {
-        p[kk][0] = pack<T>(s[8 * kk + 0], s[8 * kk + 1]);
-        p[kk][1] = pack<T>(s[8 * kk + 2], s[8 * kk + 3]);
-        p[kk][2] = pack<T>(s[8 * kk + 4], s[8 * kk + 5]);
-        p[kk][3] = pack<T>(s[8 * kk + 6], s[8 * kk + 7]);
-      }
-      const std::uint64_t vdesc = descriptor(v_tile(stage), kKeys * 128, 1024);
-      hold(o);
+      for (int i = 0; i < D / 2; ++i) o[i] *= corr[(i % 4) / 2];
+    }
+    // K j + 1 and V j have landed; every warpgroup is past S j (K slot j % 2) and P V
+    // j - 1 (V slot (j + 1) % 2): those slots take K j + 2 and V j + 1.
+    copies_wait<0>();
+    async_proxy_fence();
+    __syncthreads();
+    if (j + 2 < tiles) load_k(j % 2, j0 + 2 * kKeys);
+    if (j + 1 < tiles) load_v((j + 1) % 2, j0 + kKeys);
+    copies_commit();
+    if constexpr (next) {
       mma_fence();
+      issue_s((j + 1) % 2);
+      mma_commit();
+    }
+    {
+      mma_fence();
+      // O += P V, 16 keys a product: V's 16 rows start 16 kk rows (2048 bytes) into
+      // each slab, slabs kKeys rows apart (the leading offset), 8-row groups 1024 bytes
+      // apart (the stride).
+      const std::uint64_t vdesc = descriptor(v_tile(j % 2), kKeys * 128, 1024);
 #pragma unroll
       for (int kk = 0; kk < kKeys / 16; ++kk) mma_rs<T, D>(o, p[kk], vdesc + ((kk * 2048) >> 4));
       mma_commit();
-      mma_wait_all();
-      hold(o);
     }
-    __syncthreads();  // both warpgroups are done with this stage before it is refilled
-  }
+    if constexpr (next) {
+      mma_wait<1>();  // S j + 1; P V j runs on under the next softmax
+      hold(s);
+    }
+  };
+  for (int j = 0; j + 1 < tiles; ++j) tile(j, std::true_type{});
+  if (tiles > 0) tile(tiles - 1, std::false_type{});
+  mma_wait_all();
+  hold(o);
   if (wrow >= a.tq) return;
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
@@ -376,8 +411,9 @@ cudaError_t launch(const FlashArgs& a, std::int64_t batch, cudaStream_t stream) 
   const dim3 grid(static_cast<unsigned>((a.tq + kRows - 1) / kRows),
                   static_cast<unsigned>(a.nq), static_cast<unsigned>(batch));
   // More than 48 KiB of shared memory must be asked for, once per kernel.
-  static const cudaError_t raised = cudaFuncSetAttribute(
-      attend<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, Layout<D>::kShared);
+  static const cudaError_t raised =
+      cudaFuncSetAttribute(attend<T, D>,
+                           cudaFuncAttributeMaxDynamicSharedMemorySize, Layout<D>::kShared);
   if (raised != cudaSuccess) return raised;
   attend<T, D><<<grid, kThreads, Layout<D>::kShared, stream>>>(a);
   return cudaGetLastError();
