@@ -57,12 +57,16 @@ namespace flash_wg {
 constexpr int kGroups = 2;             // warpgroups per block
 constexpr int kThreads = 128 * kGroups;
 constexpr int kRows = 64 * kGroups;    // query rows per block
-constexpr int kKeys = 128;             // keys per tile
 constexpr int kSlab = 64;              // features per 128-byte swizzled row
 
+// Head size 128 takes tiles of 128 keys and one block per SM (S, O and P in 250
+// registers a thread); 64 takes tiles of 64 keys and two blocks per SM (the registers
+// fit 128 a thread).
 template <int D>
 struct Layout {
   static_assert(D % kSlab == 0);
+  static constexpr int kKeys = D > 64 ? 128 : 64;  // keys per tile
+  static constexpr int kBlocksPerSm = D > 64 ? 1 : 2;
   static constexpr int kQ = kRows * D * 2;       // bytes of Q
   static constexpr int kTile = kKeys * D * 2;    // bytes of a K or V tile
   static constexpr int kBytes = kQ + 4 * kTile;  // Q, two stages of K and V
@@ -139,21 +143,29 @@ __device__ __forceinline__ void hold(float (&d)[N]) {
   "%38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, "  \
   "%56, %57, %58, %59, %60, %61, %62, %63}"
 
-// d (+)= A B for A 64 x 16 and B 16 x 128 (K-major both) in shared memory; `accumulate`
+// d (+)= A B for A 64 x 16 and B 16 x N (K-major both) in shared memory; `accumulate`
 // 0 overwrites d.
-template <class T>
-__device__ __forceinline__ void mma_ss_n128(float (&d)[64], std::uint64_t a, std::uint64_t b,
-                                            int accumulate) {
-#define EMILY_SS(TY)                                                                             \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                      \
-               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " " EMILY_REGS64         \
-               ", %64, %65, p, 1, 1, 0, 0;\n}\n"                                                 \
-               : EMILY_ACC64                                                                     \
+template <class T, int N>
+__device__ __forceinline__ void mma_ss(float (&d)[N / 2], std::uint64_t a, std::uint64_t b,
+                                       int accumulate) {
+#define EMILY_SS(TY, SHAPE, REGS, ACC, DESCS, PRED)                                         \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED ", 0;\n"                              \
+               "wgmma.mma_async.sync.aligned." SHAPE ".f32." TY "." TY " " REGS ", " DESCS     \
+               ", p, 1, 1, 0, 0;\n}\n"                                                         \
+               : ACC                                                                          \
                : "l"(a), "l"(b), "r"(accumulate))
-  if constexpr (is_bf16<T>)
-    EMILY_SS("bf16");
-  else
-    EMILY_SS("f16");
+  if constexpr (N == 64) {
+    if constexpr (is_bf16<T>)
+      EMILY_SS("bf16", "m64n64k16", EMILY_REGS32, EMILY_ACC32, "%32, %33", "%34");
+    else
+      EMILY_SS("f16", "m64n64k16", EMILY_REGS32, EMILY_ACC32, "%32, %33", "%34");
+  } else {
+    static_assert(N == 128);
+    if constexpr (is_bf16<T>)
+      EMILY_SS("bf16", "m64n128k16", EMILY_REGS64, EMILY_ACC64, "%64, %65", "%66");
+    else
+      EMILY_SS("f16", "m64n128k16", EMILY_REGS64, EMILY_ACC64, "%64, %65", "%66");
+  }
 #undef EMILY_SS
 }
 
@@ -197,9 +209,10 @@ __device__ __forceinline__ void mma_rs(float (&d)[N / 2], const std::uint32_t (&
 // One block per SM: S, O and P take 200 (head size 64) to 232 (128) registers a thread;
 // capped at 128 for two blocks, head size 64 spills and the wgmma pipeline serializes.
 template <class T, int D>
-__global__ void __launch_bounds__(kThreads, 1) attend(FlashArgs a) {
+__global__ void __launch_bounds__(kThreads, Layout<D>::kBlocksPerSm) attend(FlashArgs a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = Layout<D>;
+  constexpr int kKeys = L::kKeys;
   extern __shared__ std::uint8_t shared_raw[];
   const auto raw_at = static_cast<std::uint32_t>(__cvta_generic_to_shared(shared_raw));
   std::uint8_t* const base = shared_raw + ((1024 - (raw_at & 1023)) & 1023);
@@ -256,7 +269,7 @@ __global__ void __launch_bounds__(kThreads, 1) attend(FlashArgs a) {
   // Q's descriptor for this warpgroup's rows; features 16 kk are at slab kk / 4, byte
   // 32 (kk % 4) of the swizzled row (the hardware applies the swizzle to the address).
   const std::uint64_t qdesc = descriptor(qs + wg * 64 * 128, 16, 1024);
-  float s[64];
+  float s[kKeys / 2];
   // S = Q K^T of the tile in K slot `slot`, issued (the caller commits and waits).
   auto issue_s = [&](int slot) {
     const std::uint64_t kdesc = descriptor(k_tile(slot), 16, 1024);
@@ -264,7 +277,7 @@ __global__ void __launch_bounds__(kThreads, 1) attend(FlashArgs a) {
     for (int kk = 0; kk < D / 16; ++kk) {
       const int off = (kk / 4) * kRows * 128 + (kk % 4) * 32;
       const int koff = (kk / 4) * kKeys * 128 + (kk % 4) * 32;
-      mma_ss_n128<T>(s, qdesc + (off >> 4), kdesc + (koff >> 4), kk > 0);
+      mma_ss<T, kKeys>(s, qdesc + (off >> 4), kdesc + (koff >> 4), kk > 0);
     }
   };
 
@@ -289,7 +302,7 @@ __global__ void __launch_bounds__(kThreads, 1) attend(FlashArgs a) {
     bool moved = false;
     {
 #pragma unroll
-      for (int i = 0; i < 64; ++i) s[i] *= a.scale;
+      for (int i = 0; i < kKeys / 2; ++i) s[i] *= a.scale;
       // Keys past the end and past each row's causal limit: warp-uniform tests, once
       // per tile (a test per score would put a branch around each).
       if (j0 + kKeys > a.tkv || (a.mask.causal && j0 + kKeys - 1 > wrow + a.mask.causal_offset)) {
