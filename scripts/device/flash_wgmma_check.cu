@@ -14,13 +14,13 @@
 
 using namespace emily::cuda;
 
-#define CHECK(x)                                                                  \
-  do {                                                                            \
-    cudaError_t e = (x);                                                          \
-    if (e != cudaSuccess) {                                                       \
+#define CHECK(x)                                                                    \
+  do {                                                                              \
+    cudaError_t e = (x);                                                            \
+    if (e != cudaSuccess) {                                                         \
       std::printf("%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e)); \
-      std::exit(1);                                                               \
-    }                                                                             \
+      std::exit(1);                                                                 \
+    }                                                                               \
   } while (0)
 
 template <class T>
@@ -33,8 +33,8 @@ __device__ float to_f(T v) {
 
 // The oracle: softmax(scale q k^T (+ causal)) v in f32, rows of q and out contiguous.
 template <class T>
-__global__ void reference(const T* q, const T* k, const T* v, float* out, int nq, int nkv,
-                          int tq, int tkv, int d, float scale, bool causal, int offset) {
+__global__ void reference(const T* q, const T* k, const T* v, float* out, int nq, int nkv, int tq,
+                          int tkv, int d, float scale, bool causal, int offset) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   const int h = blockIdx.y, b = blockIdx.z;
   if (i >= tq) return;
@@ -117,8 +117,7 @@ void fill(FlashArgs& a, const Case& c, std::vector<void*>& owned) {
   a = FlashArgs{};
   a.q = q, a.k = k, a.v = v, a.out = o;
   const std::int64_t qs[4] = {std::int64_t(c.nq) * c.tq * c.d, std::int64_t(c.tq) * c.d, c.d, 1};
-  const std::int64_t ks[4] = {std::int64_t(c.nkv) * c.tkv * c.d, std::int64_t(c.tkv) * c.d, c.d,
-                              1};
+  const std::int64_t ks[4] = {std::int64_t(c.nkv) * c.tkv * c.d, std::int64_t(c.tkv) * c.d, c.d, 1};
   for (int i = 0; i < 4; ++i) a.qs[i] = qs[i], a.ks[i] = ks[i], a.vs[i] = ks[i];
   a.nq = c.nq, a.tq = c.tq, a.tkv = c.tkv, a.groups = c.nq / c.nkv, a.d = c.d;
   a.scale = 1.0f / std::sqrt(static_cast<float>(c.d)) * kLog2e;
@@ -143,9 +142,8 @@ bool check(const Case& c) {
   float* ref;
   CHECK(cudaMalloc(&ref, n * 4));
   reference<T><<<dim3((c.tq + 127) / 128, c.nq, c.b), 128>>>(
-      static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v), ref,
-      c.nq, c.nkv, c.tq, c.tkv, c.d, 1.0f / std::sqrt(static_cast<float>(c.d)), c.causal,
-      c.tkv - c.tq);
+      static_cast<const T*>(a.q), static_cast<const T*>(a.k), static_cast<const T*>(a.v), ref, c.nq,
+      c.nkv, c.tq, c.tkv, c.d, 1.0f / std::sqrt(static_cast<float>(c.d)), c.causal, c.tkv - c.tq);
   CHECK(cudaDeviceSynchronize());
   std::vector<std::uint16_t> got(n);
   std::vector<float> want(n);
@@ -168,8 +166,8 @@ bool check(const Case& c) {
               bf16 ? "bf16" : "f16", c.b, c.nq, c.nkv, c.tq, c.tkv, c.d,
               c.causal ? "causal" : "full", worst, bad, n, tol, bad ? "  FAIL" : "");
   if (bad)
-    std::printf("  first bad at %zu: got %g want %g\n", first,
-                from_bits(got[first], bf16), want[first]);
+    std::printf("  first bad at %zu: got %g want %g\n", first, from_bits(got[first], bf16),
+                want[first]);
   for (void* p : owned) cudaFree(p);
   cudaFree(ref);
   return bad == 0;

@@ -52,7 +52,6 @@ struct FlashShape {
       (std::size_t(kRows) * kRow + 4 * std::size_t(kTile)) * sizeof(std::uint16_t);
 };
 
-
 // The products are pure arithmetic (not volatile), so the compiler may interleave them
 // with the shared-memory loads of the next fragments.
 template <class T>

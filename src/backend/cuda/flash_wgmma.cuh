@@ -54,10 +54,10 @@ bool warpgroup_mma_supported();
 
 namespace flash_wg {
 
-constexpr int kGroups = 2;             // warpgroups per block
+constexpr int kGroups = 2;  // warpgroups per block
 constexpr int kThreads = 128 * kGroups;
-constexpr int kRows = 64 * kGroups;    // query rows per block
-constexpr int kSlab = 64;              // features per 128-byte swizzled row
+constexpr int kRows = 64 * kGroups;  // query rows per block
+constexpr int kSlab = 64;            // features per 128-byte swizzled row
 
 // Head size 128 takes tiles of 128 keys and one block per SM (S, O and P in 250
 // registers a thread); 64 takes tiles of 64 keys and two blocks per SM (the registers
@@ -81,7 +81,8 @@ constexpr bool is_bf16 = std::is_same_v<T, __nv_bfloat16>;
 // are zeros.
 template <int D, int kRowCount>
 __device__ __forceinline__ void stage_swizzled(std::uint8_t* dst, const std::uint16_t* src,
-                                      std::int64_t stride, std::int64_t valid, int features) {
+                                               std::int64_t stride, std::int64_t valid,
+                                               int features) {
   constexpr int kPieces = kRowCount * (D / 8);
   static_assert(kPieces % kThreads == 0);
 #pragma unroll
@@ -114,7 +115,9 @@ template <int kPending>
 __device__ __forceinline__ void mma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
 }
-__device__ __forceinline__ void mma_wait_all() { mma_wait<0>(); }
+__device__ __forceinline__ void mma_wait_all() {
+  mma_wait<0>();
+}
 // The async proxy (wgmma) reads what this thread's cp.async wrote to shared memory.
 __device__ __forceinline__ void async_proxy_fence() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
@@ -129,15 +132,15 @@ __device__ __forceinline__ void hold(float (&d)[N]) {
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-#define EMILY_ACC8(i)                                                                    \
+#define EMILY_ACC8(i)                                                                         \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
       "+f"(d[i + 6]), "+f"(d[i + 7])
 #define EMILY_ACC32 EMILY_ACC8(0), EMILY_ACC8(8), EMILY_ACC8(16), EMILY_ACC8(24)
 #define EMILY_ACC64 EMILY_ACC32, EMILY_ACC8(32), EMILY_ACC8(40), EMILY_ACC8(48), EMILY_ACC8(56)
-#define EMILY_REGS32                                                                          \
+#define EMILY_REGS32                                                                            \
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
   "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
-#define EMILY_REGS64                                                                          \
+#define EMILY_REGS64                                                                            \
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
   "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, "  \
   "%38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, "  \
@@ -148,11 +151,12 @@ __device__ __forceinline__ void hold(float (&d)[N]) {
 template <class T, int N>
 __device__ __forceinline__ void mma_ss(float (&d)[N / 2], std::uint64_t a, std::uint64_t b,
                                        int accumulate) {
-#define EMILY_SS(TY, SHAPE, REGS, ACC, DESCS, PRED)                                         \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED ", 0;\n"                              \
-               "wgmma.mma_async.sync.aligned." SHAPE ".f32." TY "." TY " " REGS ", " DESCS     \
-               ", p, 1, 1, 0, 0;\n}\n"                                                         \
-               : ACC                                                                          \
+#define EMILY_SS(TY, SHAPE, REGS, ACC, DESCS, PRED)                                        \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED                                    \
+               ", 0;\n"                                                                    \
+               "wgmma.mma_async.sync.aligned." SHAPE ".f32." TY "." TY " " REGS ", " DESCS \
+               ", p, 1, 1, 0, 0;\n}\n"                                                     \
+               : ACC                                                                       \
                : "l"(a), "l"(b), "r"(accumulate))
   if constexpr (N == 64) {
     if constexpr (is_bf16<T>)
@@ -174,10 +178,11 @@ __device__ __forceinline__ void mma_ss(float (&d)[N / 2], std::uint64_t a, std::
 template <class T, int N>
 __device__ __forceinline__ void mma_rs(float (&d)[N / 2], const std::uint32_t (&a)[4],
                                        std::uint64_t b) {
-#define EMILY_RS(TY, SHAPE, REGS, ACC, OPERANDS, PRED)                                      \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED ", 0;\n"                              \
+#define EMILY_RS(TY, SHAPE, REGS, ACC, OPERANDS, PRED)                                        \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED                                       \
+               ", 0;\n"                                                                       \
                "wgmma.mma_async.sync.aligned." SHAPE ".f32." TY "." TY " " REGS ", " OPERANDS \
-               ", p, 1, 1, 1;\n}\n"                                                          \
+               ", p, 1, 1, 1;\n}\n"                                                           \
                : ACC                                                                          \
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1))
   if constexpr (N == 64) {
@@ -225,13 +230,12 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kBlocksPerSm) attend(Flas
   // Causal blocks late in the sequence have the most keys: they start first.
   const std::int64_t i0 = std::int64_t(gridDim.x - 1 - blockIdx.x) * kRows;
   const std::int64_t h = blockIdx.y, b = blockIdx.z, kvh = h / a.groups;
-  const std::int64_t grow = i0 + wg * 64;         // the warpgroup's first row
-  const std::int64_t wrow = grow + warp * 16;     // the warp's
-  const std::int64_t row0 = wrow + g;             // this thread's (and row0 + 8)
+  const std::int64_t grow = i0 + wg * 64;      // the warpgroup's first row
+  const std::int64_t wrow = grow + warp * 16;  // the warp's
+  const std::int64_t row0 = wrow + g;          // this thread's (and row0 + 8)
 
   std::int64_t last = a.tkv;  // keys [0, last) are all this block's rows may see
-  if (a.mask.causal)
-    last = std::clamp<std::int64_t>(i0 + kRows + a.mask.causal_offset, 0, a.tkv);
+  if (a.mask.causal) last = std::clamp<std::int64_t>(i0 + kRows + a.mask.causal_offset, 0, a.tkv);
 
   const auto* kbase = static_cast<const std::uint16_t*>(a.k) + b * a.ks[0] + kvh * a.ks[1];
   const auto* vbase = static_cast<const std::uint16_t*>(a.v) + b * a.vs[0] + kvh * a.vs[1];
@@ -245,10 +249,9 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kBlocksPerSm) attend(Flas
   // Copy groups: Q with K 0, then K 1 with V 0, then per tile j the group of K j + 2
   // and V j + 1: K runs a tile ahead of V because S of the next tile is multiplied
   // beside P V of this one.
-  stage_swizzled<D, kRows>(qs,
-                           static_cast<const std::uint16_t*>(a.q) + b * a.qs[0] + h * a.qs[1] +
-                               i0 * a.qs[2],
-                           a.qs[2], a.tq - i0, a.d);
+  stage_swizzled<D, kRows>(
+      qs, static_cast<const std::uint16_t*>(a.q) + b * a.qs[0] + h * a.qs[1] + i0 * a.qs[2],
+      a.qs[2], a.tq - i0, a.d);
   if (tiles > 0) load_k(0, 0);
   copies_commit();
   if (tiles > 1) load_k(1, kKeys);
@@ -421,12 +424,11 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kBlocksPerSm) attend(Flas
 // Launches the kernel for a.d <= D on `stream`; returns the launch's error.
 template <class T, int D>
 cudaError_t launch(const FlashArgs& a, std::int64_t batch, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>((a.tq + kRows - 1) / kRows),
-                  static_cast<unsigned>(a.nq), static_cast<unsigned>(batch));
+  const dim3 grid(static_cast<unsigned>((a.tq + kRows - 1) / kRows), static_cast<unsigned>(a.nq),
+                  static_cast<unsigned>(batch));
   // More than 48 KiB of shared memory must be asked for, once per kernel.
-  static const cudaError_t raised =
-      cudaFuncSetAttribute(attend<T, D>,
-                           cudaFuncAttributeMaxDynamicSharedMemorySize, Layout<D>::kShared);
+  static const cudaError_t raised = cudaFuncSetAttribute(
+      attend<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, Layout<D>::kShared);
   if (raised != cudaSuccess) return raised;
   attend<T, D><<<grid, kThreads, Layout<D>::kShared, stream>>>(a);
   return cudaGetLastError();
