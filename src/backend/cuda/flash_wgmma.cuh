@@ -304,8 +304,14 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kBlocksPerSm) attend(Flas
     float corr[2] = {1.0f, 1.0f};
     bool moved = false;
     {
+      // The scale is folded into the exponent's FMA (the max of raw scores is the max of
+      // scaled ones for a positive scale); an additive mask is added to scaled scores.
+      const bool fold = a.mask.kind != SdpaMask::additive && a.scale > 0.0f;
+      const float mul = fold ? a.scale : 1.0f;
+      if (!fold) {
 #pragma unroll
-      for (int i = 0; i < kKeys / 2; ++i) s[i] *= a.scale;
+        for (int i = 0; i < kKeys / 2; ++i) s[i] *= a.scale;
+      }
       // Keys past the end and past each row's causal limit: warp-uniform tests, once
       // per tile (a test per score would put a branch around each).
       if (j0 + kKeys > a.tkv || (a.mask.causal && j0 + kKeys - 1 > wrow + a.mask.causal_offset)) {
@@ -332,10 +338,11 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kBlocksPerSm) attend(Flas
       }
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
-        float mx = m[half];
+        float raw = -INFINITY;
 #pragma unroll
         for (int n = 0; n < kKeys / 8; ++n)
-          mx = fmaxf(mx, fmaxf(s[4 * n + 2 * half], s[4 * n + 2 * half + 1]));
+          raw = fmaxf(raw, fmaxf(s[4 * n + 2 * half], s[4 * n + 2 * half + 1]));
+        float mx = fmaxf(m[half], raw * mul);
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         // A row that has seen nothing yet keeps shift 0: its weights are exp2(-inf) = 0.
@@ -345,8 +352,8 @@ __global__ void __launch_bounds__(kThreads, Layout<D>::kBlocksPerSm) attend(Flas
         float sum = 0.0f;
 #pragma unroll
         for (int n = 0; n < kKeys / 8; ++n) {
-          s[4 * n + 2 * half] = exp2_approx(s[4 * n + 2 * half] - shift);
-          s[4 * n + 2 * half + 1] = exp2_approx(s[4 * n + 2 * half + 1] - shift);
+          s[4 * n + 2 * half] = exp2_approx(fmaf(s[4 * n + 2 * half], mul, -shift));
+          s[4 * n + 2 * half + 1] = exp2_approx(fmaf(s[4 * n + 2 * half + 1], mul, -shift));
           sum += s[4 * n + 2 * half] + s[4 * n + 2 * half + 1];
         }
         l[half] = l[half] * corr[half] + sum;
