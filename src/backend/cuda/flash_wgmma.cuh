@@ -4,8 +4,9 @@
 //
 // The schedule is FlashAttention-2's (a block owns query rows, walks the keys in tiles,
 // keeps the softmax state and O in registers), with the products on wgmma:
-//  - A block is two warpgroups of 64 query rows each (128 rows) over tiles of 128 keys.
-//    S = Q K^T is one m64n128k16 per 16 features with both operands read by the tensor
+//  - A block is two warpgroups of 64 query rows each (128 rows) over tiles of 128 keys
+//    (64 for head size 64, see Layout). S = Q K^T is one m64nKk16 per 16 features
+//    (K keys a tile) with both operands read by the tensor
 //    cores straight from shared memory; O += P V is one m64nDk16 per 16 keys with P
 //    from registers (wgmma's accumulator layout is its A-fragment layout, as for
 //    mma.sync), V from shared memory read N-major (transposed by the hardware).
@@ -14,7 +15,10 @@
 //    p of row r at piece p ^ (r % 8), each slab 1024-byte aligned. cp.async writes them
 //    there piece by piece (no TMA: the pieces also zero-fill rows past the end and
 //    features past d, which a tensor map would need its own bounds for).
-//  - K and V have two stages: the next tile's copies run while this one is multiplied.
+//  - K and V have two slots each, K loaded a tile ahead of V: S of tile j + 1 is issued
+//    with P V of tile j, and the softmax of tile j + 1 runs while P V j finishes on the
+//    tensor cores (FlashAttention-3's overlap within a warpgroup). One block-wide barrier
+//    per tile frees the slots; the next tiles' copies run under the products.
 //  - Softmax, masks, sinks and the output are the mma.sync kernel's (fast_flash.cu):
 //    log2 domain, running max and sum per row, O rescaled only when a row's max moved.
 // A thread of warp w (of its warpgroup), lane (g, t), holds rows 16 w + g and + 8 of its
@@ -59,7 +63,7 @@ constexpr int kThreads = 128 * kGroups;
 constexpr int kRows = 64 * kGroups;  // query rows per block
 constexpr int kSlab = 64;            // features per 128-byte swizzled row
 
-// Head size 128 takes tiles of 128 keys and one block per SM (S, O and P in 250
+// Head size 128 takes tiles of 128 keys and one block per SM (S, O and P in 236
 // registers a thread); 64 takes tiles of 64 keys and two blocks per SM (the registers
 // fit 128 a thread).
 template <int D>
@@ -211,8 +215,7 @@ __device__ __forceinline__ void mma_rs(float (&d)[N / 2], const std::uint32_t (&
 #undef EMILY_REGS32
 #undef EMILY_REGS64
 
-// One block per SM: S, O and P take 200 (head size 64) to 232 (128) registers a thread;
-// capped at 128 for two blocks, head size 64 spills and the wgmma pipeline serializes.
+// Blocks per SM as Layout says: head size 128 takes 236 registers a thread, 64 takes 124.
 template <class T, int D>
 __global__ void __launch_bounds__(kThreads, Layout<D>::kBlocksPerSm) attend(FlashArgs a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
