@@ -3,8 +3,8 @@
 # need, runs their tests, Emily's benchmark and PyTorch's attention on the same GPU.
 # Logs go to $OUT (build.log, test.log, bench.log, torch.log). Usage, on the device
 # machine from the repository root: scripts/device/fast-kernels.sh [test|bench|all|harness]
-# ("harness": no library build, only the wgmma prefill kernel's own check and timing,
-# scripts/device/flash_wgmma_check.cu, in about 20 s).
+# ("harness [check|time]": no library build, only the wgmma prefill kernels' own
+# check and timing, scripts/device/flash_wgmma_check.cu, in about 20 s).
 set -uo pipefail
 what=${1:-all}
 out=${OUT:-/tmp}
@@ -13,7 +13,7 @@ if [ "$what" = harness ]; then
     --expt-relaxed-constexpr -Xptxas -v scripts/device/flash_wgmma_check.cu \
     -o /tmp/flash_check >"$out/harness-build.log" 2>&1 || { grep error "$out/harness-build.log"; exit 1; }
   grep -E "C75|Used [0-9]+ registers" "$out/harness-build.log" | sed 's/ptxas info *: //'
-  exec /tmp/flash_check
+  exec /tmp/flash_check "${@:2}"
 fi
 targets="cuda_test_cuda_fast_kernels cuda_test_cuda_fast bench_fast_cuda"
 sed "s/cmake --build \"\$build\" -j\"\$(nproc)\"/cmake --build \"\$build\" -j\"\$(nproc)\" --target $targets/" \

@@ -1,6 +1,7 @@
-// Attention for prefill on tensor cores. On sm_90 the wgmma kernel of flash_wgmma.cuh runs
-// (same operands, same results within rounding); this file's mma.sync kernel runs on other
-// GPUs. The mma.sync kernel (FlashAttention-2's schedule): a block takes 128
+// Attention for prefill on tensor cores. On sm_90 the warp-specialized wgmma kernel of
+// flash_tma.cuh runs (same operands, same results within rounding); this file's mma.sync
+// kernel runs on other GPUs, and where the tensor copy engine cannot describe the
+// operands. The mma.sync kernel (FlashAttention-2's schedule): a block takes 128
 // query rows of one (batch, head), each of its four warps two tiles of 16, and walks the
 // keys its rows may see in tiles of 32. Q (once) and the K and V tiles go through shared
 // memory (cp.async, two stages of K/V, so the next tile loads while this one is used;
@@ -27,7 +28,7 @@
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/fast_mask.cuh"
 #include "backend/cuda/fast_sdpa.h"
-#include "backend/cuda/flash_wgmma.cuh"
+#include "backend/cuda/flash_tma.cuh"
 #include "backend/cuda/runtime.h"
 
 namespace emily::cuda {
@@ -366,15 +367,13 @@ void flash_attention(std::span<const Tensor> in, Tensor& out, const SdpaAttr& at
   const std::int64_t batch = q.shape(0);
   a.d = static_cast<int>(q.shape(3));
   if (warpgroup_mma_supported()) {
-    cudaError_t e;
-    if (q.dtype() == DType::bf16)
-      e = a.d <= 64 ? flash_wg::launch<__nv_bfloat16, 64>(a, batch, stream(s))
-                    : flash_wg::launch<__nv_bfloat16, 128>(a, batch, stream(s));
-    else
-      e = a.d <= 64 ? flash_wg::launch<__half, 64>(a, batch, stream(s))
-                    : flash_wg::launch<__half, 128>(a, batch, stream(s));
-    check(e, "fast_sdpa", "prefill kernel launch");
-    return;
+    const cudaError_t e = q.dtype() == DType::bf16
+                              ? flash_tma::prefill<__nv_bfloat16>(a, batch, stream(s))
+                              : flash_tma::prefill<__half>(a, batch, stream(s));
+    if (e != cudaErrorNotSupported) {
+      check(e, "fast_sdpa", "prefill kernel launch");
+      return;
+    }
   }
   if (q.dtype() == DType::bf16)
     a.d <= 64 ? launch<__nv_bfloat16, 64>(a, batch, s) : launch<__nv_bfloat16, 128>(a, batch, s);
