@@ -9,6 +9,7 @@ fails) and times are the median of CUDA-event timings of its replays, so torch's
 call is left out, as Emily's compiled decode row leaves out Emily's. Decode rotates over K/V
 copies that together exceed the 50 MB L2, as the Emily benchmark does.
 """
+import argparse
 import statistics
 
 import torch
@@ -18,8 +19,13 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}
 
 
+MIN_SECONDS = 0.0
+
+
 def median_ms(fns, reps=20, warmup=3):
-    """Median time of one call, fns holding one call per input copy."""
+    """Median time of one call, fns holding one call per input copy. With --min-time S the
+    replays go on for at least S seconds (as Google Benchmark's --benchmark_min_time does),
+    so that a long kernel is measured at the clocks the GPU holds under sustained load."""
     for _ in range(warmup):
         for fn in fns:
             fn()
@@ -39,6 +45,12 @@ def median_ms(fns, reps=20, warmup=3):
 
     step()
     torch.cuda.synchronize()
+    once = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    once[0].record()
+    step()
+    once[1].record()
+    once[1].synchronize()
+    reps = max(reps, int(MIN_SECONDS * 1e3 / max(once[0].elapsed_time(once[1]), 1e-3)) + 1)
     times = []
     for _ in range(reps):
         start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -72,10 +84,17 @@ def run(label, backend, fns, amount, unit):
 
 
 def main():
+    global MIN_SECONDS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--min-time", type=float, default=0.0,
+                        help="seconds of replays per measurement (default: 20 replays)")
+    parser.add_argument("--only", choices=("prefill", "decode"), help="one half of the table")
+    args = parser.parse_args()
+    MIN_SECONDS = args.min_time
     torch.manual_seed(0)
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}")
     b, h = 4, 16
-    for d in (64, 128):
+    for d in (64, 128) if args.only != "decode" else ():
         for t in (512, 2048, 8192):
             q, k, v = (torch.randn(b, h, t, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
             for causal in (False, True):
@@ -85,7 +104,7 @@ def main():
                     # TFLOP/s: flops / ms / 1e9 is GFLOP/ms = TFLOP/s.
                     run(label, backend, [lambda: attention(q, k, v, causal)], flops, "TFLOP/s")
     nq, nkv, d = 16, 8, 128
-    for t in (1024, 4096, 8192, 16384, 32768):
+    for t in (1024, 4096, 8192, 16384, 32768) if args.only != "prefill" else ():
         kv_bytes = 2 * nkv * t * d * 2
         copies = max(2, (256 << 20) // kv_bytes)
         shapes = ((1, nq, 1, d), (1, nkv, t, d), (1, nkv, t, d))

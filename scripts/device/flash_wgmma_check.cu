@@ -5,7 +5,9 @@
 //   nvcc -O3 -std=c++20 -gencode=arch=compute_90a,code=sm_90a -Isrc -Iinclude \
 //     --expt-relaxed-constexpr scripts/device/flash_wgmma_check.cu -o /tmp/flash_check
 //   /tmp/flash_check [check] [time]
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -213,7 +215,10 @@ void time_case(const Case& c, const char* name) {
   cudaEvent_t e0, e1;
   cudaEventCreate(&e0);
   cudaEventCreate(&e1);
-  const int reps = 20;
+  // REPS (default 20) back-to-back calls: a few hundred hold the load long enough for the
+  // clocks to settle where a benchmark's sustained run sees them.
+  const char* env = std::getenv("REPS");
+  const int reps = env ? std::max(1, std::atoi(env)) : 20;
   cudaEventRecord(e0);
   for (int i = 0; i < reps; ++i) run<T, V>(a, c.b);
   cudaEventRecord(e1);
