@@ -3,7 +3,7 @@
 # need, runs their tests, Emily's benchmark and PyTorch's attention on the same GPU.
 # Logs go to $OUT (build.log, test.log, bench.log, torch.log). Usage, on the device
 # machine from the repository root: scripts/device/fast-kernels.sh [test|bench|all|harness]
-# ("harness [check|time]": no library build, only the wgmma prefill kernels' own
+# ("harness [check] [time] [variants]": no library build, only the wgmma prefill kernel's
 # check and timing, scripts/device/flash_wgmma_check.cu, in about 20 s).
 set -uo pipefail
 what=${1:-all}

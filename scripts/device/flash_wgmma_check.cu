@@ -4,7 +4,8 @@
 // One nvcc, no library build. Usage, on the device machine from the repository root:
 //   nvcc -O3 -std=c++20 -gencode=arch=compute_90a,code=sm_90a -Isrc -Iinclude \
 //     --expt-relaxed-constexpr scripts/device/flash_wgmma_check.cu -o /tmp/flash_check
-//   /tmp/flash_check [check] [time]
+//   [REPS=400] /tmp/flash_check [check] [time] [variants]   ("variants": the block shapes
+//   tried beside the library's; REPS: calls per timing, default 20)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
