@@ -12,6 +12,7 @@
 //  - bf16 / f16 prefill attention (the tensor-core kernel rounds the softmax weights to
 //    the input type before P V, as flash kernels do): 2^-6 / 2^-8, a weight's rounding
 //    (2^-9 / 2^-12 relative) carried through |v| up to ~4, plus the output's rounding.
+#include <cstdlib>
 #include <functional>
 #include <set>
 #include <string>
@@ -295,17 +296,27 @@ TEST_F(CudaFastKernels, PrefillAttention) {
   // Sequences that are and are not multiples of the 128-row blocks and 32- or 64-key tiles,
   // Tq != Tkv (a cache; more queries than keys too), GQA and MHA; the kernel's head sizes
   // (64, 128) and smaller ones it runs padded with zero features (40, 96).
-  const Case cases[] = {{2, 4, 2, 9, 9},     {1, 2, 2, 128, 128}, {2, 4, 1, 100, 300},
-                        {1, 2, 2, 257, 257}, {1, 2, 1, 384, 200}, {1, 2, 2, 33, 520}};
+  // From 1024 rows, head size 64 takes the three-consumer blocks on sm_90.
+  const Case cases[] = {{2, 4, 2, 9, 9},      {1, 2, 2, 128, 128}, {2, 4, 1, 100, 300},
+                        {1, 2, 2, 257, 257},  {1, 2, 1, 384, 200}, {1, 2, 2, 33, 520},
+                        {1, 2, 1, 1100, 1100}};
   std::uint64_t seed = 5000;
-  for (DType dt : {DType::bf16, DType::f16}) {
-    for (std::int64_t d : {64, 128, 40, 96}) {
-      for (const Case& c : cases) {
-        attention_cases(
-            [&](const std::vector<Tensor>& in, const Op& op, const std::string& what) {
-              check(in, op, flash_tol(dt), "fast_sdpa", "prefill " + what);
-            },
-            c.b, c.nq, c.nkv, c.tq, c.tkv, d, d, dt, seed += 10);
+  // On sm_90 the second round runs the mma.sync kernel that other GPUs take.
+  struct Unset {
+    ~Unset() { unsetenv("EMILY_FLASH_MMA_SYNC"); }
+  } unset;
+  for (const bool mma_sync : {false, true}) {
+    if (mma_sync) setenv("EMILY_FLASH_MMA_SYNC", "1", 1);
+    for (DType dt : {DType::bf16, DType::f16}) {
+      for (std::int64_t d : {64, 128, 40, 96}) {
+        for (const Case& c : cases) {
+          attention_cases(
+              [&](const std::vector<Tensor>& in, const Op& op, const std::string& what) {
+                check(in, op, flash_tol(dt), "fast_sdpa",
+                      std::string(mma_sync ? "mma.sync " : "") + "prefill " + what);
+              },
+              c.b, c.nq, c.nkv, c.tq, c.tkv, d, d, dt, seed += 10);
+        }
       }
     }
   }

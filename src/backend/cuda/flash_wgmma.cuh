@@ -61,6 +61,25 @@ using namespace wgmma;
 
 constexpr int kSlab = 64;  // features per 128-byte swizzled row
 
+// Output row i (of head h, batch b) from the quad of lanes that holds it: `sum` is this
+// lane's part of the row's softmax sum; value(n, c) is its O at feature 8 n + 2 t + c
+// (the mma accumulator layout, c = 0, 1). Every lane of the warp must call it (the
+// quad's sums are shuffled); rows past Tq and features past d are left out.
+template <class T, int D, class Value>
+__device__ __forceinline__ void store_row(const FlashArgs& a, std::int64_t b, std::int64_t h,
+                                          std::int64_t i, int t, float sum, Value value) {
+  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+  sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+  if (i >= a.tq) return;
+  const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  T* orow = static_cast<T*>(a.out) + ((b * a.nq + h) * a.tq + i) * a.d;
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n)
+    if (n * 8 < a.d)
+      *reinterpret_cast<std::uint32_t*>(orow + n * 8 + t * 2) =
+          pack<T>(value(n, 0) * inv, value(n, 1) * inv);
+}
+
 // e within [0, n]. By value: std::clamp and std::min return a reference, and one to a
 // field of the kernel's parameter puts both operands on the stack.
 __device__ __forceinline__ std::int64_t clamp_keys(std::int64_t e, std::int64_t n) {
@@ -173,20 +192,9 @@ struct Rows {
   __device__ __forceinline__ void store(const float (&o)[D / 2]) const {
     if (wrow >= a.tq) return;
 #pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      float total = l[half];
-      total += __shfl_xor_sync(0xffffffffu, total, 1);
-      total += __shfl_xor_sync(0xffffffffu, total, 2);
-      const std::int64_t i = row0 + half * 8;
-      if (i >= a.tq) continue;
-      const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-      T* orow = static_cast<T*>(a.out) + ((b * a.nq + h) * a.tq + i) * a.d;
-#pragma unroll
-      for (int n = 0; n < D / 8; ++n)
-        if (n * 8 < a.d)
-          *reinterpret_cast<std::uint32_t*>(orow + n * 8 + t * 2) =
-              pack<T>(o[4 * n + 2 * half] * inv, o[4 * n + 2 * half + 1] * inv);
-    }
+    for (int half = 0; half < 2; ++half)
+      store_row<T, D>(a, b, h, row0 + half * 8, t, l[half],
+                      [&](int n, int c) { return o[4 * n + 2 * half + c]; });
   }
 };
 
