@@ -12,8 +12,8 @@
 //  - bf16 / f16 prefill attention (the tensor-core kernel rounds the softmax weights to
 //    the input type before P V, as flash kernels do): 2^-6 / 2^-8, a weight's rounding
 //    (2^-9 / 2^-12 relative) carried through |v| up to ~4, plus the output's rounding.
-#include <cstdlib>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -21,6 +21,10 @@
 #include "emily/telemetry.h"
 #include "support/gpu.h"
 #include "support/testing.h"
+
+#ifdef EMILY_HAS_CUDA
+#include "backend/cuda/fast_sdpa.h"  // ForceMmaSyncPrefill
+#endif
 
 namespace emily {
 namespace {
@@ -302,11 +306,11 @@ TEST_F(CudaFastKernels, PrefillAttention) {
                         {1, 2, 1, 1100, 1100}};
   std::uint64_t seed = 5000;
   // On sm_90 the second round runs the mma.sync kernel that other GPUs take.
-  struct Unset {
-    ~Unset() { unsetenv("EMILY_FLASH_MMA_SYNC"); }
-  } unset;
   for (const bool mma_sync : {false, true}) {
-    if (mma_sync) setenv("EMILY_FLASH_MMA_SYNC", "1", 1);
+#ifdef EMILY_HAS_CUDA
+    std::optional<cuda::ForceMmaSyncPrefill> force;
+    if (mma_sync) force.emplace();
+#endif
     for (DType dt : {DType::bf16, DType::f16}) {
       for (std::int64_t d : {64, 128, 40, 96}) {
         for (const Case& c : cases) {

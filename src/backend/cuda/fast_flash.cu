@@ -21,9 +21,9 @@
 // features (last stride 1, other strides multiples of 8, aligned data); other cases run as
 // the decomposition.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 
 #include "backend/cuda/async_copy.cuh"
 #include "backend/cuda/device_types.cuh"
@@ -35,6 +35,8 @@
 namespace emily::cuda {
 
 namespace {
+
+std::atomic<bool> g_force_mma_sync{false};  // ForceMmaSyncPrefill
 
 constexpr int kWarps = 4;
 constexpr int kPad = 8;  // shared-memory row padding (elements): no bank conflicts
@@ -356,9 +358,7 @@ void flash_attention(std::span<const Tensor> in, Tensor& out, const SdpaAttr& at
   a.mask = mask_args(in, attr);
   const std::int64_t batch = q.shape(0);
   a.d = static_cast<int>(q.shape(3));
-  // EMILY_FLASH_MMA_SYNC set: the mma.sync kernel on sm_90 too, so that the tests reach
-  // the kernel other GPUs run (read per call: a test sets it around its cases).
-  if (warpgroup_mma_supported() && std::getenv("EMILY_FLASH_MMA_SYNC") == nullptr) {
+  if (warpgroup_mma_supported() && !g_force_mma_sync.load(std::memory_order_relaxed)) {
     const cudaError_t e = q.dtype() == DType::bf16
                               ? flash_tma::prefill<__nv_bfloat16>(a, batch, stream(s))
                               : flash_tma::prefill<__half>(a, batch, stream(s));
@@ -371,6 +371,11 @@ void flash_attention(std::span<const Tensor> in, Tensor& out, const SdpaAttr& at
     a.d <= 64 ? launch<__nv_bfloat16, 64>(a, batch, s) : launch<__nv_bfloat16, 128>(a, batch, s);
   else
     a.d <= 64 ? launch<__half, 64>(a, batch, s) : launch<__half, 128>(a, batch, s);
+}
+
+ForceMmaSyncPrefill::ForceMmaSyncPrefill() : previous_(g_force_mma_sync.exchange(true)) {}
+ForceMmaSyncPrefill::~ForceMmaSyncPrefill() {
+  g_force_mma_sync.store(previous_);
 }
 
 }  // namespace emily::cuda

@@ -20,4 +20,18 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
 bool flash_fits(std::span<const Tensor> in, const SdpaAttr& a);
 void flash_attention(std::span<const Tensor> in, Tensor& out, const SdpaAttr& a, Stream s);
 
+// For tests: while alive, prefill takes the mma.sync kernel on sm_90 too (the kernel other
+// GPUs run) instead of the tensor-copy one, so both are checked on one GPU. Process-wide;
+// use it where no other thread runs kernels.
+class ForceMmaSyncPrefill {
+ public:
+  ForceMmaSyncPrefill();
+  ~ForceMmaSyncPrefill();
+  ForceMmaSyncPrefill(const ForceMmaSyncPrefill&) = delete;
+  ForceMmaSyncPrefill& operator=(const ForceMmaSyncPrefill&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace emily::cuda
