@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "backend/cuda/async_copy.cuh"
 #include "backend/cuda/device_types.cuh"
@@ -120,7 +121,8 @@ __global__ void __launch_bounds__(kWarps * 32, D > 64 ? 2 : 3) flash_tiles(Flash
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int g = lane / 4, t = lane % 4;  // the mma fragments' row group and column pair
   const int m8 = lane / 8;               // which of ldmatrix's four matrices this lane addresses
-  // Causal blocks late in the sequence have the most keys: they start first.
+  // Causal blocks late in the sequence have the most keys: they start first. (The
+  // wgmma kernel's order, flash_wg::block_work, costs this kernel spills.)
   const std::int64_t i0 = std::int64_t(gridDim.x - 1 - blockIdx.x) * S::kRows;
   const std::int64_t h = blockIdx.y, b = blockIdx.z, kvh = h / a.groups;
   const int wq = warp * 16 * kM;      // the warp's first row within the block
@@ -128,11 +130,10 @@ __global__ void __launch_bounds__(kWarps * 32, D > 64 ? 2 : 3) flash_tiles(Flash
   const std::int64_t wlast = wrow + 16 * kM - 1;
 
   std::int64_t last = a.tkv;  // keys [0, last) are all this block's rows may see
-  if (a.mask.causal)
-    last = std::clamp<std::int64_t>(i0 + S::kRows + a.mask.causal_offset, 0, a.tkv);
+  if (a.mask.causal) last = flash_wg::clamp_keys(i0 + S::kRows + a.mask.causal_offset, a.tkv);
   // And this warp's: a warp past its own last key skips the tile's products.
   std::int64_t wend = last;
-  if (a.mask.causal) wend = std::clamp<std::int64_t>(wlast + 1 + a.mask.causal_offset, 0, last);
+  if (a.mask.causal) wend = flash_wg::clamp_keys(wlast + 1 + a.mask.causal_offset, last);
   const auto* kbase = static_cast<const std::uint16_t*>(a.k) + b * a.ks[0] + kvh * a.ks[1];
   const auto* vbase = static_cast<const std::uint16_t*>(a.v) + b * a.vs[0] + kvh * a.vs[1];
   auto load_tile = [&](int stage, std::int64_t j0) {
@@ -335,10 +336,14 @@ bool flash_fits(std::span<const Tensor> in, const SdpaAttr&) {
   const std::int64_t d = q.shape(3);
   if (d % 8 != 0 || d < 8 || d > 128 || v.shape(3) != d) return false;
   if (q.shape(0) > 65535 || q.shape(1) > 65535) return false;  // grid extents
+  // The wgmma kernel's 1-d grid (flash_wg::grid_blocks) at its smallest block of rows.
+  const std::int64_t blocks = (q.shape(2) + 127) / 128 * q.shape(1) * q.shape(0);
+  if (blocks > std::numeric_limits<std::int32_t>::max()) return false;
   return loads_16_bytes(q) && loads_16_bytes(k) && loads_16_bytes(v);
 }
 
 void flash_attention(std::span<const Tensor> in, Tensor& out, const SdpaAttr& attr, Stream s) {
+  if (out.size() == 0) return;  // no blocks to launch
   const Tensor &q = in[0], &k = in[1], &v = in[2];
   FlashArgs a{};
   a.q = q.raw_data();

@@ -82,9 +82,8 @@ __global__ void __launch_bounds__(L::kThreads, L::kBlocks)
   auto v_empty = [&](int slot) { return bars + 1 + 3 * kStages + slot; };
 
   const int tid = threadIdx.x, role = tid / 128;
-  // Causal blocks late in the sequence have the most keys: they start first.
-  const std::int64_t i0 = std::int64_t(gridDim.x - 1 - blockIdx.x) * L::kRows;
-  const std::int64_t h = blockIdx.y, b = blockIdx.z, kvh = h / a.groups;
+  const BlockWork work = block_work(a, L::kRows);
+  const std::int64_t i0 = work.i0, h = work.h, b = work.b, kvh = h / a.groups;
   std::int64_t last = a.tkv;  // keys [0, last) are all this block's rows may see
   if (a.mask.causal) last = clamp_keys(i0 + L::kRows + a.mask.causal_offset, a.tkv);
   const int tiles = static_cast<int>((last + kKeys - 1) / kKeys);
@@ -214,12 +213,13 @@ cudaError_t launch(const FlashArgs& a, std::int64_t batch, cudaStream_t stream) 
       !encode_map(vmap, a.v, {a.d, a.tkv, nkv, batch}, {1, a.vs[2], a.vs[1], a.vs[0]},
                   {kSlab, L::kKeys, 1, 1}))
     return cudaErrorNotSupported;
-  const dim3 grid(static_cast<unsigned>((a.tq + L::kRows - 1) / L::kRows),
-                  static_cast<unsigned>(a.nq), static_cast<unsigned>(batch));
+  FlashArgs ordered = a;
+  order_blocks(ordered, L::kRows, batch);
   static const cudaError_t raised =
       cudaFuncSetAttribute(attend<T, L>, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kShared);
   if (raised != cudaSuccess) return raised;
-  attend<T, L><<<grid, L::kThreads, L::kShared, stream>>>(qmap, kmap, vmap, a);
+  attend<T, L>
+      <<<grid_blocks(ordered), L::kThreads, L::kShared, stream>>>(qmap, kmap, vmap, ordered);
   return cudaGetLastError();
 }
 

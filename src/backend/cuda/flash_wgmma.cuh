@@ -50,6 +50,10 @@ struct FlashArgs {
   int d;        // features of a row, <= D (the rest are staged as zeros)
   float scale;  // softmax scale times log2(e)
   MaskArgs mask;
+  // The grid's order, set by order_blocks: blocks start in the order of their index.
+  unsigned q_blocks;     // blocks of query rows per head
+  unsigned heads;        // nq * batch
+  unsigned group_heads;  // heads per group (see order_blocks)
 };
 
 // Whether the current device runs the wgmma kernels (device_query.cpp): an sm_90 GPU.
@@ -78,6 +82,51 @@ __device__ __forceinline__ void store_row(const FlashArgs& a, std::int64_t b, st
     if (n * 8 < a.d)
       *reinterpret_cast<std::uint32_t*>(orow + n * 8 + t * 2) =
           pack<T>(value(n, 0) * inv, value(n, 1) * inv);
+}
+
+// The 1-d grid's order. Heads (of all batch entries) go in groups, a group's blocks
+// together; within a group, query blocks from the last to the first, the group's heads
+// innermost. Causal blocks late in the sequence see the most keys, and a block that
+// starts last sets the tail of the whole call: so the longest start first across every
+// head of the group (longest first is close to the best order for a greedy scheduler).
+// The group keeps to the heads whose K and V fit in half of L2, which the group's
+// blocks then share; without a causal mask every block does the same work and a group
+// is one head (each head's K and V read by the blocks running together).
+inline void order_blocks(FlashArgs& a, int rows, std::int64_t batch) {
+  static const std::int64_t l2_bytes = [] {
+    int device = 0, bytes = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, device);
+    return bytes > 0 ? std::int64_t(bytes) : std::int64_t(50) << 20;
+  }();
+  a.q_blocks = static_cast<unsigned>((a.tq + rows - 1) / rows);
+  a.heads = static_cast<unsigned>(a.nq * batch);
+  a.group_heads = 1;
+  if (!a.mask.causal || a.heads == 0) return;
+  // K and V bytes per query head (GQA: a kv head serves `groups` query heads).
+  const std::int64_t per_head = std::max<std::int64_t>(1, 4 * a.tkv * a.d / a.groups);
+  const std::int64_t fit = std::clamp<std::int64_t>(l2_bytes / 2 / per_head, 1, a.heads);
+  const std::int64_t groups = (a.heads + fit - 1) / fit;
+  a.group_heads = static_cast<unsigned>((a.heads + groups - 1) / groups);  // near-equal sizes
+}
+
+// The grid's size for order_blocks' order.
+inline unsigned grid_blocks(const FlashArgs& a) {
+  return a.q_blocks * a.heads;
+}
+
+// This block's first query row, head and batch entry, in order_blocks' order.
+struct BlockWork {
+  std::int64_t i0, h, b;
+};
+__device__ __forceinline__ BlockWork block_work(const FlashArgs& a, int rows) {
+  // 32-bit: the grid has fewer than 2^31 blocks (flash_fits), and 64-bit division
+  // costs the kernels registers they need.
+  const unsigned id = blockIdx.x, group = a.group_heads, span = group * a.q_blocks;
+  const unsigned first = id / span * group, r = id % span;
+  const unsigned n = a.heads - first < group ? a.heads - first : group;
+  const unsigned hb = first + r % n, q_block = a.q_blocks - 1 - r / n;
+  return {std::int64_t(q_block) * rows, hb % a.nq, hb / a.nq};
 }
 
 // e within [0, n]. By value: std::clamp and std::min return a reference, and one to a
