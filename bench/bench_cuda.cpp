@@ -14,11 +14,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/runtime.h"
 
 namespace {
@@ -61,8 +63,11 @@ void BM_cuda_memcpy_d2d_64M_f32(benchmark::State& state) {
 }
 
 // Host overhead of one eager op on the GPU: a 1-element add, synchronized every 100.
+// Arg 1: in plain stream order (StreamOrderedLaunches); 0: as a dependent launch.
 void BM_cuda_eager_add_1_element(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  std::optional<cuda::StreamOrderedLaunches> ordered;
+  if (state.range(0)) ordered.emplace();
   const Device gpu = Device::cuda(0);
   Tensor a = to_device(ones({1}), gpu);
   StreamGuard guard(default_stream(gpu));
@@ -182,10 +187,14 @@ void BM_cuda_piece_multiply_scalar_tensor(benchmark::State& state) {
 }
 
 // A chain of 100 dependent 1-element adds, compiled native: the time of one call over
-// 100 is the per-node cost. Arg 1: the plan is recorded as a CUDA graph; 0: node by node.
-// Synchronized every 10 calls, so launches overlap execution as in a decode loop.
+// 100 is the per-node cost. Args: 1 records the plan as a CUDA graph, 0 replays node by
+// node; then 1 launches in plain stream order (StreamOrderedLaunches), 0 as dependent
+// launches (dependent_launch.cuh, the default). Synchronized every 10 calls, so launches
+// overlap execution as in a decode loop.
 void BM_cuda_replay_chain_per_node(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  std::optional<cuda::StreamOrderedLaunches> ordered;
+  if (state.range(1)) ordered.emplace();
   constexpr int kNodes = 100;
   const Device gpu = Device::cuda(0);
   CompileOptions o;
@@ -530,8 +539,7 @@ BENCHMARK(BM_cuda_matmul_bf16_vs_cublaslt)
 BENCHMARK(BM_cuda_add_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_memcpy_d2d_64M_f32)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cuda_replay_chain_per_node)
-    ->Arg(1)
-    ->Arg(0)
+    ->ArgsProduct({{1, 0}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_memcpy_d2d_events)->UseManualTime()->Unit(benchmark::kMicrosecond);
@@ -544,7 +552,11 @@ BENCHMARK(BM_cuda_copy_like_gemv)
     ->Arg(8192)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_cuda_eager_add_1_element)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_eager_add_1_element)
+    ->Arg(0)
+    ->Arg(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 // Fixed counts: with manual per-op times Google Benchmark would otherwise aim its 0.5 s
 // at the per-op time and run 100 times longer.
 #define EMILY_PIECE(fn) \

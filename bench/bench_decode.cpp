@@ -3,8 +3,10 @@
 //
 //   bench_decode --model PATH [--device cpu|cuda] [--mode eager|native|fuse]
 //                [--dtype f32|bf16|f16] [--dequantize] [--prompt-tokens 128]
-//                [--new-tokens 128] [--repeats 3]
+//                [--new-tokens 128] [--repeats 3] [--stream-ordered]
 //
+// --stream-ordered launches every GPU kernel in plain stream order, not as a dependent
+// launch (backend/cuda/dependent_launch.cuh): the before of a before/after in one build.
 // Quantized (GGUF) weights stay packed unless --dequantize, as in `emily generate`;
 // --quantized, the old opt-in, is accepted and changes nothing.
 //
@@ -16,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -23,12 +26,15 @@
 #include "emily/emily.h"
 #include "emily/generate.h"
 #include "emily/models/causal_lm.h"
+#ifdef EMILY_HAS_CUDA
+#include "backend/cuda/dependent_launch.cuh"
+#endif
 
 namespace {
 
 struct Args {
   std::string model, device = "cpu", mode = "native", dtype;
-  bool dequantize = false;
+  bool dequantize = false, stream_ordered = false;
   long prompt_tokens = 128, new_tokens = 128, repeats = 3;
 };
 
@@ -36,7 +42,7 @@ struct Args {
   std::cerr << "bench_decode: " << why
             << "\nusage: bench_decode --model PATH [--device cpu|cuda] [--mode eager|native|fuse]"
                " [--dtype f32|bf16|f16] [--dequantize] [--prompt-tokens N] [--new-tokens N]"
-               " [--repeats N]\n";
+               " [--repeats N] [--stream-ordered]\n";
   std::exit(2);
 }
 
@@ -53,6 +59,10 @@ Args parse(int argc, char** argv) {
     std::string flag = argv[i];
     if (flag == "--dequantize" || flag == "--quantized") {
       a.dequantize = a.dequantize || flag == "--dequantize";
+      continue;
+    }
+    if (flag == "--stream-ordered") {
+      a.stream_ordered = true;
       continue;
     }
     if (i + 1 >= argc) usage(flag + " needs a value");
@@ -83,6 +93,10 @@ Args parse(int argc, char** argv) {
 int main(int argc, char** argv) try {
   using namespace emily;
   Args args = parse(argc, argv);
+#ifdef EMILY_HAS_CUDA
+  std::optional<cuda::StreamOrderedLaunches> ordered;
+  if (args.stream_ordered) ordered.emplace();
+#endif
 
   models::LoadOptions load;
   load.device = parse_device(args.device);

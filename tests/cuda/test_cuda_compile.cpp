@@ -3,12 +3,18 @@
 // so results match bitwise; fuse mode's generated kernels within its 4 ULP (f32)
 // tolerance (docs/COMPILER.md; test_cuda_fuse.cpp covers them in depth).
 // Every test skips, saying why, on a machine without a CUDA device.
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "emily/compile.h"
+#include "emily/fast.h"
+#include "emily/quantization.h"
 #include "emily/telemetry.h"
 #include "support/testing.h"
+#ifdef EMILY_HAS_CUDA
+#include "backend/cuda/dependent_launch.cuh"  // StreamOrderedLaunches
+#endif
 
 namespace emily {
 namespace {
@@ -260,6 +266,67 @@ TEST_F(CudaCompile, LibraryKernelsRecordAndHostReadsAreRefusedUpFront) {
   EXPECT_NE(refused.reason.find("reads its results on the host"), std::string::npos)
       << refused.reason;
 }
+
+#ifdef EMILY_HAS_CUDA
+// One decode step's kinds of kernel, each reading what the one before wrote: the bf16
+// GEMV, an int4 quantized GEMV, rms_norm, rope, decode attention over a cache, swiglu,
+// elementwise ops and reductions. in: x {1, 256}, w {384, 256}, the norm's weight {256},
+// K and V caches {1, 2, 300, 64}, and a quantized {256, 128} weight's three parts.
+std::vector<Tensor> decode_step(const std::vector<Tensor>& in) {
+  Tensor h = fast::rms_norm(in[0], in[2], 1e-6);
+  Tensor qkv = matmul(h, transpose(in[1], {1, 0}));  // {1, 384}
+  Tensor q = reshape(slice(qkv, {0, 0}, {1, 256}), {1, 1, 4, 64});
+  q = fast::rope(transpose(q, {0, 2, 1, 3}), 64, false, 10000.0, 1.0, 299);
+  Tensor att = fast::sdpa(q, in[3], in[4], 0.125);  // {1, 4, 1, 64}
+  Tensor flat = reshape(att, {1, 256});
+  Tensor gate = slice(qkv, {0, 256}, {1, 384});
+  Tensor up = quantized_matmul(flat, QuantizedTensor{in[5], in[6], in[7], 4, 64});  // {1, 128}
+  Tensor mixed = fast::swiglu(gate, up) * 2.0 + 1.0;
+  return {mixed, sum(mixed, {1}, true), argmax(flat, 1, false), h + in[0]};
+}
+
+// Dependent launches (dependent_launch.cuh) let a kernel start before the one it reads
+// from has finished; each waits on the device before it touches memory. A kernel that
+// did not would read the previous call's values. Oracle: the same plan launched in plain
+// stream order (StreamOrderedLaunches), which runs the same kernels, so the results match
+// bitwise; fresh inputs on every call make a stale read show.
+TEST_F(CudaCompile, DependentLaunchesMatchStreamOrderBitwise) {
+  auto inputs = [&](std::uint64_t seed) {
+    auto bf16 = [&](std::uint64_t k, const Shape& shape) {
+      return astype(sample(seed * 16 + k, shape, gpu), DType::bf16);
+    };
+    const QuantizedTensor w = quantize(bf16(5, {128, 256}), 64, 4);
+    return std::vector<Tensor>{bf16(0, {1, 256}),
+                               bf16(1, {384, 256}),
+                               bf16(2, {256}),
+                               bf16(3, {1, 2, 300, 64}),
+                               bf16(4, {1, 2, 300, 64}),
+                               w.packed,
+                               w.scales,
+                               w.biases};
+  };
+  CompileOptions o;
+  o.mode = CompileMode::native;
+  auto dependent = compile(decode_step, o);
+  std::optional<cuda::StreamOrderedLaunches> ordered_scope;
+  auto ordered = compile(decode_step, o);
+  for (int call = 0; call < 12; ++call) {
+    const std::vector<Tensor> in = inputs(100 + call);
+    ordered_scope.emplace();
+    const std::vector<Tensor> want = ordered(in);
+    const std::vector<Tensor> want_eager = decode_step(in);
+    ordered_scope.reset();
+    const std::vector<Tensor> got = dependent(in);
+    const std::vector<Tensor> got_eager = decode_step(in);
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      EXPECT_TRUE(all_equal(to_host(got[k]), to_host(want[k])))
+          << "call " << call << " result " << k;
+      EXPECT_TRUE(all_equal(to_host(got_eager[k]), to_host(want_eager[k])))
+          << "eager, call " << call << " result " << k;
+    }
+  }
+}
+#endif
 
 TEST_F(CudaCompile, GraphsCanBeSwitchedOff) {
   // EMILY_CUDA_GRAPHS is read once per process; this checks the switch's default only.

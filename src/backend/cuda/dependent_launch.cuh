@@ -1,9 +1,17 @@
-// Programmatic dependent launch (Hopper): the second kernel of a pair that reads the first
-// one's results on the same stream is launched while the first drains, and waits on the
-// device, in wait_for_previous_grid(), until the first grid has finished and its writes
-// are visible. The second kernel's launch latency then overlaps the first kernel's tail
-// (0.5-2 us per decode attention call on an H100, bench/results/fast-quant.md). Before sm_90 both
-// calls compile to nothing and launch_dependent launches normally, in stream order.
+// Programmatic dependent launch (Hopper): a kernel launched as dependent may be scheduled
+// while the kernel before it on the stream drains, and waits on the device, in
+// wait_for_previous_grid(), until that grid has finished and its writes are visible. Its
+// launch latency then overlaps the previous kernel's tail: in a recorded CUDA graph of
+// 1-element adds 0.88 against 1.08 us per node, and 4-5% more decode tokens per second
+// for a 0.6B model (bench/results/llm.md, session 21).
+//
+// The rule that keeps it correct: a kernel launched as dependent calls
+// wait_for_previous_grid() first, before any global read or write, in every block (so
+// it cannot finish before the grid it follows, and what comes after it is ordered after
+// both). Kernels that do are launched through launch_dependent or launch_kernel
+// (launch.cuh): the elementwise family, GEMVs (dense and quantized), norms, rope, swiglu,
+// decode attention and reductions. Every other kernel is launched in plain stream order.
+// Before sm_90 both device calls compile to nothing and the launches are plain.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -33,6 +41,31 @@ __device__ inline void allow_dependent_launch() {
 // asked once per process, as Emily's kernels are built for one architecture family.
 bool dependent_launch_supported();
 
+// Whether kernels that wait for the previous grid are launched as dependent: supported
+// and not turned off by a StreamOrderedLaunches in scope.
+bool dependent_launches();
+
+// While one is alive, every kernel is launched in plain stream order (the launch before
+// dependent launches, for before/after benchmarks in one process).
+class StreamOrderedLaunches {
+ public:
+  StreamOrderedLaunches();
+  ~StreamOrderedLaunches();
+  StreamOrderedLaunches(const StreamOrderedLaunches&) = delete;
+  StreamOrderedLaunches& operator=(const StreamOrderedLaunches&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// The launch attribute of a dependent launch: `attrs` for cudaLaunchConfig_t, and how many
+// of them apply (0 where dependent launches are off).
+inline unsigned dependent_attribute(cudaLaunchAttribute& attr) {
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  return dependent_launches() ? 1 : 0;
+}
+
 // Launches `kernel` on `s` as dependent on the kernel before it on that stream. `op`
 // names the caller in a launch error.
 template <class... Params, class... Args>
@@ -43,11 +76,9 @@ void launch_dependent(const char* op, void (*kernel)(Params...), dim3 grid, dim3
   config.blockDim = block;
   config.dynamicSmemBytes = shared;
   config.stream = s;
-  cudaLaunchAttribute dependent[1];
-  dependent[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  dependent[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = dependent;
-  config.numAttrs = dependent_launch_supported() ? 1 : 0;
+  cudaLaunchAttribute dependent;
+  config.numAttrs = dependent_attribute(dependent);
+  config.attrs = &dependent;
   check(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), op, "cudaLaunchKernelEx");
 }
 

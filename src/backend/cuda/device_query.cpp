@@ -2,9 +2,11 @@
 // "CUDA backend" issue land beside this file.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/sm_count.h"
 
 namespace emily::cuda {
@@ -34,6 +36,19 @@ bool dependent_launch_supported() {
     return major >= 9;
   }();
   return supported;
+}
+
+namespace {
+std::atomic<bool> g_stream_ordered{false};
+}
+
+bool dependent_launches() {
+  return dependent_launch_supported() && !g_stream_ordered.load(std::memory_order_relaxed);
+}
+
+StreamOrderedLaunches::StreamOrderedLaunches() : previous_(g_stream_ordered.exchange(true)) {}
+StreamOrderedLaunches::~StreamOrderedLaunches() {
+  g_stream_ordered.store(previous_);
 }
 
 bool warpgroup_mma_supported() {

@@ -95,6 +95,7 @@ struct Map {
 // The dense loop: whole blocks of K, then the last n % K elements one per thread.
 template <class F>
 __global__ void for_each_dense(std::int64_t n, unsigned repeated, F f) {
+  wait_for_previous_grid();  // launched dependent (launch_kernel): nothing is read before
   constexpr int K = F::K;
   const std::int64_t t = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/fast_sdpa.h"
 #include "backend/cuda/kernels.h"
@@ -44,6 +45,7 @@ template <class T, bool kLayer>
 __global__ void norm_rows(const T* __restrict__ x, const T* __restrict__ w,
                           const T* __restrict__ bias, T* __restrict__ o, std::int64_t d,
                           double eps) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   using C = typename Compute<T>::type;
   __shared__ C partial[kNormThreads / 32];
   const std::int64_t row = blockIdx.x;
@@ -83,6 +85,7 @@ template <class T, bool kLayer>
 __global__ void norm_rows_in_registers(const T* __restrict__ x, const T* __restrict__ w,
                                        const T* __restrict__ bias, T* __restrict__ o,
                                        std::int64_t d, double eps) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   using C = typename Compute<T>::type;
   __shared__ C partial[32];
   const std::int64_t row = blockIdx.x;
@@ -141,16 +144,18 @@ void norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
     if (d % 8 == 0 && d <= 8 * 1024 && rows <= 0x7fffffff && eight_aligned(x) && eight_aligned(w) &&
         eight_aligned(bias) && eight_aligned<T>(y)) {
       const int threads = static_cast<int>((d / 8 + 31) / 32 * 32);
-      norm_rows_in_registers<T, kLayer>
-          <<<static_cast<unsigned>(rows), threads, 0, stream(s)>>>(x, w, bias, y, d, a.eps);
+      launch_dependent(kLayer ? "fast_layer_norm" : "fast_rms_norm",
+                       norm_rows_in_registers<T, kLayer>, dim3(static_cast<unsigned>(rows)),
+                       dim3(threads), 0, stream(s), x, w, bias, y, d, a.eps);
       return;
     }
     // Rows beyond the grid's x limit go round in slices of it.
     for (std::int64_t r0 = 0; r0 < rows; r0 += 0x7fffffff) {
       const auto n = static_cast<unsigned>(std::min<std::int64_t>(rows - r0, 0x7fffffff));
       const int threads = d <= 128 ? 64 : (d <= 1024 ? 128 : kNormThreads);
-      norm_rows<T, kLayer><<<n, threads, 0, stream(s)>>>(in[0].data<T>() + r0 * d, w, bias,
-                                                         out[0].data<T>() + r0 * d, d, a.eps);
+      launch_dependent(kLayer ? "fast_layer_norm" : "fast_rms_norm", norm_rows<T, kLayer>, dim3(n),
+                       dim3(threads), 0, stream(s), in[0].data<T>() + r0 * d, w, bias,
+                       out[0].data<T>() + r0 * d, d, a.eps);
     }
   });
   check_launch(kLayer ? "fast_layer_norm" : "fast_rms_norm");
@@ -161,6 +166,7 @@ void norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
 template <class T>
 __global__ void swiglu_elements(const T* __restrict__ g, const T* __restrict__ u, T* __restrict__ o,
                                 std::int64_t n) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   using C = typename Compute<T>::type;
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
        i += std::int64_t(gridDim.x) * blockDim.x) {
@@ -172,8 +178,8 @@ __global__ void swiglu_elements(const T* __restrict__ g, const T* __restrict__ u
 void swiglu_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&, Stream s) {
   const std::int64_t n = out[0].size();
   visit_float(in[0].dtype(), [&]<class T>() {
-    swiglu_elements<T><<<blocks_for(n, 256), 256, 0, stream(s)>>>(in[0].data<T>(), in[1].data<T>(),
-                                                                  out[0].data<T>(), n);
+    launch_dependent("fast_swiglu", swiglu_elements<T>, dim3(blocks_for(n, 256)), dim3(256), 0,
+                     stream(s), in[0].data<T>(), in[1].data<T>(), out[0].data<T>(), n);
   });
   check_launch("fast_swiglu");
 }
@@ -233,6 +239,7 @@ struct RopeArgs {
 // One thread per (row, k): k < dims/2 turns pair k, larger k copies feature dims + k - dims/2.
 template <class T>
 __global__ void rope_rows(const T* __restrict__ x, T* __restrict__ o, RopeArgs a) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   using C = typename Compute<T>::type;
   const std::int64_t half = a.dims / 2, width = half + (a.d - a.dims);
   const std::int64_t n = a.rows * width;
@@ -294,7 +301,8 @@ void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
   }
   const std::int64_t n = a.rows * (a.dims / 2 + a.d - a.dims);
   visit_float(x.dtype(), [&]<class T>() {
-    rope_rows<T><<<blocks_for(n, 256), 256, 0, stream(s)>>>(x.data<T>(), out[0].data<T>(), a);
+    launch_dependent("fast_rope", rope_rows<T>, dim3(blocks_for(n, 256)), dim3(256), 0, stream(s),
+                     x.data<T>(), out[0].data<T>(), a);
   });
   check_launch("fast_rope");
 }

@@ -104,6 +104,7 @@ __device__ void write_chunk_result(const DecodeArgs& a, std::int64_t b, std::int
 
 template <class T, int L, int kRows>
 __global__ void __launch_bounds__(kWarps * 32) decode_chunks(DecodeArgs a) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int chunk = blockIdx.x;
   const std::int64_t bk = blockIdx.z, b = bk / (a.nq / a.groups), kvh = bk % (a.nq / a.groups);
@@ -310,6 +311,7 @@ struct StreamShape {
 // limit is a.last); without it a score is only bounded by the chunk.
 template <class T, int D, int R, class S, bool kMasked>
 __global__ void __launch_bounds__(S::kWarps * 32) decode_streamed(DecodeArgs a) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   constexpr int kStreamWarps = S::kWarps, kStages = S::kStages;
   extern __shared__ uint4 shared[];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -521,7 +523,8 @@ template <class T, int L, int kRows>
 void decode(DecodeArgs& a, const Tensor& k, const Tensor& v, Device device, Stream s) {
   a.dense = rows_in_runs<T>(k, L) && rows_in_runs<T>(v, L);
   decode_with<T, kRows>(a, k, device, s, [&](dim3 grid) {
-    decode_chunks<T, L, kRows><<<grid, kWarps * 32, 0, stream(s)>>>(a);
+    launch_dependent("fast_sdpa", decode_chunks<T, L, kRows>, grid, dim3(kWarps * 32), 0, stream(s),
+                     a);
   });
 }
 
@@ -573,7 +576,8 @@ void decode_streamed_with(DecodeArgs& a, const Tensor& k, Device device, Stream 
   a.chunk = (rounds + chunks - 1) / chunks * S::kRound;
   a.chunks = std::max(static_cast<int>((a.last + a.chunk - 1) / a.chunk), 1);
   decode_with<T, R>(a, k, device, s, [&](dim3 grid) {
-    kernel<<<grid, S::kWarps * 32, S::kSharedBytes, stream(s)>>>(a);
+    launch_dependent("fast_sdpa", kernel, grid, dim3(S::kWarps * 32), S::kSharedBytes, stream(s),
+                     a);
   });
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/runtime.h"
@@ -67,6 +68,7 @@ template <class T>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
               std::int64_t n_out, std::int64_t k, std::int64_t ld) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   constexpr int E = kPerLoad<T>, U = kUnroll, STEP = 32 * E;
   const int lane = threadIdx.x % 32;
   const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
@@ -111,6 +113,7 @@ __global__ void __launch_bounds__(kClusterWarps * 32)
     gemv_columns_cluster(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
                          std::int64_t n_out, std::int64_t k, std::int64_t ld,
                          std::int64_t rows_per_block) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int E = kPerLoad<T>, TILE = 32 * E, G = kClusterWarps, U = kUnroll;
   __shared__ float sums[G][TILE + 4];  // + 4: lanes' 16-byte stores fall in other banks
@@ -178,13 +181,13 @@ void launch_columns_cluster(const T* x, const T* w, T* y, std::int64_t n, std::i
   config.gridDim = dim3(static_cast<unsigned>(tiles), kClusterSize);
   config.blockDim = dim3(kClusterWarps * 32);
   config.stream = cs;
-  cudaLaunchAttribute cluster[1];
-  cluster[0].id = cudaLaunchAttributeClusterDimension;
-  cluster[0].val.clusterDim.x = 1;
-  cluster[0].val.clusterDim.y = kClusterSize;
-  cluster[0].val.clusterDim.z = 1;
-  config.attrs = cluster;
-  config.numAttrs = 1;
+  cudaLaunchAttribute attrs[2];
+  attrs[0].id = cudaLaunchAttributeClusterDimension;
+  attrs[0].val.clusterDim.x = 1;
+  attrs[0].val.clusterDim.y = kClusterSize;
+  attrs[0].val.clusterDim.z = 1;
+  config.attrs = attrs;
+  config.numAttrs = 1 + dependent_attribute(attrs[1]);
   const std::int64_t rows = (k + kClusterSize - 1) / kClusterSize;
   check(cudaLaunchKernelEx(&config, gemv_columns_cluster<T>, x, w, y, n, k, ld, rows), "matmul",
         "cudaLaunchKernelEx");
@@ -197,6 +200,7 @@ template <class T>
 __global__ void gemv_columns(const T* __restrict__ x, const T* __restrict__ w,
                              float* __restrict__ partial, std::int64_t n_out, std::int64_t k,
                              std::int64_t ld, std::int64_t rows_per_split) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   constexpr int E = kPerLoad<T>;
   __shared__ float sums[kWarps][32 * E];
   const std::int64_t col = (static_cast<std::int64_t>(blockIdx.x) * 32 + threadIdx.x) * E;
@@ -226,6 +230,7 @@ __global__ void gemv_columns(const T* __restrict__ x, const T* __restrict__ w,
 template <class T>
 __global__ void sum_splits(const float* __restrict__ partial, T* __restrict__ y, std::int64_t n_out,
                            int splits) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (n >= n_out) return;
   float total = 0.0f;
@@ -264,8 +269,8 @@ bool run(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
   cudaStream_t cs = stream(s);
   if (sr == 1 && sc % P == 0 && sc >= K) {  // rows of K, `sc` apart
     const auto grid = static_cast<unsigned>((N + kWarps - 1) / kWarps);
-    gemv_rows<T><<<grid, kWarps * 32, 0, cs>>>(x, w, y, N, K, sc);
-    check_launch("matmul");
+    launch_dependent("matmul", gemv_rows<T>, dim3(grid), dim3(kWarps * 32), 0, cs, x, w, y, N, K,
+                     sc);
     return true;
   }
   if (sc == 1 && sr % P == 0 && sr >= N && N % P == 0) {  // rows of N, `sr` apart
@@ -286,10 +291,9 @@ bool run(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
     auto* p = static_cast<float*>(partial.raw_data());
     const dim3 block(32, kWarps);
     const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(used));
-    gemv_columns<T><<<grid, block, 0, cs>>>(x, w, p, N, K, sr, rows);
-    check_launch("matmul");
-    sum_splits<T><<<static_cast<unsigned>((N + 255) / 256), 256, 0, cs>>>(p, y, N, used);
-    check_launch("matmul");
+    launch_dependent("matmul", gemv_columns<T>, grid, block, 0, cs, x, w, p, N, K, sr, rows);
+    launch_dependent("matmul", sum_splits<T>, dim3(static_cast<unsigned>((N + 255) / 256)),
+                     dim3(256), 0, cs, p, y, N, used);
     return true;
   }
   return false;

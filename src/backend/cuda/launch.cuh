@@ -10,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/runtime.h"
 #include "emily/tensor.h"
 
@@ -105,6 +106,7 @@ bool make_layout(const Tensor& out, const std::array<const Tensor*, N>& ins, Lay
 // layouts skip the index arithmetic: an operand's offset is i or 0.
 template <int N, class F>
 __global__ void for_each(Layout<N> L, F f) {
+  wait_for_previous_grid();  // launched dependent (launch_kernel): nothing is read before
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < L.n;
        i += step) {
@@ -118,10 +120,11 @@ __global__ void for_each(Layout<N> L, F f) {
   }
 }
 
-// kernel<<<blocks, kThreads, 0, stream>>>(args...), through cudaLaunchKernel: its return
-// value is the launch's error, so no cudaGetLastError (check_launch) follows, one runtime
-// call less on every eager elementwise op. An error is cleared before it is raised, so no
-// later check_launch reports it again.
+// kernel<<<blocks, kThreads, 0, stream>>>(args...) as a dependent launch
+// (dependent_launch.cuh): `kernel` must call wait_for_previous_grid() before it reads or
+// writes global memory. The launch's return value is its error, so no cudaGetLastError
+// (check_launch) follows, one runtime call less on every eager elementwise op. An error
+// is cleared before it is raised, so no later check_launch reports it again.
 template <class... P, class... A>
 void launch_kernel(const char* op, void (*kernel)(P...), std::int64_t blocks, cudaStream_t stream,
                    const A&... args) {
@@ -130,9 +133,15 @@ void launch_kernel(const char* op, void (*kernel)(P...), std::int64_t blocks, cu
   std::apply(
       [&](P&... p) {
         void* pointers[] = {static_cast<void*>(&p)...};
-        const cudaError_t status = cudaLaunchKernel(reinterpret_cast<const void*>(kernel),
-                                                    dim3(static_cast<unsigned>(blocks)),
-                                                    dim3(kThreads), pointers, 0, stream);
+        cudaLaunchConfig_t config = {};
+        config.gridDim = dim3(static_cast<unsigned>(blocks));
+        config.blockDim = dim3(kThreads);
+        config.stream = stream;
+        cudaLaunchAttribute dependent;
+        config.numAttrs = dependent_attribute(dependent);
+        config.attrs = &dependent;
+        const cudaError_t status =
+            cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(kernel), pointers);
         if (status != cudaSuccess) {
           cudaGetLastError();
           check(status, op, "kernel launch");

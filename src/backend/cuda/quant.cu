@@ -63,6 +63,7 @@ __global__ void dequantize_elements(const std::uint32_t* __restrict__ packed,
                                     const TS* __restrict__ scales, const TS* __restrict__ biases,
                                     TO* __restrict__ out, std::int64_t total, std::int64_t cols,
                                     std::int64_t row_words, int group_size, int bits) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   const std::int64_t groups = cols / group_size;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
@@ -90,8 +91,9 @@ void dequantize_into(const Tensor& packed, const Tensor& scales, const Tensor& b
       if constexpr (std::is_same_v<TO, double> && !std::is_same_v<TS, double>) {
         return;  // never asked: results are the scales' dtype or x's (f32, f16, bf16)
       } else {
-        dequantize_elements<TS, TO><<<blocks_for(total, 256), 256, 0, cs>>>(
-            static_cast<const std::uint32_t*>(packed.raw_data()),
+        launch_dependent(
+            "dequantize", dequantize_elements<TS, TO>, dim3(blocks_for(total, 256)), dim3(256), 0,
+            cs, static_cast<const std::uint32_t*>(packed.raw_data()),
             static_cast<const TS*>(scales.raw_data()), static_cast<const TS*>(biases.raw_data()),
             static_cast<TO*>(out.raw_data()), total, cols, row_words, a.group_size, a.bits);
       }
@@ -142,16 +144,18 @@ void gemv_tc(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int
           static_cast<unsigned>(p.splits));
       const dim3 block(32, static_cast<unsigned>(p.tiles * p.kwarps));
       auto launch = [&]<class TX, class TS, int Sets>() {
-        qgemv_tc::gemv<Bits, TX, TS, Sets, false><<<grid, block, p.smem_bytes, cs>>>(
-            static_cast<const TX*>(in[0].raw_data()),
-            static_cast<const std::uint32_t*>(in[1].raw_data()),
-            static_cast<const TS*>(in[2].raw_data()), static_cast<const TS*>(in[3].raw_data()),
-            static_cast<TX*>(y.raw_data()), partial, static_cast<int>(m), n, k, a.group_size,
-            p.pieces_per_split, p.tiles, p.kwarps, p.ahead);
+        launch_dependent("quantized_matmul", qgemv_tc::gemv<Bits, TX, TS, Sets, false>, grid, block,
+                         p.smem_bytes, cs, static_cast<const TX*>(in[0].raw_data()),
+                         static_cast<const std::uint32_t*>(in[1].raw_data()),
+                         static_cast<const TS*>(in[2].raw_data()),
+                         static_cast<const TS*>(in[3].raw_data()), static_cast<TX*>(y.raw_data()),
+                         partial, static_cast<int>(m), n, k, a.group_size, p.pieces_per_split,
+                         p.tiles, p.kwarps, p.ahead);
         if (p.splits > 1) {
           const std::int64_t count = m * n;
-          qgemv::sum_splits<TX><<<blocks_for(count, 256), 256, 0, cs>>>(
-              partial, static_cast<TX*>(y.raw_data()), count, p.splits);
+          launch_dependent("quantized_matmul", qgemv::sum_splits<TX>, dim3(blocks_for(count, 256)),
+                           dim3(256), 0, cs, partial, static_cast<TX*>(y.raw_data()), count,
+                           p.splits);
         }
       };
       auto by_scales = [&]<class TX, int Sets>() {
@@ -204,17 +208,19 @@ void gemv(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int64_
     } else {
       visit_bits(a.bits, [&]<int Bits>() {
         visit_rows(m, [&]<int Rows>() {
-          qgemv::gemv<Bits, TX, Rows><<<grid, block, 0, cs>>>(
-              static_cast<const TX*>(in[0].raw_data()),
-              static_cast<const std::uint32_t*>(in[1].raw_data()), in[2].raw_data(),
-              in[3].raw_data(), scale_type(in[2].dtype()), static_cast<TX*>(y.raw_data()), partial,
-              static_cast<int>(m), n, k, a.group_size, p.chunks_per_split);
+          launch_dependent("quantized_matmul", qgemv::gemv<Bits, TX, Rows>, grid, block, 0, cs,
+                           static_cast<const TX*>(in[0].raw_data()),
+                           static_cast<const std::uint32_t*>(in[1].raw_data()), in[2].raw_data(),
+                           in[3].raw_data(), scale_type(in[2].dtype()),
+                           static_cast<TX*>(y.raw_data()), partial, static_cast<int>(m), n, k,
+                           a.group_size, p.chunks_per_split);
         });
       });
       if (p.splits > 1) {
         const std::int64_t count = m * n;
-        qgemv::sum_splits<TX><<<blocks_for(count, 256), 256, 0, cs>>>(
-            partial, static_cast<TX*>(y.raw_data()), count, p.splits);
+        launch_dependent("quantized_matmul", qgemv::sum_splits<TX>, dim3(blocks_for(count, 256)),
+                         dim3(256), 0, cs, partial, static_cast<TX*>(y.raw_data()), count,
+                         p.splits);
       }
     }
   });

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_types.cuh"
 
 namespace emily::cuda::qgemv {
@@ -258,6 +259,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps, MinBlocks)
          const void* __restrict__ scales, const void* __restrict__ biases, ScaleType st,
          TX* __restrict__ y, float* __restrict__ partial, int rows, std::int64_t n_out,
          std::int64_t k, int group_size, std::int64_t chunks_per_split) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   const int lane = threadIdx.x, warp = threadIdx.y, warps = blockDim.y;
   const std::int64_t n0 = static_cast<std::int64_t>(blockIdx.x) * Cols;
   const std::int64_t chunks = k / 32, row_words = k * Bits / 32, groups = k / group_size;
@@ -310,6 +312,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps, MinBlocks)
 template <class TX>
 __global__ void sum_splits(const float* __restrict__ partial, TX* __restrict__ y,
                            std::int64_t count, int splits) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
        i += step) {

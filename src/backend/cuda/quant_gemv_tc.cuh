@@ -226,6 +226,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
          const TS* __restrict__ scales, const TS* __restrict__ biases, TX* __restrict__ y,
          float* __restrict__ partial, int m_rows, std::int64_t n_out, std::int64_t k,
          int group_size, int pieces_per_split, int tiles, int kwarps, int ahead) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   constexpr int PC = piece_codes<Bits>(), PW = piece_words<Bits>(), MP = 2 * Sets;
   extern __shared__ uint4 smem_raw[];
   std::uint32_t* const sm = reinterpret_cast<std::uint32_t*>(smem_raw);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/runtime.h"
@@ -120,6 +121,7 @@ __device__ A shuffle_down(A v, int offset) {
 
 template <class Op, class In, class Out>
 __global__ void reduce_kernel(Axes kept, Axes reduced, const In* x, Out* y) {
+  wait_for_previous_grid();  // launched dependent: before any read or write
   using A = typename Op::acc;
   __shared__ A partial[32];
   for (std::int64_t o = blockIdx.x; o < kept.count; o += gridDim.x) {
@@ -177,10 +179,9 @@ void reduce(Primitive p, std::span<const Tensor> in, std::span<Tensor> out, cons
       auto launch = [&]<class R>() {
         const int threads = reduced.count >= 256 ? 256 : reduced.count > 64 ? 128 : 32;
         const auto blocks = static_cast<unsigned>(std::min<std::int64_t>(kept.count, 65535));
-        reduce_kernel<Op, S<T>, S<R>><<<blocks, threads, 0, stream(s)>>>(
-            kept, reduced, static_cast<const S<T>*>(x.raw_data()),
-            static_cast<S<R>*>(out[0].raw_data()));
-        check_launch(name(p).data());
+        launch_dependent(name(p).data(), reduce_kernel<Op, S<T>, S<R>>, dim3(blocks), dim3(threads),
+                         0, stream(s), kept, reduced, static_cast<const S<T>*>(x.raw_data()),
+                         static_cast<S<R>*>(out[0].raw_data()));
         done = true;
       };
       using R = typename OpOf<T>::result;
