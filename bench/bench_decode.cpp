@@ -3,10 +3,12 @@
 //
 //   bench_decode --model PATH [--device cpu|cuda] [--mode eager|native|fuse]
 //                [--dtype f32|bf16|f16] [--dequantize] [--prompt-tokens 128]
-//                [--new-tokens 128] [--repeats 3] [--stream-ordered]
+//                [--new-tokens 128] [--repeats 3] [--stream-ordered] [--unstacked]
 //
 // --stream-ordered launches every GPU kernel in plain stream order, not as a dependent
-// launch (backend/cuda/dependent_launch.cuh): the before of a before/after in one build.
+// launch (backend/cuda/dependent_launch.cuh); --unstacked keeps one product per q/k/v and
+// gate/up projection (LoadOptions::stack_projections): the befores of before/afters in
+// one build.
 // Quantized (GGUF) weights stay packed unless --dequantize, as in `emily generate`;
 // --quantized, the old opt-in, is accepted and changes nothing.
 //
@@ -34,7 +36,7 @@ namespace {
 
 struct Args {
   std::string model, device = "cpu", mode = "native", dtype;
-  bool dequantize = false, stream_ordered = false;
+  bool dequantize = false, stream_ordered = false, unstacked = false;
   long prompt_tokens = 128, new_tokens = 128, repeats = 3;
 };
 
@@ -42,7 +44,7 @@ struct Args {
   std::cerr << "bench_decode: " << why
             << "\nusage: bench_decode --model PATH [--device cpu|cuda] [--mode eager|native|fuse]"
                " [--dtype f32|bf16|f16] [--dequantize] [--prompt-tokens N] [--new-tokens N]"
-               " [--repeats N] [--stream-ordered]\n";
+               " [--repeats N] [--stream-ordered] [--unstacked]\n";
   std::exit(2);
 }
 
@@ -61,8 +63,8 @@ Args parse(int argc, char** argv) {
       a.dequantize = a.dequantize || flag == "--dequantize";
       continue;
     }
-    if (flag == "--stream-ordered") {
-      a.stream_ordered = true;
+    if (flag == "--stream-ordered" || flag == "--unstacked") {
+      (flag == "--unstacked" ? a.unstacked : a.stream_ordered) = true;
       continue;
     }
     if (i + 1 >= argc) usage(flag + " needs a value");
@@ -101,6 +103,7 @@ int main(int argc, char** argv) try {
   models::LoadOptions load;
   load.device = parse_device(args.device);
   load.dequantize = args.dequantize;
+  load.stack_projections = !args.unstacked;
   if (!args.dtype.empty()) load.dtype = dtype_from_name(args.dtype);
   auto start = std::chrono::steady_clock::now();
   auto model = models::load_causal_lm(args.model, load);

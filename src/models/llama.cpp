@@ -91,11 +91,24 @@ LlamaModel::LlamaModel(DecoderConfig c, const std::vector<float>& rope_divisors)
 void LlamaModel::set_dtype(DType dtype) {
   nn::cast(*this, dtype);
   dtype_ = dtype;
+  stack_projections();
 }
 
 void LlamaModel::set_device(Device device) {
   nn::to_device(*this, device);
   device_ = device;
+  stack_projections();
+}
+
+// Only on CUDA, where a launch saved is worth the copy: on the CPU a product's fixed
+// cost is small, and stacking would copy weights a file mapping serves without one.
+void LlamaModel::stack_projections() {
+  if (!stack_ || device_.type != Device::Type::cuda) return;
+  StreamGuard guard(default_stream(device_));
+  for (const auto& layer : model.layers) {
+    layer->self_attn.stack_projections();
+    layer->mlp.stack_projections();
+  }
 }
 
 std::vector<Tensor> LlamaModel::make_caches(std::int64_t batch, std::int64_t max_length) const {

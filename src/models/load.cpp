@@ -43,6 +43,7 @@ std::unique_ptr<CausalLM> finish(std::unique_ptr<LlamaModel> model, const nn::We
   lp.ignore = [&config](const std::string& name) { return ignorable(config, name); };
   lp.progress = [&options](double f) { report(options, "weights", f); };
   nn::load_parameters(*model, source, lp);
+  model->set_stack_projections(options.stack_projections);
   if (options.dequantize) {
     for (const nn::ParameterSlot& s : model->slots())
       if (s.value->defined() && s.value->is_quantized())

@@ -43,6 +43,110 @@ Tensor Linear::operator()(const Tensor& x) const {
   return bias.defined() ? y + bias.dense() : y;
 }
 
+// ---- StackedLinears -----------------------------------------------------------------------
+
+namespace {
+
+// The most input rows StackedLinears runs as one product (a decode step's batch).
+constexpr std::int64_t kStackedRows = 8;
+
+// Where a parameter's values start: the stacked views are told apart from replacements by it.
+const void* data_of(const Parameter& p) {
+  if (!p.defined()) return nullptr;
+  return p.is_quantized() ? p.quantized().packed.raw_data() : p.dense().raw_data();
+}
+
+// Rows [begin, end) of a {rows, ...} tensor, as a view.
+Tensor rows_of(const Tensor& t, std::int64_t begin, std::int64_t end) {
+  Shape start(t.shape().size(), 0), stop = t.shape();
+  start[0] = begin;
+  stop[0] = end;
+  return slice(t, start, stop);
+}
+
+}  // namespace
+
+bool StackedLinears::stack(const std::vector<Linear*>& parts) {
+  if (parts.size() < 2) return false;
+  const Linear& first = *parts[0];
+  const bool quantized = first.weight.is_quantized(), biased = first.bias.defined();
+  for (const Linear* p : parts) {
+    const Parameter& w = p->weight;
+    if (!w.defined() || w.is_quantized() != quantized || p->bias.defined() != biased ||
+        p->in_features != first.in_features || w.dtype() != first.weight.dtype() ||
+        w.device() != first.weight.device())
+      return false;
+    if (quantized && (w.quantized().bits != first.weight.quantized().bits ||
+                      w.quantized().group_size != first.weight.quantized().group_size))
+      return false;
+    if (biased && (p->bias.dtype() != first.bias.dtype() || p->bias.is_quantized())) return false;
+  }
+  auto gather = [&](auto part_of) {
+    std::vector<Tensor> all;
+    for (const Linear* p : parts) all.push_back(part_of(*p));
+    return concatenate(all, 0);
+  };
+  if (quantized) {
+    const QuantizedTensor& q0 = first.weight.quantized();
+    weight_ = QuantizedTensor{gather([](const Linear& l) { return l.weight.quantized().packed; }),
+                              gather([](const Linear& l) { return l.weight.quantized().scales; }),
+                              gather([](const Linear& l) { return l.weight.quantized().biases; }),
+                              q0.bits, q0.group_size};
+  } else {
+    weight_ = gather([](const Linear& l) { return l.weight.dense(); });
+  }
+  bias_ = biased ? Parameter(gather([](const Linear& l) { return l.bias.dense(); })) : Parameter();
+  rows_.clear();
+  views_.clear();
+  std::int64_t begin = 0;
+  for (Linear* p : parts) {
+    const std::int64_t end = begin + p->out_features;
+    if (quantized) {
+      const QuantizedTensor& all = weight_.quantized();
+      p->weight = QuantizedTensor{rows_of(all.packed, begin, end), rows_of(all.scales, begin, end),
+                                  rows_of(all.biases, begin, end), all.bits, all.group_size};
+    } else {
+      p->weight = rows_of(weight_.dense(), begin, end);
+    }
+    if (biased) p->bias = rows_of(bias_.dense(), begin, end);
+    rows_.push_back(p->out_features);
+    views_.push_back(data_of(p->weight));
+    views_.push_back(data_of(p->bias));
+    begin = end;
+  }
+  return true;
+}
+
+bool StackedLinears::current(const std::vector<const Linear*>& parts) const {
+  if (!weight_.defined() || parts.size() != rows_.size()) return false;
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    if (data_of(parts[i]->weight) != views_[2 * i] || data_of(parts[i]->bias) != views_[2 * i + 1])
+      return false;
+  return true;
+}
+
+std::vector<Tensor> StackedLinears::operator()(const Tensor& x,
+                                               const std::vector<const Linear*>& parts) const {
+  std::vector<Tensor> out;
+  // Many rows (a prefill) run apart: there a product's launch is a small share, and the
+  // slices of one result would be strided, so what reads them would copy them first.
+  const std::int64_t rows = x.shape(-1) == 0 ? 0 : x.size() / x.shape(-1);
+  if (!current(parts) || rows > kStackedRows) {
+    for (const Linear* p : parts) out.push_back((*p)(x));
+    return out;
+  }
+  require_last_axis("linear", x, parts[0]->in_features);
+  Tensor y = rows_times_transposed(x, weight_);
+  if (bias_.defined()) y = y + bias_.dense();
+  Shape start(y.shape().size(), 0), stop = y.shape();
+  for (std::int64_t rows : rows_) {
+    stop.back() = start.back() + rows;
+    out.push_back(slice(y, start, stop));
+    start.back() = stop.back();
+  }
+  return out;
+}
+
 Embedding::Embedding(std::int64_t num, std::int64_t d) : num_embeddings(num), dim(d) {
   register_parameter("weight", weight, {num, d}, true);
 }
@@ -91,7 +195,12 @@ MLP::MLP(std::int64_t hidden, std::int64_t intermediate, bool bias)
 }
 
 Tensor MLP::operator()(const Tensor& x) const {
-  return down_proj(fast::swiglu(gate_proj(x), up_proj(x)));
+  const std::vector<Tensor> gate_up = gate_up_(x, {&gate_proj, &up_proj});
+  return down_proj(fast::swiglu(gate_up[0], gate_up[1]));
+}
+
+bool MLP::stack_projections() {
+  return gate_up_.stack({&gate_proj, &up_proj});
 }
 
 // ---- RoPE ---------------------------------------------------------------------------------
@@ -206,13 +315,18 @@ Attention::Attention(AttentionOptions o)
   }
 }
 
+bool Attention::stack_projections() {
+  return qkv_.stack({&q_proj, &k_proj, &v_proj});
+}
+
 Attention::Output Attention::operator()(const Tensor& x, const Tensor& positions,
                                         const Tensor& mask, const Tensor& slots,
                                         const Tensor& k_cache, const Tensor& v_cache) const {
   const std::int64_t b = x.shape(0), t = x.shape(1), d = options.head_dim;
-  Tensor q = reshape(q_proj(x), {b, t, options.num_heads, d});
-  Tensor k = reshape(k_proj(x), {b, t, options.num_kv_heads, d});
-  Tensor v = reshape(v_proj(x), {b, t, options.num_kv_heads, d});
+  const std::vector<Tensor> qkv = qkv_(x, {&q_proj, &k_proj, &v_proj});
+  Tensor q = reshape(qkv[0], {b, t, options.num_heads, d});
+  Tensor k = reshape(qkv[1], {b, t, options.num_kv_heads, d});
+  Tensor v = reshape(qkv[2], {b, t, options.num_kv_heads, d});
   if (q_norm) {
     q = (*q_norm)(q);
     k = (*k_norm)(k);

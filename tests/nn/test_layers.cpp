@@ -89,6 +89,65 @@ TEST(Layers, MlpIsGatedSilu) {
   EXPECT_TRUE(all_close(mlp(x), expected, kRtol, kAtol));
 }
 
+// Oracle: each part's own product (Linear, tested above); tolerance kRtol/kAtol, as the
+// stacked product is one GEMM of more columns (another blocking of the same sums).
+TEST(Layers, StackedLinearsMatchEachPartAndFallBackWhenOneIsReplaced) {
+  nn::Linear a(16, 8, true), b(16, 4, true), c(16, 12, true);
+  int seed = 1;
+  for (nn::Linear* l : {&a, &b, &c}) {
+    l->weight = random_tensor({l->out_features, 16}, seed++);
+    l->bias = random_tensor({l->out_features}, seed++);
+  }
+  const Tensor x = random_tensor({2, 3, 16}, 40);
+  const std::vector<Tensor> want = {a(x), b(x), c(x)};
+  const Tensor b_weight = b.weight.dense();
+  nn::StackedLinears stacked;
+  ASSERT_TRUE(stacked.stack({&a, &b, &c}));
+  // The parts now view the stacked buffer and hold the same values.
+  EXPECT_TRUE(all_equal(b.weight.dense(), b_weight));
+  std::vector<Tensor> got = stacked(x, {&a, &b, &c});
+  ASSERT_EQ(got.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(all_close(got[i], want[i], kRtol, kAtol)) << i;
+  // A weight replaced after stacking is used: every part runs on its own then.
+  const Tensor fresh = random_tensor({4, 16}, 50);
+  b.weight = fresh;
+  got = stacked(x, {&a, &b, &c});
+  EXPECT_TRUE(all_close(got[1], matmul(x, transpose(fresh)) + b.bias.dense(), kRtol, kAtol));
+  EXPECT_TRUE(all_close(got[0], want[0], kRtol, kAtol));
+}
+
+TEST(Layers, StackedQuantizedLinearsMatchEachPart) {
+  nn::Linear a(64, 8, false), b(64, 16, false);
+  a.weight = quantize_for_test(random_tensor({8, 64}, 1), 4, 32);
+  b.weight = quantize_for_test(random_tensor({16, 64}, 2), 4, 32);
+  const Tensor x = random_tensor({3, 64}, 3);
+  const Tensor want_a = a(x), want_b = b(x);
+  nn::StackedLinears stacked;
+  ASSERT_TRUE(stacked.stack({&a, &b}));
+  const std::vector<Tensor> got = stacked(x, {&a, &b});
+  EXPECT_TRUE(all_close(got[0], want_a, kRtol, kAtol));
+  EXPECT_TRUE(all_close(got[1], want_b, kRtol, kAtol));
+  EXPECT_TRUE(all_close(a(x), want_a, kRtol, kAtol));  // the part alone, through its view
+}
+
+TEST(Layers, StackedLinearsRefuseMismatchedParts) {
+  nn::Linear a(16, 8, false), wider(32, 8, false), biased(16, 8, true);
+  a.weight = random_tensor({8, 16}, 1);
+  wider.weight = random_tensor({8, 32}, 2);
+  biased.weight = random_tensor({8, 16}, 3);
+  biased.bias = random_tensor({8}, 4);
+  nn::StackedLinears stacked;
+  EXPECT_FALSE(stacked.stack({&a, &wider}));
+  EXPECT_FALSE(stacked.stack({&a, &biased}));
+  EXPECT_FALSE(stacked.stack({&a}));
+  nn::Linear unloaded(16, 8, false);
+  EXPECT_FALSE(stacked.stack({&a, &unloaded}));
+  EXPECT_FALSE(stacked.stacked());
+  // Refused parts are left as they were, and the call runs each on its own.
+  const Tensor x = random_tensor({2, 16}, 5);
+  EXPECT_TRUE(all_close(stacked(x, {&a, &biased})[1], biased(x), 0, 0));
+}
+
 // transformers' rotate_half form: x * cos + rotate_half(x) * sin, with the angle of pair
 // i at position p being p * freq[i].
 Tensor rope_reference(const Tensor& x, const Tensor& positions, const std::vector<float>& freqs) {

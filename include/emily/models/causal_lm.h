@@ -31,8 +31,8 @@ struct StepInputs {
 };
 
 struct StepResult {
-  Tensor logits;                // {B, T, vocab} f32, or {B, 1, vocab} with last_only
-  std::vector<Tensor> caches;   // the caches with the chunk written at write_offset
+  Tensor logits;               // {B, T, vocab} f32, or {B, 1, vocab} with last_only
+  std::vector<Tensor> caches;  // the caches with the chunk written at write_offset
 };
 
 class CausalLM {
@@ -59,6 +59,10 @@ struct LoadOptions {
   // GGUF: f32). Quantized weights stay quantized unless dequantize is set.
   std::optional<DType> dtype;
   bool dequantize = false;
+  // On a CUDA device, each layer's q/k/v and gate/up projections run as one product each
+  // (nn::StackedLinears; the weights are stacked once, nothing is stored twice). False
+  // keeps one product per projection.
+  bool stack_projections = true;
   // Called as loading advances (fraction 0..1 of the weights), for progress output.
   std::function<void(std::string_view stage, double fraction)> progress;
 };

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "emily/model_config.h"
 #include "emily/nn/module.h"
@@ -22,6 +23,29 @@ class Linear : public Module {
   std::int64_t in_features, out_features;
   Parameter weight;
   Parameter bias;  // not registered (and never loaded) without a bias
+};
+
+// Linears that read the same input (q/k/v, gate/up), run as one product: their weights,
+// and biases, stacked by output rows into one buffer, each Linear's weight then a view of
+// its rows, so nothing is stored twice. On a GPU one product of N rows costs less than
+// several of fewer (a launch each, and a short matrix reads below the copy rate). Built
+// for inference once the weights are final (LlamaModel stacks them on CUDA after loading,
+// casting and moving); a part whose weight or bias was replaced since runs on its own.
+class StackedLinears {
+ public:
+  // Stacks `parts`: the same in_features, all dense with one dtype and device or all
+  // quantized alike, biases on all or none. False, leaving them untouched, otherwise.
+  bool stack(const std::vector<Linear*>& parts);
+  // Each part's output for x {..., in_features}, in order: slices (views) of one
+  // product's result while the parts still view the stacked weights, else each part's own.
+  std::vector<Tensor> operator()(const Tensor& x, const std::vector<const Linear*>& parts) const;
+  bool stacked() const { return weight_.defined(); }
+
+ private:
+  bool current(const std::vector<const Linear*>& parts) const;
+  Parameter weight_, bias_;
+  std::vector<std::int64_t> rows_;
+  std::vector<const void*> views_;  // each part's weight (packed codes) and bias data
 };
 
 // Rows of a {num, dim} table. A quantized table gathers the packed rows with their
@@ -61,8 +85,13 @@ class MLP : public Module {
  public:
   MLP(std::int64_t hidden, std::int64_t intermediate, bool bias = false);
   Tensor operator()(const Tensor& x) const;
+  // gate_proj and up_proj as one product (StackedLinears); false where they cannot be.
+  bool stack_projections();
 
   Linear gate_proj, up_proj, down_proj;
+
+ private:
+  StackedLinears gate_up_;
 };
 
 // Rotary position embedding of {B, T, heads, head_dim} tensors at per-token positions
@@ -111,9 +140,15 @@ class Attention : public Module {
   Output operator()(const Tensor& x, const Tensor& positions, const Tensor& mask,
                     const Tensor& slots, const Tensor& k_cache, const Tensor& v_cache) const;
 
+  // q_proj, k_proj and v_proj as one product (StackedLinears); false where they cannot be.
+  bool stack_projections();
+
   AttentionOptions options;
   Linear q_proj, k_proj, v_proj, o_proj;
   std::unique_ptr<RMSNorm> q_norm, k_norm;  // with qk_norm only
+
+ private:
+  StackedLinears qkv_;
 };
 
 }  // namespace emily::nn
