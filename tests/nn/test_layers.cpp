@@ -108,6 +108,11 @@ TEST(Layers, StackedLinearsMatchEachPartAndFallBackWhenOneIsReplaced) {
   std::vector<Tensor> got = stacked(x, {&a, &b, &c});
   ASSERT_EQ(got.size(), 3u);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(all_close(got[i], want[i], kRtol, kAtol)) << i;
+  // Past 8 rows (a prefill) each part runs its own product, through its view.
+  const Tensor many = random_tensor({4, 5, 16}, 41);
+  const std::vector<Tensor> got_many = stacked(many, {&a, &b, &c});
+  EXPECT_TRUE(all_close(got_many[2], matmul(many, transpose(c.weight.dense())) + c.bias.dense(),
+                        kRtol, kAtol));
   // A weight replaced after stacking is used: every part runs on its own then.
   const Tensor fresh = random_tensor({4, 16}, 50);
   b.weight = fresh;
