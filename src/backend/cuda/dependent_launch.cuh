@@ -10,7 +10,8 @@
 // it cannot finish before the grid it follows, and what comes after it is ordered after
 // both). Kernels that do are launched through launch_dependent or launch_kernel
 // (launch.cuh): the elementwise family, GEMVs (dense and quantized), norms, rope, swiglu,
-// decode attention and reductions. Every other kernel is launched in plain stream order.
+// decode attention, reductions, and fuse mode's generated kernels (fused.cpp). Every
+// other kernel is launched in plain stream order.
 // Before sm_90 both device calls compile to nothing and the launches are plain.
 #pragma once
 

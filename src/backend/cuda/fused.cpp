@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernel_cache.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/runtime.h"
@@ -313,6 +314,9 @@ std::string kernel_source(const FusedAttr& f, std::span<const Tensor> in, std::s
   if (L.strided > 0)
     s += "  i64 strides[" + std::to_string(L.strided) + "][" + std::to_string(dims) + "];\n";
   s += "};\nextern \"C\" __global__ void emily_fused(const Params p) {\n";
+  // A dependent launch (dependent_launch.cuh): wait before anything is read or written.
+  s += "#if __CUDA_ARCH__ >= 900\n  asm volatile(\"griddepcontrol.wait;\" ::: "
+       "\"memory\");\n#endif\n";
   s += "  const i64 step = (i64)gridDim.x * blockDim.x;\n";
   s += "  for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += step) {\n";
   if (L.strided > 0) {
@@ -411,9 +415,15 @@ void fused_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&
   const auto blocks =
       static_cast<unsigned>(std::min<std::int64_t>((n + kThreads - 1) / kThreads, 65536));
   void* args[] = {params.data()};
-  check(cudaLaunchKernel(reinterpret_cast<const void*>(kernel), dim3(blocks), dim3(kThreads), args,
-                         0, stream(s)),
-        "fused", "cudaLaunchKernel");
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(kThreads);
+  config.stream = stream(s);
+  cudaLaunchAttribute dependent;
+  config.numAttrs = dependent_attribute(dependent);
+  config.attrs = &dependent;
+  check(cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(kernel), args), "fused",
+        "cudaLaunchKernelExC");
 }
 
 }  // namespace
