@@ -139,8 +139,8 @@ std::vector<Tensor> StackedLinears::operator()(const Tensor& x,
   Tensor y = rows_times_transposed(x, weight_);
   if (bias_.defined()) y = y + bias_.dense();
   Shape start(y.shape().size(), 0), stop = y.shape();
-  for (std::int64_t rows : rows_) {
-    stop.back() = start.back() + rows;
+  for (std::int64_t n : rows_) {
+    stop.back() = start.back() + n;
     out.push_back(slice(y, start, stop));
     start.back() = stop.back();
   }
