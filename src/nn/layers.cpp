@@ -128,6 +128,8 @@ bool StackedLinears::current(const std::vector<const Linear*>& parts) const {
 std::vector<Tensor> StackedLinears::operator()(const Tensor& x,
                                                const std::vector<const Linear*>& parts) const {
   std::vector<Tensor> out;
+  if (parts.empty()) return out;
+  require_last_axis("linear", x, parts[0]->in_features);
   // Many rows (a prefill) run apart: there a product's launch is a small share, and the
   // slices of one result would be strided, so what reads them would copy them first.
   const std::int64_t rows = x.shape(-1) == 0 ? 0 : x.size() / x.shape(-1);
@@ -135,7 +137,6 @@ std::vector<Tensor> StackedLinears::operator()(const Tensor& x,
     for (const Linear* p : parts) out.push_back((*p)(x));
     return out;
   }
-  require_last_axis("linear", x, parts[0]->in_features);
   Tensor y = rows_times_transposed(x, weight_);
   if (bias_.defined()) y = y + bias_.dense();
   Shape start(y.shape().size(), 0), stop = y.shape();

@@ -119,6 +119,8 @@ TEST(Layers, StackedLinearsMatchEachPartAndFallBackWhenOneIsReplaced) {
   got = stacked(x, {&a, &b, &c});
   EXPECT_TRUE(all_close(got[1], matmul(x, transpose(fresh)) + b.bias.dense(), kRtol, kAtol));
   EXPECT_TRUE(all_close(got[0], want[0], kRtol, kAtol));
+  EXPECT_EMILY_ERROR(stacked(random_tensor({2, 15}, 51), {&a, &b, &c}), ShapeError, "linear");
+  EXPECT_EMILY_ERROR(stacked(tensor<float>({1.0f}, {}), {&a, &b, &c}), ShapeError, "linear");
 }
 
 TEST(Layers, StackedQuantizedLinearsMatchEachPart) {
