@@ -67,20 +67,32 @@ inline unsigned dependent_attribute(cudaLaunchAttribute& attr) {
   return dependent_launches() ? 1 : 0;
 }
 
+// The configuration of a dependent launch, with its attribute beside it (`config.attrs`
+// points into the object, hence no copies).
+struct DependentLaunch {
+  DependentLaunch(dim3 grid, dim3 block, std::size_t shared, cudaStream_t s) {
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = shared;
+    config.stream = s;
+    config.numAttrs = dependent_attribute(attribute);
+    config.attrs = &attribute;
+  }
+  DependentLaunch(const DependentLaunch&) = delete;
+  DependentLaunch& operator=(const DependentLaunch&) = delete;
+
+  cudaLaunchConfig_t config = {};
+  cudaLaunchAttribute attribute;
+};
+
 // Launches `kernel` on `s` as dependent on the kernel before it on that stream. `op`
 // names the caller in a launch error.
 template <class... Params, class... Args>
 void launch_dependent(const char* op, void (*kernel)(Params...), dim3 grid, dim3 block,
                       std::size_t shared, cudaStream_t s, Args&&... args) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = grid;
-  config.blockDim = block;
-  config.dynamicSmemBytes = shared;
-  config.stream = s;
-  cudaLaunchAttribute dependent;
-  config.numAttrs = dependent_attribute(dependent);
-  config.attrs = &dependent;
-  check(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), op, "cudaLaunchKernelEx");
+  DependentLaunch launch(grid, block, shared, s);
+  check(cudaLaunchKernelEx(&launch.config, kernel, std::forward<Args>(args)...), op,
+        "cudaLaunchKernelEx");
 }
 
 }  // namespace emily::cuda

@@ -415,14 +415,8 @@ void fused_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&
   const auto blocks =
       static_cast<unsigned>(std::min<std::int64_t>((n + kThreads - 1) / kThreads, 65536));
   void* args[] = {params.data()};
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(blocks);
-  config.blockDim = dim3(kThreads);
-  config.stream = stream(s);
-  cudaLaunchAttribute dependent;
-  config.numAttrs = dependent_attribute(dependent);
-  config.attrs = &dependent;
-  check(cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(kernel), args), "fused",
+  DependentLaunch launch(dim3(blocks), dim3(kThreads), 0, stream(s));
+  check(cudaLaunchKernelExC(&launch.config, reinterpret_cast<const void*>(kernel), args), "fused",
         "cudaLaunchKernelExC");
 }
 

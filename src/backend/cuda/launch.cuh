@@ -133,15 +133,9 @@ void launch_kernel(const char* op, void (*kernel)(P...), std::int64_t blocks, cu
   std::apply(
       [&](P&... p) {
         void* pointers[] = {static_cast<void*>(&p)...};
-        cudaLaunchConfig_t config = {};
-        config.gridDim = dim3(static_cast<unsigned>(blocks));
-        config.blockDim = dim3(kThreads);
-        config.stream = stream;
-        cudaLaunchAttribute dependent;
-        config.numAttrs = dependent_attribute(dependent);
-        config.attrs = &dependent;
+        DependentLaunch dependent(dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream);
         const cudaError_t status =
-            cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(kernel), pointers);
+            cudaLaunchKernelExC(&dependent.config, reinterpret_cast<const void*>(kernel), pointers);
         if (status != cudaSuccess) {
           cudaGetLastError();
           check(status, op, "kernel launch");
