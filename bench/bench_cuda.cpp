@@ -282,6 +282,30 @@ void BM_cuda_copy_like_gemv(benchmark::State& state) {
   bench::time_copy_like(state, state.range(0) * state.range(0) * 2);
 }
 
+// A Linear layer's M = 1 product x @ w^T, w of (n, k) bf16, at a decode step's shapes
+// (Qwen3-0.6B: q/k/v stacked 4096 x 1024, o 1024 x 2048, gate/up stacked 6144 x 1024,
+// down 1024 x 3072), recorded and rotated past L2 like BM_cuda_gemv_bf16. Args: n, k.
+void BM_cuda_gemv_linear_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t n = state.range(0), k = state.range(1);
+  const Device gpu = Device::cuda(0);
+  const std::int64_t copies = std::max<std::int64_t>(2, (256ll << 20) / (n * k * 2));
+  std::vector<Tensor> w;
+  for (std::int64_t c = 0; c < copies; ++c)
+    w.push_back(transpose(random::normal(random::key(c, gpu), {n, k}, DType::bf16)));
+  Tensor x = random::normal(random::key(99, gpu), {1, k}, DType::bf16);
+  StreamGuard guard(default_stream(gpu));
+  bench::time_gpu_clock(state, 2, w.size(),
+                        [&](std::size_t i) { return matmul(x, w[i % w.size()]); });
+  state.SetBytesProcessed(state.iterations() * n * k * 2);
+}
+
+// Args: n, k. The same bytes copied, recorded: BM_cuda_gemv_linear_bf16's ceiling.
+void BM_cuda_copy_like_gemv_linear(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  bench::time_copy_like(state, state.range(0) * state.range(1) * 2);
+}
+
 // bf16 matmul n x n x n through Emily's cuBLASLt path (random data; 2 n^3 flops).
 // Args: n, clock.
 void BM_cuda_matmul_bf16(benchmark::State& state) {
@@ -550,6 +574,20 @@ BENCHMARK(BM_cuda_gemv_bf16)
 BENCHMARK(BM_cuda_copy_like_gemv)
     ->Arg(4096)
     ->Arg(8192)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_gemv_linear_bf16)
+    ->Args({4096, 1024})
+    ->Args({1024, 2048})
+    ->Args({6144, 1024})
+    ->Args({1024, 3072})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_cuda_copy_like_gemv_linear)
+    ->Args({4096, 1024})
+    ->Args({1024, 2048})
+    ->Args({6144, 1024})
+    ->Args({1024, 3072})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_eager_add_1_element)

@@ -234,11 +234,13 @@ TEST_F(Cuda, MatmulMatchesTheCpu) {
                         // Rows of N in one cluster launch: K split over 8 blocks with
                         // ragged ends (1000, odd 777), N ending in a partial column tile
                         // (2056 = 8 * 257); rows of K with N not a multiple of a block's 8
-                        // outputs and K past the unrolled steps.
+                        // outputs and K past the unrolled steps; few rows of a long K (8
+                        // warps share each row) with a scalar tail.
                         {{1, 1000}, {1000, 4096}, false},
                         {{1, 777}, {777, 2056}, false},
                         {{1, 600}, {600, 4608}, false},
                         {{1, 1000}, {1030, 1000}, true},
+                        {{1, 4100}, {130, 4100}, true},
                         {{5, 0}, {0, 3}, false}};
   int seed = 300;
   int fallbacks = 0;

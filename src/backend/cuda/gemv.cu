@@ -57,46 +57,92 @@ __device__ __forceinline__ Pack<T> load_stream(const T* p) {
 }
 
 // y[n] = sum_k x[k] w[n * ld + k]: the matrix read as rows of K (a Linear layer's weight
-// used transposed). One warp per output; each step a lane issues kUnroll 16-byte loads
-// of its row before using any. (Kernel alone on an H100, weights past L2, 1x4096x4096
-// bf16: 14.4-14.7 us, 0.77-0.78 of copy, whether 1, 2 or 4 loads are in flight, about
-// 3 us of it launch and ramp; two rows per warp 10% slower, load_stream 2-3% slower. At
-// 8192^2 several loads in flight give 48.1-48.4 us against 49.2-49.5 for one.)
+// used transposed). G warps per output (G = 1, 2, 4 or 8): the group's lanes stride the
+// row together, each issuing up to kUnroll 16-byte loads (predicated at the row's end, so
+// a short row's loads are still all in flight at once) before using any; the group's
+// partial sums meet in shared memory. (Kernel alone on an H100, weights past L2, 1x4096x4096
+// bf16, G = 1: 14.4-14.7 us, 0.77-0.78 of copy, whether 1, 2 or 4 loads are in flight,
+// about 3 us of it launch and ramp; two rows per warp 10% slower, load_stream 2-3% slower.)
+// Narrow matrices (a decode step's 1024-row projections) need G > 1: with one warp per
+// row their 128 blocks leave one block per SM, too few loads in flight to cover latency.
 constexpr int kUnroll = 4;
 
-template <class T>
+template <class T, int G>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
               std::int64_t n_out, std::int64_t k, std::int64_t ld) {
   wait_for_previous_grid();  // launched dependent: before any read or write
-  constexpr int E = kPerLoad<T>, U = kUnroll, STEP = 32 * E;
-  const int lane = threadIdx.x % 32;
-  const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (n >= n_out) return;
-  const T* row = w + n * ld;
+  constexpr int E = kPerLoad<T>, U = kUnroll, STEP = G * 32 * E;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int member = warp % G;  // this warp's place in its row's group
+  const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * (kWarps / G) + warp / G;
   float acc = 0.0f;
-  const std::int64_t vec_end = k / E * E;
-  std::int64_t i = static_cast<std::int64_t>(lane) * E;
-  for (; i + (U - 1) * STEP < vec_end; i += U * STEP) {
-    Pack<T> a[U], b[U];
+  if (n < n_out) {
+    const T* row = w + n * ld;
+    const std::int64_t vec_end = k / E * E;
+    for (std::int64_t i = static_cast<std::int64_t>(member * 32 + lane) * E; i < vec_end;
+         i += U * STEP) {
+      Pack<T> a[U], b[U];
 #pragma unroll
-    for (int u = 0; u < U; ++u) a[u] = *reinterpret_cast<const Pack<T>*>(row + i + u * STEP);
+      for (int u = 0; u < U; ++u) {
+        const bool in = i + u * STEP < vec_end;
+        a[u] = in ? *reinterpret_cast<const Pack<T>*>(row + i + u * STEP) : Pack<T>{};
+        b[u] = in ? *reinterpret_cast<const Pack<T>*>(x + i + u * STEP) : Pack<T>{};
+      }
 #pragma unroll
-    for (int u = 0; u < U; ++u) b[u] = *reinterpret_cast<const Pack<T>*>(x + i + u * STEP);
+      for (int u = 0; u < U; ++u)
 #pragma unroll
-    for (int u = 0; u < U; ++u)
-#pragma unroll
-      for (int e = 0; e < E; ++e) acc += as_float(b[u].v[e]) * as_float(a[u].v[e]);
+        for (int e = 0; e < E; ++e) acc += as_float(b[u].v[e]) * as_float(a[u].v[e]);
+    }
+    for (std::int64_t j = vec_end + member * 32 + lane; j < k; j += G * 32)
+      acc += as_float(x[j]) * as_float(row[j]);
   }
-  for (; i < vec_end; i += STEP) {
-    const Pack<T> a = *reinterpret_cast<const Pack<T>*>(row + i);
-    const Pack<T> b = *reinterpret_cast<const Pack<T>*>(x + i);
-#pragma unroll
-    for (int e = 0; e < E; ++e) acc += as_float(b.v[e]) * as_float(a.v[e]);
-  }
-  for (std::int64_t j = vec_end + lane; j < k; j += 32) acc += as_float(x[j]) * as_float(row[j]);
   acc = warp_sum(acc);
-  if (lane == 0) y[n] = store<T>(acc);
+  if constexpr (G > 1) {
+    __shared__ float partial[kWarps];
+    if (lane == 0) partial[warp] = acc;
+    __syncthreads();
+    if (member != 0 || lane != 0) return;
+#pragma unroll
+    for (int g = 1; g < G; ++g) acc += partial[warp + g];
+  }
+  if (lane == 0 && n < n_out) y[n] = store<T>(acc);
+}
+
+// Warps per row: the fewest that give every SM kBlocksPerSM blocks and each lane at most
+// two rounds of kUnroll loads, while each lane keeps at least two loads of its row.
+// (Recorded on an H100, weights past L2, bf16 x @ w^T: 1024 x 2048 5.43 -> 3.82 us at
+// G = 4, copy 2.90; 4096 x 1024 and 6144 x 1024 best at G = 1; 8192^2 54.4 us at G = 1,
+// 49.5-50.2 at G = 2-8, copy 47.4.)
+constexpr int kBlocksPerSM = 2;
+
+template <class T>
+void launch_rows(const T* x, const T* w, T* y, std::int64_t n, std::int64_t k, std::int64_t ld,
+                 cudaStream_t cs) {
+  constexpr std::int64_t lane_step = 32 * kPerLoad<T>;  // a warp's elements per load
+  const auto too_few_blocks = [&](int g) {
+    return (n * g + kWarps - 1) / kWarps < kBlocksPerSM * sm_count();
+  };
+  const auto too_many_rounds = [&](int g) { return k > 2 * kUnroll * g * lane_step; };
+  int g = 1;
+  while (g < kWarps && (too_few_blocks(g) || too_many_rounds(g)) && k >= 2 * 2 * g * lane_step)
+    g *= 2;
+  const auto grid = static_cast<unsigned>((n * g + kWarps - 1) / kWarps);
+  const dim3 block(kWarps * 32);
+  switch (g) {
+    case 1:
+      return launch_dependent("matmul", gemv_rows<T, 1>, dim3(grid), block, 0, cs, x, w, y, n, k,
+                              ld);
+    case 2:
+      return launch_dependent("matmul", gemv_rows<T, 2>, dim3(grid), block, 0, cs, x, w, y, n, k,
+                              ld);
+    case 4:
+      return launch_dependent("matmul", gemv_rows<T, 4>, dim3(grid), block, 0, cs, x, w, y, n, k,
+                              ld);
+    default:
+      return launch_dependent("matmul", gemv_rows<T, 8>, dim3(grid), block, 0, cs, x, w, y, n, k,
+                              ld);
+  }
 }
 
 // y[n] = sum_k x[k] w[k * ld + n], the matrix read as rows of N, in one launch: a block
@@ -268,9 +314,7 @@ bool run(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
   if (!aligned16(x) || !aligned16(w)) return false;
   cudaStream_t cs = stream(s);
   if (sr == 1 && sc % P == 0 && sc >= K) {  // rows of K, `sc` apart
-    const auto grid = static_cast<unsigned>((N + kWarps - 1) / kWarps);
-    launch_dependent("matmul", gemv_rows<T>, dim3(grid), dim3(kWarps * 32), 0, cs, x, w, y, N, K,
-                     sc);
+    launch_rows<T>(x, w, y, N, K, sc, cs);
     return true;
   }
   if (sc == 1 && sr % P == 0 && sr >= N && N % P == 0) {  // rows of N, `sr` apart
