@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 
 #include "emily/decompose.h"
 #include "emily/tensor.h"
@@ -22,6 +23,16 @@ Tensor rms_norm(const Tensor& x, const std::optional<Tensor>& weight, double eps
 Tensor layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
                   const std::optional<Tensor>& bias, double eps);
 Tensor layer_norm_no_bias(const Tensor& x, const std::optional<Tensor>& weight, double eps);
+
+// The residual add fused with the norm that follows it, as pre-norm decoders chain them:
+// returns {x + residual, norm(x + residual)}, the sum rounded to x's dtype before the
+// norm reads it (so both results equal the add and the norm run apart). residual has
+// x's shape and dtype. One pass over the row where two kernels would read the sum back.
+std::pair<Tensor, Tensor> add_rms_norm(const Tensor& x, const Tensor& residual,
+                                       const std::optional<Tensor>& weight, double eps);
+std::pair<Tensor, Tensor> add_layer_norm(const Tensor& x, const Tensor& residual,
+                                         const std::optional<Tensor>& weight,
+                                         const std::optional<Tensor>& bias, double eps);
 
 // silu(gate) * up, elementwise; gate and up have one shape and dtype.
 Tensor swiglu(const Tensor& gate, const Tensor& up);

@@ -109,10 +109,13 @@ struct ControlAttr {
 
 // Fused transformer ops (family `fast`). Normalization over the last axis; whether the
 // optional weight and bias operands follow the input.
+// With `has_residual` the second operand is added to the first before the norm, and the
+// primitive has two outputs: the rounded sum, then the norm of it.
 struct NormAttr {
   double eps = 1e-5;
   bool has_weight = false;
   bool has_bias = false;
+  bool has_residual = false;
   bool operator==(const NormAttr&) const = default;
 };
 // Rotary embeddings. Where each row's position comes from: `offset` plus its index

@@ -125,7 +125,8 @@ std::string to_string(const Attr& a) {
       os << "upper=" << x.upper << ", compute_uv=" << x.compute_uv;
     }
     void operator()(const NormAttr& x) {
-      os << "eps=" << x.eps << ", has_weight=" << x.has_weight << ", has_bias=" << x.has_bias;
+      os << "eps=" << x.eps << ", has_weight=" << x.has_weight << ", has_bias=" << x.has_bias
+         << ", has_residual=" << x.has_residual;
     }
     void operator()(const RopeAttr& x) {
       static constexpr const char* kPositions[] = {"scalar", "batch", "tokens"};

@@ -1,6 +1,7 @@
 #include "emily/models/llama.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "emily/ops.h"
 #include "emily/stream.h"
@@ -190,21 +191,32 @@ StepResult LlamaModel::step(const StepInputs& in, bool last_only) const {
     windowed = logical_and(visible, greater(key_slot, query_column - window));
   }
 
+  // Each residual add runs fused with the norm that reads its sum (fast::add_rms_norm):
+  // the attention's output with the post-attention norm, the MLP's with the next layer's
+  // input norm or the final one. `normed` is the norm of `h` the next block reads.
   Tensor h = astype(model.embed_tokens(tokens), dtype_);
+  Tensor normed = model.layers[0]->input_layernorm(h);
+  const bool final_norm_fused = !last_only || t == 1;
   StepResult result;
   result.caches.reserve(n_caches);
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
     const DecoderLayer& layer = *model.layers[i];
     const Tensor& mask = slides(config_, i) ? windowed : visible;
-    auto a = layer.self_attn(layer.input_layernorm(h), positions, mask, query_column,
-                             in.caches[2 * i], in.caches[2 * i + 1]);
-    h = h + a.out;
-    h = h + layer.mlp(layer.post_attention_layernorm(h));
+    auto a = layer.self_attn(normed, positions, mask, query_column, in.caches[2 * i],
+                             in.caches[2 * i + 1]);
+    std::tie(h, normed) = layer.post_attention_layernorm.add_and_norm(h, a.out);
+    const Tensor m = layer.mlp(normed);
+    if (i + 1 < model.layers.size())
+      std::tie(h, normed) = model.layers[i + 1]->input_layernorm.add_and_norm(h, m);
+    else if (final_norm_fused)
+      std::tie(h, normed) = model.norm.add_and_norm(h, m);
+    else
+      h = h + m;
     result.caches.push_back(std::move(a.k_cache));
     result.caches.push_back(std::move(a.v_cache));
   }
-  if (last_only) h = slice(h, {0, t - 1, 0}, {b, t, config_.hidden_size});
-  h = model.norm(h);
+  // A prompt's last row alone: sliced before the final norm rather than every row normed.
+  h = final_norm_fused ? normed : model.norm(slice(h, {0, t - 1, 0}, {b, t, config_.hidden_size}));
   Tensor logits = lm_head ? (*lm_head)(h) : model.embed_tokens.as_linear(h);
   result.logits = astype(logits, DType::f32);
   return result;

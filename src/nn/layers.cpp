@@ -176,6 +176,10 @@ Tensor RMSNorm::operator()(const Tensor& x) const {
   return fast::rms_norm(x, weight.dense(), eps);
 }
 
+std::pair<Tensor, Tensor> RMSNorm::add_and_norm(const Tensor& x, const Tensor& residual) const {
+  return fast::add_rms_norm(x, residual, weight.dense(), eps);
+}
+
 LayerNorm::LayerNorm(std::int64_t dim, double e, bool has_bias) : eps(e) {
   register_parameter("weight", weight, {dim});
   if (has_bias) register_parameter("bias", bias, {dim});
@@ -184,6 +188,11 @@ LayerNorm::LayerNorm(std::int64_t dim, double e, bool has_bias) : eps(e) {
 Tensor LayerNorm::operator()(const Tensor& x) const {
   if (bias.defined()) return fast::layer_norm(x, weight.dense(), bias.dense(), eps);
   return fast::layer_norm_no_bias(x, weight.dense(), eps);
+}
+
+std::pair<Tensor, Tensor> LayerNorm::add_and_norm(const Tensor& x, const Tensor& residual) const {
+  return fast::add_layer_norm(x, residual, weight.dense(),
+                              bias.defined() ? std::optional(bias.dense()) : std::nullopt, eps);
 }
 
 MLP::MLP(std::int64_t hidden, std::int64_t intermediate, bool bias)

@@ -58,6 +58,8 @@ const std::vector<Composite>& composites() {
       // The fast forms share one primitive each; inputs that are views are made dense
       // (copy), sinks and non-f32 additive masks converted (astype).
       {"fast_layer_norm_no_bias", {"fast_layer_norm", "copy"}},
+      {"fast_add_rms_norm", {"fast_rms_norm", "copy"}},
+      {"fast_add_layer_norm", {"fast_layer_norm", "copy"}},
       {"fast_rope_ids", {"fast_rope", "copy"}},
       {"fast_rope_positions", {"fast_rope", "copy"}},
       {"fast_rope_with_freqs", {"fast_rope", "copy"}},
@@ -102,7 +104,8 @@ constexpr std::string_view kSections[][2] = {
     {"extra",
      "copy mean softmax log_softmax logsumexp gelu gelu_tanh silu random_bits random_key "
      "random_split random_uniform random_normal random_bernoulli random_categorical "
-     "scatter_max scatter_min top_k rfft irfft window_sum window_product window_max window_min"},
+     "scatter_max scatter_min top_k rfft irfft window_sum window_product window_max window_min "
+     "fast_add_rms_norm fast_add_layer_norm"},
 };
 
 KernelStatus primitive_status(Primitive p, Device::Type backend) {

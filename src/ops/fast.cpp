@@ -47,13 +47,22 @@ Tensor run(Primitive p, const std::vector<Tensor>& in, const Shape& shape, DType
 
 // ---- normalization --------------------------------------------------------------------
 
-Tensor norm(Primitive p, const char* op, const Tensor& x, const std::optional<Tensor>& weight,
-            const std::optional<Tensor>& bias, double eps) {
+// The operands {x, residual?, weight?, bias?} after the checks every norm shares.
+std::vector<Tensor> norm_operands(const char* op, const Tensor& x, const Tensor* residual,
+                                  const std::optional<Tensor>& weight,
+                                  const std::optional<Tensor>& bias, double eps) {
   require_float(op, "x", x);
   if (x.ndim() < 1) EMILY_THROW(ShapeError, op, "x must have at least one axis");
   if (!(eps >= 0) || !std::isfinite(eps))
     EMILY_THROW(ValueError, op, "eps must be finite and non-negative, got ", eps);
   std::vector<Tensor> in{x};
+  if (residual) {
+    require_same_dtype(op, "residual", *residual, x);
+    if (residual->shape() != x.shape())
+      EMILY_THROW(ShapeError, op, "residual must have x's shape ", to_string(x.shape()), ", got ",
+                  to_string(residual->shape()));
+    in.push_back(*residual);
+  }
   const Shape row{x.shape(-1)};
   for (auto [t, what] : {std::pair{&weight, "weight"}, std::pair{&bias, "bias"}}) {
     if (!*t) continue;
@@ -63,7 +72,27 @@ Tensor norm(Primitive p, const char* op, const Tensor& x, const std::optional<Te
                   to_string((*t)->shape()));
     in.push_back(**t);
   }
+  return in;
+}
+
+Tensor norm(Primitive p, const char* op, const Tensor& x, const std::optional<Tensor>& weight,
+            const std::optional<Tensor>& bias, double eps) {
+  std::vector<Tensor> in = norm_operands(op, x, nullptr, weight, bias, eps);
   return run(p, in, x.shape(), x.dtype(), NormAttr{eps, weight.has_value(), bias.has_value()});
+}
+
+std::pair<Tensor, Tensor> add_norm(Primitive p, const char* op, const Tensor& x,
+                                   const Tensor& residual, const std::optional<Tensor>& weight,
+                                   const std::optional<Tensor>& bias, double eps) {
+  std::vector<Tensor> in = norm_operands(op, x, &residual, weight, bias, eps);
+  const NormAttr attr{eps, weight.has_value(), bias.has_value(), true};
+  Device device = detail::common_device(op, in);
+  if (decomposition_forced(Family::fast) || !kernels(device.type).accepts(p, in, attr))
+    return detail::decompose_add_norm(p, in, attr);
+  auto out = detail::dispatch(
+      p, dense(std::move(in)),
+      std::vector<detail::OutSpec>{{x.shape(), x.dtype()}, {x.shape(), x.dtype()}}, attr);
+  return {out[0], out[1]};
 }
 
 // ---- rope -----------------------------------------------------------------------------
@@ -153,6 +182,19 @@ Tensor layer_norm(const Tensor& x, const std::optional<Tensor>& weight,
 
 Tensor layer_norm_no_bias(const Tensor& x, const std::optional<Tensor>& weight, double eps) {
   return norm(Primitive::fast_layer_norm, "fast_layer_norm_no_bias", x, weight, std::nullopt, eps);
+}
+
+std::pair<Tensor, Tensor> add_rms_norm(const Tensor& x, const Tensor& residual,
+                                       const std::optional<Tensor>& weight, double eps) {
+  return add_norm(Primitive::fast_rms_norm, "fast_add_rms_norm", x, residual, weight, std::nullopt,
+                  eps);
+}
+
+std::pair<Tensor, Tensor> add_layer_norm(const Tensor& x, const Tensor& residual,
+                                         const std::optional<Tensor>& weight,
+                                         const std::optional<Tensor>& bias, double eps) {
+  return add_norm(Primitive::fast_layer_norm, "fast_add_layer_norm", x, residual, weight, bias,
+                  eps);
 }
 
 Tensor swiglu(const Tensor& gate, const Tensor& up) {

@@ -154,7 +154,22 @@ Tensor sdpa(const std::vector<Tensor>& in, const SdpaAttr& a) {
 
 }  // namespace
 
+std::pair<Tensor, Tensor> decompose_add_norm(Primitive p, const std::vector<Tensor>& in,
+                                             const NormAttr& attr) {
+  // The sum in x's dtype (an add of two halves computes in f32 and rounds once), as the
+  // kernels round it before the norm reads it.
+  Tensor sum = in[0] + in[1];
+  std::vector<Tensor> rest{sum};
+  rest.insert(rest.end(), in.begin() + 2, in.end());
+  NormAttr plain = attr;
+  plain.has_residual = false;
+  return {sum, p == Primitive::fast_rms_norm ? rms_norm(rest, plain) : layer_norm(rest, plain)};
+}
+
 Tensor decompose_fast(Primitive p, const std::vector<Tensor>& in, const Attr& attr) {
+  if (const auto* norm = std::get_if<NormAttr>(&attr); norm && norm->has_residual)
+    EMILY_THROW(Error, std::string(name(p)).c_str(), "with a residual has two results ",
+                "(decompose_add_norm)");
   switch (p) {
     case Primitive::fast_rms_norm:
       return rms_norm(in, std::get<NormAttr>(attr));

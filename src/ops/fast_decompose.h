@@ -3,6 +3,7 @@
 // take the operands and attribute exactly as the kernel would.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "emily/primitive.h"
@@ -11,5 +12,9 @@
 namespace emily::detail {
 
 Tensor decompose_fast(Primitive p, const std::vector<Tensor>& inputs, const Attr& attr);
+
+// fast_rms_norm or fast_layer_norm with a residual operand: {x + residual, its norm}.
+std::pair<Tensor, Tensor> decompose_add_norm(Primitive p, const std::vector<Tensor>& inputs,
+                                             const NormAttr& attr);
 
 }  // namespace emily::detail

@@ -136,6 +136,42 @@ TEST_F(CudaFastKernels, Norms) {
   }
 }
 
+TEST_F(CudaFastKernels, AddNorms) {
+  // The residual add fused into either norm, on both kernels (rows a multiple of 8 in
+  // registers, others strided). Oracles: the add and the norm run apart on the GPU,
+  // which must match bitwise (the sum rounds before the norm reads it, and the norm is
+  // the same kernel), and, through check(), the decomposition and the CPU kernel.
+  const Shape shapes[] = {{3, 40}, {2, 3, 1}, {1, 1024}, {7, 1531}, {2, 8200}};
+  std::uint64_t seed = 700;
+  for (DType dt : kAllFloat) {
+    for (const Shape& s : shapes) {
+      const std::string n = std::string(name(dt)) + " " + to_string(s);
+      Tensor x = normal(seed++, s, dt), r = normal(seed++, s, dt) + 3.0;
+      Tensor w = normal(seed++, {s.back()}, dt), b = normal(seed++, {s.back()}, dt);
+      Tensor xg = to_device(x, gpu), rg = to_device(r, gpu), wg = to_device(w, gpu),
+             bg = to_device(b, gpu);
+      const Tensor sum = xg + rg;
+      auto [rs, rn] = fast::add_rms_norm(xg, rg, wg, 1e-5);
+      EXPECT_TRUE(testing::all_equal(to_host(rs), to_host(sum))) << "add_rms_norm sum " << n;
+      EXPECT_TRUE(testing::all_equal(to_host(rn), to_host(fast::rms_norm(sum, wg, 1e-5))))
+          << "add_rms_norm " << n;
+      auto [ls, ln] = fast::add_layer_norm(xg, rg, wg, bg, 1e-5);
+      EXPECT_TRUE(testing::all_equal(to_host(ls), to_host(sum))) << "add_layer_norm sum " << n;
+      EXPECT_TRUE(testing::all_equal(to_host(ln), to_host(fast::layer_norm(sum, wg, bg, 1e-5))))
+          << "add_layer_norm " << n;
+      check(
+          {x, r, w}, [](auto& in) { return fast::add_rms_norm(in[0], in[1], in[2], 1e-5).second; },
+          elementwise_tol(dt), "fast_rms_norm", "add_rms_norm " + n);
+      check(
+          {x, r, b},
+          [](auto& in) {
+            return fast::add_layer_norm(in[0], in[1], std::nullopt, in[2], 1e-5).second;
+          },
+          elementwise_tol(dt), "fast_layer_norm", "add_layer_norm bias only " + n);
+    }
+  }
+}
+
 TEST_F(CudaFastKernels, Swiglu) {
   for (DType dt : kAllFloat) {
     for (const Shape& s : {Shape{1}, Shape{3, 77}, Shape{4, 1000, 3}}) {

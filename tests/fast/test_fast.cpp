@@ -108,6 +108,42 @@ TEST(Fast, LayerNormMatchesDecomposition) {
   }
 }
 
+TEST(Fast, AddNormMatchesTheAddAndTheNormApart) {
+  // Oracle: x + residual and the norm of that sum as separate ops (kernels and, under the
+  // guard, decompositions). The fused kernel rounds the sum before the norm reads it, as
+  // the separate ops do, so the sum is bitwise equal and the norm equal to the norm
+  // kernel's own (bitwise on the CPU; the same code path); decomposed, both results are
+  // the decomposition's exactly.
+  const Shape shapes[] = {{3, 7}, {2, 5, 96}, {1, 1}, {4, 257}, {6}};
+  for (DType dt : kDTypes) {
+    std::uint64_t seed = 200;
+    for (const Shape& s : shapes) {
+      Tensor x = normal(seed++, s, dt), r = normal(seed++, s, dt);
+      Tensor w = normal(seed++, {s.back()}, dt), b = normal(seed++, {s.back()}, dt);
+      for (bool decomposed : {false, true}) {
+        std::optional<fast::DecomposeGuard> guard;
+        if (decomposed) guard.emplace();
+        const std::string what =
+            std::string(name(dt)) + " " + to_string(s) + (decomposed ? " decomposed" : " kernel");
+        const Tensor sum = x + r;
+        auto [rs, rn] = fast::add_rms_norm(x, r, w, 1e-5);
+        EXPECT_TRUE(testing::all_equal(rs, sum)) << what;
+        EXPECT_TRUE(testing::all_equal(rn, fast::rms_norm(sum, w, 1e-5))) << what;
+        auto [ls, ln] = fast::add_layer_norm(x, r, w, b, 1e-5);
+        EXPECT_TRUE(testing::all_equal(ls, sum)) << what;
+        EXPECT_TRUE(testing::all_equal(ln, fast::layer_norm(sum, w, b, 1e-5))) << what;
+        auto [us, un] = fast::add_rms_norm(x, r, std::nullopt, 1e-5);
+        EXPECT_TRUE(testing::all_equal(un, fast::rms_norm(sum, std::nullopt, 1e-5))) << what;
+      }
+      // The kernel against the decomposition, within the norm's tolerance.
+      EXPECT_TRUE(kernel_matches_decomposition(
+          [&] { return fast::add_layer_norm(x, r, std::nullopt, b, 1e-5).second; },
+          "fast_layer_norm", tolerance(dt)))
+          << name(dt) << " " << to_string(s);
+    }
+  }
+}
+
 TEST(Fast, SwigluMatchesDecomposition) {
   for (DType dt : kDTypes) {
     for (const Shape& s : {Shape{5, 11}, Shape{1}, Shape{3, 1000}}) {
@@ -293,6 +329,14 @@ TEST(Fast, ArgumentErrorsNameTheOp) {
   EXPECT_EMILY_ERROR(fast::layer_norm(x, w, normal(63, {2}), 1e-5), ShapeError, "fast_layer_norm");
   EXPECT_EMILY_ERROR(fast::layer_norm_no_bias(scalar_tensor(1.0), std::nullopt, 1e-5), ShapeError,
                      "fast_layer_norm_no_bias");
+  EXPECT_EMILY_ERROR(fast::add_rms_norm(x, normal(77, {2, 7}), w, 1e-5), ShapeError,
+                     "fast_add_rms_norm");
+  EXPECT_EMILY_ERROR(fast::add_rms_norm(x, astype(x, DType::f16), w, 1e-5), DTypeError,
+                     "fast_add_rms_norm");
+  EXPECT_EMILY_ERROR(fast::add_layer_norm(x, x, w, normal(78, {3}), 1e-5), ShapeError,
+                     "fast_add_layer_norm");
+  EXPECT_EMILY_ERROR(fast::add_layer_norm(x, Tensor(), w, w, 1e-5), ValueError,
+                     "fast_add_layer_norm");
   EXPECT_EMILY_ERROR(fast::swiglu(x, w), ShapeError, "fast_swiglu");
   EXPECT_EMILY_ERROR(fast::swiglu(x, astype(x, DType::bf16)), DTypeError, "fast_swiglu");
 
@@ -337,7 +381,8 @@ TEST(Fast, CompiledReplayEqualsEager) {
     const Tensor &x = in[0], &w = in[1], &q = in[2], &k = in[3], &v = in[4], &m = in[5];
     Tensor h = fast::rms_norm(x, w, 1e-6);
     Tensor l = fast::layer_norm(x, w, w, 1e-5);
-    Tensor s = fast::swiglu(h, l);
+    auto [sum, normed] = fast::add_rms_norm(h, l, w, 1e-6);
+    Tensor s = fast::swiglu(sum, normed);
     Tensor qr = fast::rope(q, 8, false, 10000.0, 1.0, 2);
     Tensor kr = fast::rope_ids(k, 8, true, 10000.0, 1.0, tensor<std::int32_t>({1, 3}, {2}));
     return std::vector<Tensor>{s, fast::sdpa_causal(qr, kr, v, 0.35),

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "emily/model_config.h"
@@ -65,6 +66,8 @@ class RMSNorm : public Module {
  public:
   RMSNorm(std::int64_t dim, double eps);
   Tensor operator()(const Tensor& x) const;  // fast::rms_norm over the last axis
+  // {x + residual, this norm of it} in one kernel (fast::add_rms_norm).
+  std::pair<Tensor, Tensor> add_and_norm(const Tensor& x, const Tensor& residual) const;
 
   double eps;
   Parameter weight;
@@ -74,6 +77,8 @@ class LayerNorm : public Module {
  public:
   LayerNorm(std::int64_t dim, double eps, bool bias = true);
   Tensor operator()(const Tensor& x) const;  // fast::layer_norm over the last axis
+  // {x + residual, this norm of it} in one kernel (fast::add_layer_norm).
+  std::pair<Tensor, Tensor> add_and_norm(const Tensor& x, const Tensor& residual) const;
 
   double eps;
   Parameter weight;

@@ -47,50 +47,38 @@ double row_sum(std::int64_t n, F f) {
   return total;
 }
 
-void rms_norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
+// rms_norm and layer_norm, one row per iteration. With a residual operand out[0] takes
+// the rounded sum x + residual and the norm, written to out[1], reads that sum back.
+template <bool kLayer>
+void norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
   const auto& a = std::get<NormAttr>(attr);
   visit_floating(in[0].dtype(), [&]<class T>() {
     using C = compute_t<T>;
+    std::size_t next = a.has_residual ? 2 : 1;
     const T* x = in[0].data<T>();
-    const T* w = a.has_weight ? in[1].data<T>() : nullptr;
-    T* o = out[0].data<T>();
+    const T* residual = a.has_residual ? in[1].data<T>() : nullptr;
+    const T* w = a.has_weight ? in[next++].data<T>() : nullptr;
+    const T* bias = a.has_bias ? in[next].data<T>() : nullptr;
+    T* sum = a.has_residual ? out[0].data<T>() : nullptr;
+    T* o = out[a.has_residual ? 1 : 0].data<T>();
     const std::int64_t d = in[0].shape(-1), rows = rows_of(in[0]);
 #pragma omp parallel for num_threads(::emily::cpu::threads()) if (rows * d >= kParallelGrain)
     for (std::int64_t r = 0; r < rows; ++r) {
       const T* xr = x + r * d;
       T* orow = o + r * d;
-      // Row sums in double: a long row's f32 sum would carry error into every output.
-      const double squares = row_sum(d, [&](std::int64_t j) {
-        const double v = double(C(xr[j]));
-        return v * v;
-      });
-      const C inv = C(1) / std::sqrt(C(squares / double(d)) + C(a.eps));
-      for (std::int64_t j = 0; j < d; ++j) {
-        C y = C(xr[j]) * inv;
-        if (w) y *= C(w[j]);
-        orow[j] = T(y);
+      if (residual) {
+        T* srow = sum + r * d;
+        const T* rrow = residual + r * d;
+        for (std::int64_t j = 0; j < d; ++j) srow[j] = T(C(xr[j]) + C(rrow[j]));
+        xr = srow;
       }
-    }
-  });
-}
-
-void layer_norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr,
-                       Stream) {
-  const auto& a = std::get<NormAttr>(attr);
-  visit_floating(in[0].dtype(), [&]<class T>() {
-    using C = compute_t<T>;
-    const T* x = in[0].data<T>();
-    const T* w = a.has_weight ? in[1].data<T>() : nullptr;
-    const T* bias = a.has_bias ? in[a.has_weight ? 2 : 1].data<T>() : nullptr;
-    T* o = out[0].data<T>();
-    const std::int64_t d = in[0].shape(-1), rows = rows_of(in[0]);
-#pragma omp parallel for num_threads(::emily::cpu::threads()) if (rows * d >= kParallelGrain)
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const T* xr = x + r * d;
-      T* orow = o + r * d;
-      const double total = row_sum(d, [&](std::int64_t j) { return double(C(xr[j])); });
-      const C mean = C(total / double(d));
-      // Two passes over the row: the variance of centred values, not E[x^2] - E[x]^2,
+      // Row sums in double: a long row's f32 sum would carry error into every output.
+      C mean = 0;
+      if constexpr (kLayer) {
+        const double total = row_sum(d, [&](std::int64_t j) { return double(C(xr[j])); });
+        mean = C(total / double(d));
+      }
+      // Layer norm's variance is of centred values (a second pass), not E[x^2] - E[x]^2,
       // which cancels badly when the mean is large.
       const double squares = row_sum(d, [&](std::int64_t j) {
         const double centred = double(C(xr[j]) - mean);
@@ -454,8 +442,8 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
 }  // namespace
 
 void register_fast(KernelTable& t) {
-  t.set(Primitive::fast_rms_norm, rms_norm_kernel);
-  t.set(Primitive::fast_layer_norm, layer_norm_kernel);
+  t.set(Primitive::fast_rms_norm, norm_kernel<false>);
+  t.set(Primitive::fast_layer_norm, norm_kernel<true>);
   t.set(Primitive::fast_swiglu, swiglu_kernel);
   t.set(Primitive::fast_rope, rope_kernel);
   t.set(Primitive::fast_sdpa, sdpa_kernel);

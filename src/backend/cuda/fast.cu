@@ -38,19 +38,39 @@ __device__ C block_sum(C v, C* shared) {
   return total;
 }
 
+// A norm's operands. With `residual`, `sum` takes the rounded x + residual and the norm
+// reads that: in each kernel a thread reads back only the features it wrote itself, so
+// no barrier is needed between the add and the norm.
+template <class T>
+struct NormRows {
+  const T* x;
+  const T* residual;  // null without a residual add
+  T* sum;
+  const T* w;
+  const T* bias;
+  T* o;
+  std::int64_t d;
+  double eps;
+};
+
 // One block per row. Layer norm takes two passes over the row (the mean, then the
 // variance of centred values: E[x^2] - E[x]^2 cancels badly when the mean is large); the
 // row is re-read from cache, not kept, so rows of any length run in one launch.
 template <class T, bool kLayer>
-__global__ void norm_rows(const T* __restrict__ x, const T* __restrict__ w,
-                          const T* __restrict__ bias, T* __restrict__ o, std::int64_t d,
-                          double eps) {
+__global__ void norm_rows(NormRows<T> a) {
   wait_for_previous_grid();  // launched dependent: before any read or write
   using C = typename Compute<T>::type;
   __shared__ C partial[kNormThreads / 32];
-  const std::int64_t row = blockIdx.x;
-  const T* xr = x + row * d;
-  T* orow = o + row * d;
+  const std::int64_t d = a.d, row = blockIdx.x;
+  const T* xr = a.x + row * d;
+  T* orow = a.o + row * d;
+  if (a.residual) {
+    T* srow = a.sum + row * d;
+    const T* rrow = a.residual + row * d;
+    for (std::int64_t j = threadIdx.x; j < d; j += blockDim.x)
+      srow[j] = store<T>(load(xr[j]) + load(rrow[j]));
+    xr = srow;
+  }
   C mean = 0;
   if constexpr (kLayer) {
     C s = 0;
@@ -62,11 +82,11 @@ __global__ void norm_rows(const T* __restrict__ x, const T* __restrict__ w,
     const C c = load(xr[j]) - mean;
     squares += c * c;
   }
-  const C inv = C(1) / sqrt(block_sum(squares, partial) / C(d) + C(eps));
+  const C inv = C(1) / sqrt(block_sum(squares, partial) / C(d) + C(a.eps));
   for (std::int64_t j = threadIdx.x; j < d; j += blockDim.x) {
     C y = (load(xr[j]) - mean) * inv;
-    if (w) y *= load(w[j]);
-    if (bias) y += load(bias[j]);
+    if (a.w) y *= load(a.w[j]);
+    if (a.bias) y += load(a.bias[j]);
     orow[j] = store<T>(y);
   }
 }
@@ -82,20 +102,29 @@ struct alignas(8 * sizeof(T)) Eight {
 };
 
 template <class T, bool kLayer>
-__global__ void norm_rows_in_registers(const T* __restrict__ x, const T* __restrict__ w,
-                                       const T* __restrict__ bias, T* __restrict__ o,
-                                       std::int64_t d, double eps) {
+__global__ void norm_rows_in_registers(NormRows<T> a) {
   wait_for_previous_grid();  // launched dependent: before any read or write
   using C = typename Compute<T>::type;
   __shared__ C partial[32];
-  const std::int64_t row = blockIdx.x;
+  const std::int64_t d = a.d, row = blockIdx.x;
   const std::int64_t at = row * d + 8 * std::int64_t(threadIdx.x);
   const bool on = 8 * std::int64_t(threadIdx.x) < d;
   C v[8] = {};
   if (on) {
-    const Eight<T> r = *reinterpret_cast<const Eight<T>*>(x + at);
+    const Eight<T> r = *reinterpret_cast<const Eight<T>*>(a.x + at);
+    if (a.residual) {
+      const Eight<T> add = *reinterpret_cast<const Eight<T>*>(a.residual + at);
+      Eight<T> sum;
 #pragma unroll
-    for (int e = 0; e < 8; ++e) v[e] = load(r.v[e]);
+      for (int e = 0; e < 8; ++e) {
+        sum.v[e] = store<T>(load(r.v[e]) + load(add.v[e]));
+        v[e] = load(sum.v[e]);  // the norm reads the rounded sum
+      }
+      *reinterpret_cast<Eight<T>*>(a.sum + at) = sum;
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[e] = load(r.v[e]);
+    }
   }
   C mean = 0;
   if constexpr (kLayer) {
@@ -109,20 +138,20 @@ __global__ void norm_rows_in_registers(const T* __restrict__ x, const T* __restr
 #pragma unroll
     for (int e = 0; e < 8; ++e) squares += (v[e] - mean) * (v[e] - mean);
   }
-  const C inv = C(1) / sqrt(block_sum(squares, partial) / C(d) + C(eps));
+  const C inv = C(1) / sqrt(block_sum(squares, partial) / C(d) + C(a.eps));
   if (!on) return;
   const std::int64_t f = 8 * std::int64_t(threadIdx.x);
   Eight<T> wr{}, br{}, out;
-  if (w) wr = *reinterpret_cast<const Eight<T>*>(w + f);
-  if (bias) br = *reinterpret_cast<const Eight<T>*>(bias + f);
+  if (a.w) wr = *reinterpret_cast<const Eight<T>*>(a.w + f);
+  if (a.bias) br = *reinterpret_cast<const Eight<T>*>(a.bias + f);
 #pragma unroll
   for (int e = 0; e < 8; ++e) {
     C y = (v[e] - mean) * inv;
-    if (w) y *= load(wr.v[e]);
-    if (bias) y += load(br.v[e]);
+    if (a.w) y *= load(wr.v[e]);
+    if (a.bias) y += load(br.v[e]);
     out.v[e] = store<T>(y);
   }
-  *reinterpret_cast<Eight<T>*>(o + at) = out;
+  *reinterpret_cast<Eight<T>*>(a.o + at) = out;
 }
 
 template <class T>
@@ -132,33 +161,44 @@ bool eight_aligned(const T* p) {
 
 template <bool kLayer>
 void norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
-  const auto& a = std::get<NormAttr>(attr);
+  constexpr const char* op = kLayer ? "fast_layer_norm" : "fast_rms_norm";
+  const auto& attrs = std::get<NormAttr>(attr);
   const std::int64_t d = in[0].shape(-1);
   const std::int64_t rows = d == 0 ? 0 : in[0].size() / d;
   if (rows == 0) return;
   visit_float(in[0].dtype(), [&]<class T>() {
-    const T* w = a.has_weight ? in[1].data<T>() : nullptr;
-    const T* bias = a.has_bias ? in[a.has_weight ? 2 : 1].data<T>() : nullptr;
-    const T* x = in[0].data<T>();
-    T* y = out[0].data<T>();
-    if (d % 8 == 0 && d <= 8 * 1024 && rows <= 0x7fffffff && eight_aligned(x) && eight_aligned(w) &&
-        eight_aligned(bias) && eight_aligned<T>(y)) {
+    std::size_t next = attrs.has_residual ? 2 : 1;
+    NormRows<T> a{in[0].data<T>(), nullptr, nullptr, nullptr, nullptr, nullptr, d, attrs.eps};
+    if (attrs.has_residual) {
+      a.residual = in[1].data<T>();
+      a.sum = out[0].data<T>();
+    }
+    if (attrs.has_weight) a.w = in[next++].data<T>();
+    if (attrs.has_bias) a.bias = in[next].data<T>();
+    a.o = out[attrs.has_residual ? 1 : 0].data<T>();
+    if (d % 8 == 0 && d <= 8 * 1024 && rows <= 0x7fffffff && eight_aligned(a.x) &&
+        eight_aligned(a.residual) && eight_aligned<T>(a.sum) && eight_aligned(a.w) &&
+        eight_aligned(a.bias) && eight_aligned<T>(a.o)) {
       const int threads = static_cast<int>((d / 8 + 31) / 32 * 32);
-      launch_dependent(kLayer ? "fast_layer_norm" : "fast_rms_norm",
-                       norm_rows_in_registers<T, kLayer>, dim3(static_cast<unsigned>(rows)),
-                       dim3(threads), 0, stream(s), x, w, bias, y, d, a.eps);
+      launch_dependent(op, norm_rows_in_registers<T, kLayer>, dim3(static_cast<unsigned>(rows)),
+                       dim3(threads), 0, stream(s), a);
       return;
     }
     // Rows beyond the grid's x limit go round in slices of it.
+    const int threads = d <= 128 ? 64 : (d <= 1024 ? 128 : kNormThreads);
     for (std::int64_t r0 = 0; r0 < rows; r0 += 0x7fffffff) {
       const auto n = static_cast<unsigned>(std::min<std::int64_t>(rows - r0, 0x7fffffff));
-      const int threads = d <= 128 ? 64 : (d <= 1024 ? 128 : kNormThreads);
-      launch_dependent(kLayer ? "fast_layer_norm" : "fast_rms_norm", norm_rows<T, kLayer>, dim3(n),
-                       dim3(threads), 0, stream(s), in[0].data<T>() + r0 * d, w, bias,
-                       out[0].data<T>() + r0 * d, d, a.eps);
+      NormRows<T> part = a;
+      part.x += r0 * d;
+      part.o += r0 * d;
+      if (part.residual) {
+        part.residual += r0 * d;
+        part.sum += r0 * d;
+      }
+      launch_dependent(op, norm_rows<T, kLayer>, dim3(n), dim3(threads), 0, stream(s), part);
     }
   });
-  check_launch(kLayer ? "fast_layer_norm" : "fast_rms_norm");
+  check_launch(op);
 }
 
 // ---- swiglu ---------------------------------------------------------------------------
