@@ -50,6 +50,12 @@ Tensor rope_ids(const Tensor& x, int dims, bool traditional, double base, double
 // rope_positions: x {B, T, ..., D}; positions {B, T} give every token's position.
 Tensor rope_positions(const Tensor& x, int dims, bool traditional, double base, double scale,
                       const Tensor& positions);
+// rms_norm_rope_positions: rope_positions of rms_norm(x, weight, eps), the norm's result
+// rounded to x's dtype as rms_norm leaves it; weight {D}. Qwen3's per-head q/k norm and
+// the rotation in one kernel.
+Tensor rms_norm_rope_positions(const Tensor& x, const Tensor& weight, double eps, int dims,
+                               bool traditional, double base, double scale,
+                               const Tensor& positions);
 // rope_with_freqs: as rope_ids, with inverse frequencies freqs {dims/2} given in place
 // of base^(-2i/dims) (pair i turns by position * scale * freqs[i]).
 Tensor rope_with_freqs(const Tensor& x, int dims, bool traditional, double scale,

@@ -120,8 +120,10 @@ struct NormAttr {
 };
 // Rotary embeddings. Where each row's position comes from: `offset` plus its index
 // along axis -2 (scalar), a per-batch offset operand plus that index (batch), or a
-// {B, T} position operand (tokens). With `has_freqs` the last operand holds the
-// inverse frequencies instead of base^(-2i/dims).
+// {B, T} position operand (tokens). With `has_freqs` the operand after the positions
+// holds the inverse frequencies instead of base^(-2i/dims). With `has_norm` the rows are
+// first rms-normed (rounded to x's dtype, as fast_rms_norm leaves them) with the weight
+// given as the last operand: Qwen3's per-head q/k norm and the rotation in one kernel.
 enum class RopePositions : std::uint8_t { scalar, batch, tokens };
 struct RopeAttr {
   int dims = 0;
@@ -131,6 +133,8 @@ struct RopeAttr {
   std::int64_t offset = 0;
   RopePositions positions = RopePositions::scalar;
   bool has_freqs = false;
+  bool has_norm = false;
+  double norm_eps = 0.0;
   bool operator==(const RopeAttr&) const = default;
 };
 // Attention over q {B, Nq, Tq, D}, k {B, Nkv, Tkv, D}, v {B, Nkv, Tkv, Dv}. Causal rows

@@ -133,7 +133,8 @@ std::string to_string(const Attr& a) {
       os << "dims=" << x.dims << ", traditional=" << x.traditional << ", base=" << x.base
          << ", scale=" << x.scale << ", offset=" << x.offset
          << ", positions=" << kPositions[static_cast<int>(x.positions)]
-         << ", has_freqs=" << x.has_freqs;
+         << ", has_freqs=" << x.has_freqs << ", has_norm=" << x.has_norm
+         << ", norm_eps=" << x.norm_eps;
     }
     void operator()(const SdpaAttr& x) {
       static constexpr const char* kMasks[] = {"none", "additive", "boolean", "keys"};

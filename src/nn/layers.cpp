@@ -279,6 +279,12 @@ RoPE::RoPE(const RopeConfig& c, std::int64_t head_dim, const std::vector<float>&
   for (std::size_t i = 0; i < divisors.size(); ++i) inverse_frequencies_[i] /= divisors[i];
 }
 
+Tensor RoPE::operator()(const Tensor& x, const Tensor& positions, const RMSNorm& norm) const {
+  if (!inverse_frequencies_.empty()) return (*this)(norm(x), positions);
+  return fast::rms_norm_rope_positions(x, norm.weight.dense(), norm.eps, dims, false, base_, scale_,
+                                       positions);
+}
+
 Tensor RoPE::operator()(const Tensor& x, const Tensor& positions) const {
   if (inverse_frequencies_.empty())
     return fast::rope_positions(x, dims, false, base_, scale_, positions);
@@ -337,11 +343,13 @@ Attention::Output Attention::operator()(const Tensor& x, const Tensor& positions
   Tensor q = reshape(qkv[0], {b, t, options.num_heads, d});
   Tensor k = reshape(qkv[1], {b, t, options.num_kv_heads, d});
   Tensor v = reshape(qkv[2], {b, t, options.num_kv_heads, d});
-  if (q_norm) {
+  if (q_norm && options.rope) {  // each norm fused with the rotation that follows it
+    q = (*options.rope)(q, positions, *q_norm);
+    k = (*options.rope)(k, positions, *k_norm);
+  } else if (q_norm) {
     q = (*q_norm)(q);
     k = (*k_norm)(k);
-  }
-  if (options.rope) {
+  } else if (options.rope) {
     q = (*options.rope)(q, positions);
     k = (*options.rope)(k, positions);
   }

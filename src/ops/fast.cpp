@@ -228,18 +228,36 @@ Tensor rope_ids(const Tensor& x, int dims, bool traditional, double base, double
   return run(Primitive::fast_rope, {x, offsets}, x.shape(), x.dtype(), attr);
 }
 
+void check_token_positions(const char* op, const Tensor& x, const Tensor& positions) {
+  require_positions(op, "positions", positions);
+  if (x.ndim() < 3 || positions.shape() != Shape{x.shape(0), x.shape(1)})
+    EMILY_THROW(ShapeError, op, "positions must be {B, T} for x {B, T, ..., D}; got ",
+                to_string(positions.shape()), " for x ", to_string(x.shape()));
+}
+
 Tensor rope_positions(const Tensor& x, int dims, bool traditional, double base, double scale,
                       const Tensor& positions) {
   constexpr const char* op = "fast_rope_positions";
   check_rope(op, x, dims);
   require_finite(op, "base", base);
   require_finite(op, "scale", scale);
-  require_positions(op, "positions", positions);
-  if (x.ndim() < 3 || positions.shape() != Shape{x.shape(0), x.shape(1)})
-    EMILY_THROW(ShapeError, op, "positions must be {B, T} for x {B, T, ..., D}; got ",
-                to_string(positions.shape()), " for x ", to_string(x.shape()));
+  check_token_positions(op, x, positions);
   RopeAttr attr{dims, traditional, base, scale, 0, RopePositions::tokens, false};
   return run(Primitive::fast_rope, {x, positions}, x.shape(), x.dtype(), attr);
+}
+
+Tensor rms_norm_rope_positions(const Tensor& x, const Tensor& weight, double eps, int dims,
+                               bool traditional, double base, double scale,
+                               const Tensor& positions) {
+  constexpr const char* op = "fast_rms_norm_rope_positions";
+  check_rope(op, x, dims);
+  require_finite(op, "base", base);
+  require_finite(op, "scale", scale);
+  check_token_positions(op, x, positions);
+  // The norm's checks (weight {D} in x's dtype, eps finite and non-negative).
+  std::vector<Tensor> normed = norm_operands(op, x, nullptr, weight, std::nullopt, eps);
+  RopeAttr attr{dims, traditional, base, scale, 0, RopePositions::tokens, false, true, eps};
+  return run(Primitive::fast_rope, {x, positions, normed[1]}, x.shape(), x.dtype(), attr);
 }
 
 Tensor rope_with_freqs(const Tensor& x, int dims, bool traditional, double scale,

@@ -65,6 +65,13 @@ Tensor rope_positions(const std::vector<Tensor>& in, const RopeAttr& a, DType c)
 }
 
 Tensor rope(const std::vector<Tensor>& in, const RopeAttr& a) {
+  if (a.has_norm) {  // the norm first, rounded as rms_norm leaves it; then a plain rope
+    std::vector<Tensor> rest(in.begin(), in.end() - 1);
+    rest[0] = rms_norm({in[0], in.back()}, NormAttr{a.norm_eps, true});
+    RopeAttr plain = a;
+    plain.has_norm = false;
+    return rope(rest, plain);
+  }
   const Tensor& x0 = in[0];
   const DType c = compute_dtype(x0.dtype());
   const int rank = x0.ndim();

@@ -49,6 +49,20 @@ Tol elementwise_tol(DType t) {
   }
 }
 
+// Rope of a rounded norm: the oracles may round a normed feature (|value| up to ~4
+// here) one step apart, which moves a rotated output by up to that step (4 * 2^-8 in
+// bf16, 4 * 2^-11 in f16) even where the output itself is small.
+Tol norm_rope_tol(DType t) {
+  switch (t) {
+    case DType::bf16:
+      return {1.0 / 64, 1.0 / 32};
+    case DType::f16:
+      return {1.0 / 512, 1.0 / 256};
+    default:
+      return elementwise_tol(t);
+  }
+}
+
 Tol flash_tol(DType t) {
   return t == DType::bf16 ? Tol{1.0 / 64, 1.0 / 64} : Tol{1.0 / 256, 1.0 / 256};
 }
@@ -168,6 +182,40 @@ TEST_F(CudaFastKernels, AddNorms) {
             return fast::add_layer_norm(in[0], in[1], std::nullopt, in[2], 1e-5).second;
           },
           elementwise_tol(dt), "fast_layer_norm", "add_layer_norm bias only " + n);
+    }
+  }
+}
+
+TEST_F(CudaFastKernels, NormRope) {
+  // The rms_norm prologue of rope (one warp per row): Qwen3's decode heads, rows longer
+  // and shorter than a warp, partial rotation, interleaved pairs. Oracles through check():
+  // the decomposition (norm, then rope, as catalogue ops) and the CPU kernel.
+  struct Case {
+    Shape x;
+    int dims;
+    bool traditional;
+  };
+  const Case cases[] = {{{1, 1, 16, 128}, 128, false},
+                        {{2, 3, 4, 64}, 64, true},
+                        {{2, 2, 3, 40}, 24, false},
+                        {{1, 5, 2, 10}, 10, true}};
+  std::uint64_t seed = 800;
+  for (DType dt : kAllFloat) {
+    for (const Case& c : cases) {
+      // Weights near 1, as a trained norm's are.
+      Tensor x = normal(seed++, c.x, dt);
+      Tensor w =
+          astype(random::uniform(random::key(seed++), {c.x.back()}, DType::f32, 0.5, 1.5), dt);
+      Tensor pos = astype(
+          floor(random::uniform(random::key(seed++), {c.x[0], c.x[1]}, DType::f32, 0.0, 4000.0)),
+          DType::s32);
+      check(
+          {x, w, pos},
+          [&](auto& in) {
+            return fast::rms_norm_rope_positions(in[0], in[1], 1e-6, c.dims, c.traditional, 1e6,
+                                                 1.0, in[2]);
+          },
+          norm_rope_tol(dt), "fast_rope", std::string(name(dt)) + " " + to_string(c.x));
     }
   }
 }

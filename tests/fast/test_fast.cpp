@@ -144,6 +144,44 @@ TEST(Fast, AddNormMatchesTheAddAndTheNormApart) {
   }
 }
 
+TEST(Fast, NormRopeMatchesTheNormThenTheRope) {
+  // Oracle: rms_norm then rope_positions as two ops. On the CPU the fused kernel runs the
+  // same row norm and rotation code, so it is bitwise equal; decomposed, both are the
+  // decompositions' exactly; the kernel against the decomposition within tolerance.
+  struct Case {
+    Shape x;
+    int dims;
+    bool traditional;
+  };
+  const Case cases[] = {{{1, 1, 4, 128}, 128, false},
+                        {{2, 3, 4, 64}, 64, true},
+                        {{2, 2, 3, 40}, 24, false},
+                        {{1, 5, 2, 10}, 10, true}};
+  for (DType dt : kDTypes) {
+    std::uint64_t seed = 300;
+    for (const Case& c : cases) {
+      Tensor x = normal(seed++, c.x, dt), w = normal(seed++, {c.x.back()}, dt);
+      Tensor pos = astype(
+          floor(random::uniform(random::key(seed++), {c.x[0], c.x[1]}, DType::f32, 0.0, 4000.0)),
+          DType::s32);
+      auto fused = [&] {
+        return fast::rms_norm_rope_positions(x, w, 1e-6, c.dims, c.traditional, 1e6, 1.0, pos);
+      };
+      auto apart = [&] {
+        return fast::rope_positions(fast::rms_norm(x, w, 1e-6), c.dims, c.traditional, 1e6, 1.0,
+                                    pos);
+      };
+      const std::string what = std::string(name(dt)) + " " + to_string(c.x);
+      EXPECT_TRUE(testing::all_equal(fused(), apart())) << what;
+      {
+        fast::DecomposeGuard guard;
+        EXPECT_TRUE(testing::all_equal(fused(), apart())) << what << " decomposed";
+      }
+      EXPECT_TRUE(kernel_matches_decomposition(fused, "fast_rope", tolerance(dt))) << what;
+    }
+  }
+}
+
 TEST(Fast, SwigluMatchesDecomposition) {
   for (DType dt : kDTypes) {
     for (const Shape& s : {Shape{5, 11}, Shape{1}, Shape{3, 1000}}) {
@@ -337,6 +375,13 @@ TEST(Fast, ArgumentErrorsNameTheOp) {
                      "fast_add_layer_norm");
   EXPECT_EMILY_ERROR(fast::add_layer_norm(x, Tensor(), w, w, 1e-5), ValueError,
                      "fast_add_layer_norm");
+  Tensor heads = normal(79, {1, 2, 3, 8});
+  EXPECT_EMILY_ERROR(
+      fast::rms_norm_rope_positions(heads, normal(80, {4}), 1e-6, 8, false, 1e4, 1.0, arange(2)),
+      ShapeError, "fast_rms_norm_rope_positions");
+  EXPECT_EMILY_ERROR(fast::rms_norm_rope_positions(heads, normal(81, {8}), -1.0, 8, false, 1e4, 1.0,
+                                                   zeros({1, 2}, DType::s32)),
+                     ValueError, "fast_rms_norm_rope_positions");
   EXPECT_EMILY_ERROR(fast::swiglu(x, w), ShapeError, "fast_swiglu");
   EXPECT_EMILY_ERROR(fast::swiglu(x, astype(x, DType::bf16)), DTypeError, "fast_swiglu");
 
@@ -383,7 +428,8 @@ TEST(Fast, CompiledReplayEqualsEager) {
     Tensor l = fast::layer_norm(x, w, w, 1e-5);
     auto [sum, normed] = fast::add_rms_norm(h, l, w, 1e-6);
     Tensor s = fast::swiglu(sum, normed);
-    Tensor qr = fast::rope(q, 8, false, 10000.0, 1.0, 2);
+    Tensor qr = fast::rms_norm_rope_positions(
+        q, w, 1e-6, 8, false, 10000.0, 1.0, tensor<std::int32_t>({1, 2, 3, 4, 5, 6, 7, 8}, {2, 4}));
     Tensor kr = fast::rope_ids(k, 8, true, 10000.0, 1.0, tensor<std::int32_t>({1, 3}, {2}));
     return std::vector<Tensor>{s, fast::sdpa_causal(qr, kr, v, 0.35),
                                fast::sdpa_masked(q, k, v, greater(m, scalar_like(m, 0.0)), 0.35)};

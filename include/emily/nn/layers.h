@@ -110,6 +110,9 @@ class RoPE {
   // Inverse frequencies divided by `divisors` (llama.cpp's rope_freqs: one per pair).
   RoPE(const RopeConfig& config, std::int64_t head_dim, const std::vector<float>& divisors);
   Tensor operator()(const Tensor& x, const Tensor& positions) const;
+  // The rotation of norm(x), in one kernel where the frequencies follow base and scale
+  // (fast::rms_norm_rope_positions).
+  Tensor operator()(const Tensor& x, const Tensor& positions, const RMSNorm& norm) const;
 
   int dims;  // the rotated features (head_dim times partial_rotary_factor)
 

@@ -47,6 +47,31 @@ double row_sum(std::int64_t n, F f) {
   return total;
 }
 
+// One row of rms_norm or layer_norm (and of rope's norm prologue).
+template <bool kLayer, class T>
+void norm_row(const T* xr, T* orow, std::int64_t d, const T* w, const T* bias, double eps) {
+  using C = compute_t<T>;
+  // Row sums in double: a long row's f32 sum would carry error into every output.
+  C mean = 0;
+  if constexpr (kLayer) {
+    const double total = row_sum(d, [&](std::int64_t j) { return double(C(xr[j])); });
+    mean = C(total / double(d));
+  }
+  // Layer norm's variance is of centred values (a second pass), not E[x^2] - E[x]^2,
+  // which cancels badly when the mean is large.
+  const double squares = row_sum(d, [&](std::int64_t j) {
+    const double centred = double(C(xr[j]) - mean);
+    return centred * centred;
+  });
+  const C inv = C(1) / std::sqrt(C(squares / double(d)) + C(eps));
+  for (std::int64_t j = 0; j < d; ++j) {
+    C y = (C(xr[j]) - mean) * inv;
+    if (w) y *= C(w[j]);
+    if (bias) y += C(bias[j]);
+    orow[j] = T(y);
+  }
+}
+
 // rms_norm and layer_norm, one row per iteration. With a residual operand out[0] takes
 // the rounded sum x + residual and the norm, written to out[1], reads that sum back.
 template <bool kLayer>
@@ -65,32 +90,13 @@ void norm_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
 #pragma omp parallel for num_threads(::emily::cpu::threads()) if (rows * d >= kParallelGrain)
     for (std::int64_t r = 0; r < rows; ++r) {
       const T* xr = x + r * d;
-      T* orow = o + r * d;
       if (residual) {
         T* srow = sum + r * d;
         const T* rrow = residual + r * d;
         for (std::int64_t j = 0; j < d; ++j) srow[j] = T(C(xr[j]) + C(rrow[j]));
         xr = srow;
       }
-      // Row sums in double: a long row's f32 sum would carry error into every output.
-      C mean = 0;
-      if constexpr (kLayer) {
-        const double total = row_sum(d, [&](std::int64_t j) { return double(C(xr[j])); });
-        mean = C(total / double(d));
-      }
-      // Layer norm's variance is of centred values (a second pass), not E[x^2] - E[x]^2,
-      // which cancels badly when the mean is large.
-      const double squares = row_sum(d, [&](std::int64_t j) {
-        const double centred = double(C(xr[j]) - mean);
-        return centred * centred;
-      });
-      const C inv = C(1) / std::sqrt(C(squares / double(d)) + C(a.eps));
-      for (std::int64_t j = 0; j < d; ++j) {
-        C y = (C(xr[j]) - mean) * inv;
-        if (w) y *= C(w[j]);
-        if (bias) y += C(bias[j]);
-        orow[j] = T(y);
-      }
+      norm_row<kLayer>(xr, o + r * d, d, w, bias, a.eps);
     }
   });
 }
@@ -160,7 +166,7 @@ void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
     using C = compute_t<T>;
     std::vector<float> step;
     if (a.has_freqs) {
-      const Tensor& f = in.back();
+      const Tensor& f = in[in.size() - (a.has_norm ? 2 : 1)];
       step.resize(static_cast<std::size_t>(f.size()));
       visit_floating(f.dtype(), [&]<class F>() {
         const F* p = f.data<F>();
@@ -191,10 +197,18 @@ void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
       }
     // Pair i is (first + i * stride, that + second): split-half or interleaved.
     const std::int64_t stride = a.traditional ? 2 : 1, second = a.traditional ? 1 : half;
+    const T* norm_weight = a.has_norm ? in.back().data<T>() : nullptr;
 #pragma omp parallel for num_threads(::emily::cpu::threads()) if (rows * d >= kParallelGrain)
     for (std::int64_t r = 0; r < rows; ++r) {
       const T* xr = x + r * d;
       T* orow = o + r * d;
+      thread_local std::vector<T> normed;
+      if (norm_weight) {  // the row rms-normed as norm_kernel would leave it
+        normed.resize(static_cast<std::size_t>(d));
+        norm_row<false>(xr, normed.data(), d, norm_weight, static_cast<const T*>(nullptr),
+                        a.norm_eps);
+        xr = normed.data();
+      }
       // A NaN position is not in the table: computed as before.
       const auto at = std::lower_bound(distinct.begin(), distinct.end(), pos[r]) - distinct.begin();
       const bool tabled = at < count && distinct[at] == pos[r];

@@ -274,42 +274,103 @@ struct RopeArgs {
   const void* freqs = nullptr;  // inverse frequencies {dims/2}, or null: base^(-2i/dims)
   DType freqs_dtype = DType::f32;
   double base, scale;
+  double norm_eps;
 };
 
-// One thread per (row, k): k < dims/2 turns pair k, larger k copies feature dims + k - dims/2.
+// The step of pair k (< dims/2) in f32, as the CPU kernel and the decomposition take it.
+// It reads no tensor unless frequencies are given, so kernels compute it before waiting
+// for the previous grid, hiding the double-precision pow behind that kernel's tail.
+__device__ float rope_freq(const RopeArgs& a, std::int64_t k) {
+  return static_cast<float>(a.scale * pow(a.base, -2.0 * double(k) / a.dims));
+}
+
+// Turns pair k of row r (k < dims/2) by `freq` (null frequencies: rope_freq's), or copies
+// feature dims + k - dims/2 (larger k): `value(j)` reads feature j of the row in the
+// compute type.
+template <class T, class Value>
+__device__ void rope_pair(const RopeArgs& a, std::int64_t r, std::int64_t k, float freq, T* orow,
+                          Value value) {
+  using C = typename Compute<T>::type;
+  const std::int64_t half = a.dims / 2;
+  if (k >= half) {
+    const std::int64_t j = a.dims + (k - half);
+    orow[j] = store<T>(value(j));
+    return;
+  }
+  const C step = C(static_cast<double>(a.offset + r % a.t));
+  C pos = step;
+  if (a.positions == RopePositions::batch)
+    pos = number_at<C>(a.given, a.given_dtype, a.given_scalar ? 0 : r / a.per_batch) + step;
+  else if (a.positions == RopePositions::tokens)
+    pos = number_at<C>(a.given, a.given_dtype, r / a.per_token);
+  if (a.freqs) freq = number_at<float>(a.freqs, a.freqs_dtype, k) * static_cast<float>(a.scale);
+  const C angle = pos * C(freq);
+  const C c = cos(angle), s = sin(angle);
+  const std::int64_t j = a.traditional ? 2 * k : k, second = a.traditional ? 1 : half;
+  const C x1 = value(j), x2 = value(j + second);
+  orow[j] = store<T>(x1 * c - x2 * s);
+  orow[j + second] = store<T>(x1 * s + x2 * c);
+}
+
+// One thread per (row, k) of rope_pair.
 template <class T>
 __global__ void rope_rows(const T* __restrict__ x, T* __restrict__ o, RopeArgs a) {
-  wait_for_previous_grid();  // launched dependent: before any read or write
-  using C = typename Compute<T>::type;
   const std::int64_t half = a.dims / 2, width = half + (a.d - a.dims);
   const std::int64_t n = a.rows * width;
-  for (std::int64_t e = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; e < n;
-       e += std::int64_t(gridDim.x) * blockDim.x) {
+  const std::int64_t first = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  const float first_freq = first % width < half ? rope_freq(a, first % width) : 0.0f;
+  wait_for_previous_grid();  // launched dependent: before any read or write
+  for (std::int64_t e = first; e < n; e += std::int64_t(gridDim.x) * blockDim.x) {
     const std::int64_t r = e / width, k = e % width;
     const T* xr = x + r * a.d;
-    T* orow = o + r * a.d;
+    const float freq = e == first ? first_freq : (k < half ? rope_freq(a, k) : 0.0f);
+    rope_pair<T>(a, r, k, freq, o + r * a.d, [&](std::int64_t j) { return load(xr[j]); });
+  }
+}
+
+// With the norm prologue: a row's (row, k) threads are one to eight whole warps of the
+// block (`per_row` threads; a row wider than that loops); they sum the row's squares
+// through shuffles and shared memory, then turn the pairs from the normed values, each
+// rounded to T as fast_rms_norm would store it.
+constexpr int kRopeNormThreads = 256;
+
+template <class T>
+__global__ void __launch_bounds__(kRopeNormThreads)
+    rope_rows_normed(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ o,
+                     RopeArgs a, int per_row) {
+  using C = typename Compute<T>::type;
+  __shared__ C partial[kRopeNormThreads / 32];
+  const std::int64_t half = a.dims / 2, width = half + (a.d - a.dims);
+  const int t = threadIdx.x % per_row, warps = per_row / 32, warp = threadIdx.x / 32;
+  const std::int64_t r =
+      blockIdx.x * std::int64_t(kRopeNormThreads / per_row) + threadIdx.x / per_row;
+  const float first_freq = t < half ? rope_freq(a, t) : 0.0f;
+  wait_for_previous_grid();    // launched dependent: before any read or write
+  const bool on = r < a.rows;  // off threads still take part in the block's barrier
+  const T* xr = x + (on ? r : 0) * a.d;
+  C squares = 0;
+  for (std::int64_t k = t; on && k < width; k += per_row) {
     if (k >= half) {
-      const std::int64_t j = a.dims + (k - half);
-      orow[j] = xr[j];
+      const C v = load(xr[a.dims + (k - half)]);
+      squares += v * v;
       continue;
     }
-    const C step = C(static_cast<double>(a.offset + r % a.t));
-    C pos = step;
-    if (a.positions == RopePositions::batch)
-      pos = number_at<C>(a.given, a.given_dtype, a.given_scalar ? 0 : r / a.per_batch) + step;
-    else if (a.positions == RopePositions::tokens)
-      pos = number_at<C>(a.given, a.given_dtype, r / a.per_token);
-    // The step of pair k in f32, as the CPU kernel and the decomposition take it.
-    const float freq =
-        a.freqs ? number_at<float>(a.freqs, a.freqs_dtype, k) * static_cast<float>(a.scale)
-                : static_cast<float>(a.scale * pow(a.base, -2.0 * double(k) / a.dims));
-    const C angle = pos * C(freq);
-    const C c = cos(angle), s = sin(angle);
     const std::int64_t j = a.traditional ? 2 * k : k, second = a.traditional ? 1 : half;
-    const C x1 = load(xr[j]), x2 = load(xr[j + second]);
-    orow[j] = store<T>(x1 * c - x2 * s);
-    orow[j + second] = store<T>(x1 * s + x2 * c);
+    const C v1 = load(xr[j]), v2 = load(xr[j + second]);
+    squares += v1 * v1 + v2 * v2;
   }
+  for (int m = 16; m > 0; m >>= 1) squares += __shfl_xor_sync(0xffffffffu, squares, m);
+  if (warps > 1) {
+    if (threadIdx.x % 32 == 0) partial[warp] = squares;
+    __syncthreads();
+    squares = 0;
+    for (int i = warp - warp % warps; i < warp - warp % warps + warps; ++i) squares += partial[i];
+  }
+  if (!on) return;
+  const C inv = C(1) / sqrt(squares / C(a.d) + C(a.norm_eps));
+  for (std::int64_t k = t; k < width; k += per_row)
+    rope_pair<T>(a, r, k, k == t ? first_freq : (k < half ? rope_freq(a, k) : 0.0f), o + r * a.d,
+                 [&](std::int64_t j) { return load(store<T>(load(xr[j]) * inv * load(w[j]))); });
 }
 
 void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
@@ -336,13 +397,26 @@ void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
     a.given_scalar = in[1].ndim() == 0;
   }
   if (ra.has_freqs) {
-    a.freqs = in.back().raw_data();
-    a.freqs_dtype = in.back().dtype();
+    const Tensor& freqs = in[in.size() - (ra.has_norm ? 2 : 1)];
+    a.freqs = freqs.raw_data();
+    a.freqs_dtype = freqs.dtype();
   }
+  a.norm_eps = ra.norm_eps;
   const std::int64_t n = a.rows * (a.dims / 2 + a.d - a.dims);
   visit_float(x.dtype(), [&]<class T>() {
-    launch_dependent("fast_rope", rope_rows<T>, dim3(blocks_for(n, 256)), dim3(256), 0, stream(s),
-                     x.data<T>(), out[0].data<T>(), a);
+    if (ra.has_norm) {
+      // Whole warps per row (a row's pairs and passed-through features, up to the block).
+      const std::int64_t width = a.dims / 2 + (a.d - a.dims);
+      int per_row = 32;
+      while (per_row < kRopeNormThreads && per_row < width) per_row *= 2;
+      const std::int64_t rows_per_block = kRopeNormThreads / per_row;
+      const auto blocks = static_cast<unsigned>((a.rows + rows_per_block - 1) / rows_per_block);
+      launch_dependent("fast_rope", rope_rows_normed<T>, dim3(blocks), dim3(kRopeNormThreads), 0,
+                       stream(s), x.data<T>(), in.back().data<T>(), out[0].data<T>(), a, per_row);
+    } else {
+      launch_dependent("fast_rope", rope_rows<T>, dim3(blocks_for(n, 256)), dim3(256), 0, stream(s),
+                       x.data<T>(), out[0].data<T>(), a);
+    }
   });
   check_launch("fast_rope");
 }
