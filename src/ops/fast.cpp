@@ -97,11 +97,15 @@ std::pair<Tensor, Tensor> add_norm(Primitive p, const char* op, const Tensor& x,
 
 // ---- rope -----------------------------------------------------------------------------
 
-void check_rope(const char* op, const Tensor& x, int dims) {
+// x, dims, scale and (but for rope_with_freqs, which takes frequencies) base.
+void check_rope(const char* op, const Tensor& x, int dims, std::optional<double> base,
+                double scale) {
   require_float(op, "x", x);
   if (x.ndim() < 2) EMILY_THROW(ShapeError, op, "x must have at least 2 axes, got ", x.ndim());
   if (dims <= 0 || dims % 2 != 0 || dims > x.shape(-1))
     EMILY_THROW(ValueError, op, "dims must be even and in (0, ", x.shape(-1), "], got ", dims);
+  if (base) require_finite(op, "base", *base);
+  require_finite(op, "scale", scale);
 }
 
 void require_positions(const char* op, const char* what, const Tensor& t) {
@@ -210,9 +214,7 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
 Tensor rope(const Tensor& x, int dims, bool traditional, double base, double scale,
             std::int64_t offset) {
   constexpr const char* op = "fast_rope";
-  check_rope(op, x, dims);
-  require_finite(op, "base", base);
-  require_finite(op, "scale", scale);
+  check_rope(op, x, dims, base, scale);
   RopeAttr attr{dims, traditional, base, scale, offset, RopePositions::scalar, false};
   return run(Primitive::fast_rope, {x}, x.shape(), x.dtype(), attr);
 }
@@ -220,9 +222,7 @@ Tensor rope(const Tensor& x, int dims, bool traditional, double base, double sca
 Tensor rope_ids(const Tensor& x, int dims, bool traditional, double base, double scale,
                 const Tensor& offsets) {
   constexpr const char* op = "fast_rope_ids";
-  check_rope(op, x, dims);
-  require_finite(op, "base", base);
-  require_finite(op, "scale", scale);
+  check_rope(op, x, dims, base, scale);
   check_offsets(op, x, offsets);
   RopeAttr attr{dims, traditional, base, scale, 0, RopePositions::batch, false};
   return run(Primitive::fast_rope, {x, offsets}, x.shape(), x.dtype(), attr);
@@ -238,9 +238,7 @@ void check_token_positions(const char* op, const Tensor& x, const Tensor& positi
 Tensor rope_positions(const Tensor& x, int dims, bool traditional, double base, double scale,
                       const Tensor& positions) {
   constexpr const char* op = "fast_rope_positions";
-  check_rope(op, x, dims);
-  require_finite(op, "base", base);
-  require_finite(op, "scale", scale);
+  check_rope(op, x, dims, base, scale);
   check_token_positions(op, x, positions);
   RopeAttr attr{dims, traditional, base, scale, 0, RopePositions::tokens, false};
   return run(Primitive::fast_rope, {x, positions}, x.shape(), x.dtype(), attr);
@@ -250,9 +248,7 @@ Tensor rms_norm_rope_positions(const Tensor& x, const Tensor& weight, double eps
                                bool traditional, double base, double scale,
                                const Tensor& positions) {
   constexpr const char* op = "fast_rms_norm_rope_positions";
-  check_rope(op, x, dims);
-  require_finite(op, "base", base);
-  require_finite(op, "scale", scale);
+  check_rope(op, x, dims, base, scale);
   check_token_positions(op, x, positions);
   // The norm's checks (weight {D} in x's dtype, eps finite and non-negative).
   std::vector<Tensor> normed = norm_operands(op, x, nullptr, weight, std::nullopt, eps);
@@ -263,8 +259,7 @@ Tensor rms_norm_rope_positions(const Tensor& x, const Tensor& weight, double eps
 Tensor rope_with_freqs(const Tensor& x, int dims, bool traditional, double scale,
                        const Tensor& offsets, const Tensor& freqs) {
   constexpr const char* op = "fast_rope_with_freqs";
-  check_rope(op, x, dims);
-  require_finite(op, "scale", scale);
+  check_rope(op, x, dims, std::nullopt, scale);
   check_offsets(op, x, offsets);
   require_float(op, "freqs", freqs);
   if (freqs.shape() != Shape{dims / 2})
