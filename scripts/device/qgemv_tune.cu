@@ -202,7 +202,7 @@ void run_case(const Case& c, double copy_gbs) {
   // The tensor-core kernel (quant_gemv_tc.cuh): "tc" is the library's plan; the others
   // set tiles of 16 rows per block (t), warps per tile (k), blocks along K (s), segments
   // asked of L2 ahead (a) and register prefetch (pipe).
-  auto tc = [&]<int Sets, bool Pipe>(const char* name, int tiles, int kwarps, int splits,
+  auto tc = [&]<int Sets, int Depth>(const char* name, int tiles, int kwarps, int splits,
                                      int ahead) {
     qgemv_tc::Plan p = qgemv_tc::plan<Bits>(c.n, c.k, c.rows, sms());
     if (tiles > 0) {
@@ -221,9 +221,9 @@ void run_case(const Case& c, double copy_gbs) {
     const dim3 grid((c.n + 16 * p.tiles - 1) / (16 * p.tiles), p.splits),
         block(32, p.tiles * p.kwarps);
     auto launch = [&](int i) {
-      qgemv_tc::gemv<Bits, bf, bf, Sets, Pipe><<<grid, block, p.smem_bytes>>>(
-          x, w[i].packed, w[i].scales, w[i].biases, y, p.splits > 1 ? partial : nullptr, c.rows,
-          c.n, c.k, group, p.pieces_per_split, p.tiles, p.kwarps, p.ahead);
+      qgemv_tc::gemv<Bits, bf, bf, Sets, Depth><<<grid, block, p.smem_bytes>>>(
+          x, w[i].packed, w[i].scales, w[i].biases, y, p.splits > 1 ? partial : nullptr,
+          qgemv_tc::args_for<Bits>(p, c.rows, c.n, c.k, group));
       if (p.splits > 1)
         qgemv::sum_splits<bf><<<(outs + 255) / 256, 256>>>(partial, y, outs, p.splits);
     };
@@ -233,29 +233,52 @@ void run_case(const Case& c, double copy_gbs) {
     CHECK(cudaGetLastError());
     const double err = check(name);
     char label[64];
-    std::snprintf(label, sizeof label, "%s t%d k%d s%d a%d", name, p.tiles, p.kwarps, p.splits,
-                  p.ahead);
+    std::snprintf(label, sizeof label, "%s d%d t%d k%d s%d a%d", name, Depth, p.tiles, p.kwarps,
+                  p.splits, p.ahead);
     report(label, time_us(launch, copies), err);
   };
   // "fma (s15)" is the f32-FMA kernel (quant_gemv.cuh, session 15: the before column).
+  // The same bytes copied device to device (read + written), rotating like the weights:
+  // the ceiling for this size (bench_quant's BM_cuda_copy_like).
+  {
+    std::vector<void*> src(copies), dst(copies);
+    for (int i = 0; i < copies; ++i) {
+      CHECK(cudaMalloc(&src[i], static_cast<std::size_t>(bytes)));
+      CHECK(cudaMalloc(&dst[i], static_cast<std::size_t>(bytes)));
+    }
+    const double us = time_us(
+        [&](int i) {
+          CHECK(cudaMemcpyAsync(dst[i], src[i], static_cast<std::size_t>(bytes),
+                                cudaMemcpyDeviceToDevice));
+        },
+        copies);
+    std::printf("int%d N=%-5lld K=%-5lld M=%d %-22s %8.2f us (same bytes copied)\n", Bits,
+                (long long)c.n, (long long)c.k, c.rows, "copy", us);
+    for (int i = 0; i < copies; ++i) {
+      CHECK(cudaFree(src[i]));
+      CHECK(cudaFree(dst[i]));
+    }
+  }
+  // "fma (s15)" is the f32-FMA kernel (quant_gemv.cuh, session 15: the before column).
+  // "tc" is the library's plan (a ring of 4 segments, or 2 for M > 2, nothing asked of
+  // L2 ahead); "s17" the session-17 kernel's (no ring, L2 asked 4 segments ahead).
   if (c.rows == 1) {
     variant.template operator()<1, 1>("fma (s15)", 0, 0);
-    tc.template operator()<1, false>("tc", 0, 0, 0, -1);
+    tc.template operator()<1, 1>("tc s17", 0, 0, 0, 4);
+    tc.template operator()<1, 4>("tc", 0, 0, 0, -1);
     if (!g_profile) {
-      tc.template operator()<1, false>("tc", 1, 8, 0, 4);
-      tc.template operator()<1, false>("tc", 1, 8, 0, 64);
-      tc.template operator()<1, false>("tc", 1, 16, 0, 64);
-      tc.template operator()<1, false>("tc", 2, 8, 0, 64);
-      tc.template operator()<1, true>("tc pipe", 1, 8, 0, 64);
+      tc.template operator()<1, 2>("tc", 0, 0, 0, 0);
+      tc.template operator()<1, 4>("tc", 0, 0, 0, 4);
+      tc.template operator()<1, 4>("tc", 1, 4, 0, 0);
     }
   } else if (c.rows == 2) {
     variant.template operator()<2, 1>("fma (s15)", 0, 0);
-    tc.template operator()<1, false>("tc", 0, 0, 0, -1);
+    tc.template operator()<1, 1>("tc s17", 0, 0, 0, 4);
+    tc.template operator()<1, 4>("tc", 0, 0, 0, -1);
   } else {
     variant.template operator()<8, 1>("fma (s15)", 0, 0);
-    tc.template operator()<4, false>("tc", 0, 0, 0, -1);
-    tc.template operator()<4, false>("tc", 1, 8, 0, 64);
-    tc.template operator()<4, true>("tc pipe", 1, 4, 0, 64);
+    tc.template operator()<4, 1>("tc s17", 0, 0, 0, 4);
+    tc.template operator()<4, 2>("tc", 0, 0, 0, -1);
   }
   for (auto& v : w) {
     CHECK(cudaFree(v.packed));

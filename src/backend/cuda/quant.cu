@@ -144,13 +144,13 @@ void gemv_tc(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int
           static_cast<unsigned>(p.splits));
       const dim3 block(32, static_cast<unsigned>(p.tiles * p.kwarps));
       auto launch = [&]<class TX, class TS, int Sets>() {
-        launch_dependent("quantized_matmul", qgemv_tc::gemv<Bits, TX, TS, Sets, false>, grid, block,
-                         p.smem_bytes, cs, static_cast<const TX*>(in[0].raw_data()),
+        launch_dependent("quantized_matmul",
+                         qgemv_tc::gemv<Bits, TX, TS, Sets, qgemv_tc::ring_depth<Sets>()>, grid,
+                         block, p.smem_bytes, cs, static_cast<const TX*>(in[0].raw_data()),
                          static_cast<const std::uint32_t*>(in[1].raw_data()),
                          static_cast<const TS*>(in[2].raw_data()),
                          static_cast<const TS*>(in[3].raw_data()), static_cast<TX*>(y.raw_data()),
-                         partial, static_cast<int>(m), n, k, a.group_size, p.pieces_per_split,
-                         p.tiles, p.kwarps, p.ahead);
+                         partial, qgemv_tc::args_for<Bits>(p, m, n, k, a.group_size));
         if (p.splits > 1) {
           const std::int64_t count = m * n;
           launch_dependent("quantized_matmul", qgemv::sum_splits<TX>, dim3(blocks_for(count, 256)),

@@ -34,13 +34,16 @@
 // Measured (session 17): a third fewer instructions than the FMA kernel for int4, but
 // each warp's load-wait-compute chain still leaves DRAM at 27% (int4 4096^2) to 57%
 // (int8 8192^2) of peak; 1.08-1.16x the FMA kernel for int4 at M = 1, 0.8x for int8,
-// 1.45-2.6x at M = 2 and 8.
+// 1.45-2.6x at M = 2 and 8. Session 23 keeps a ring of segments' loads in registers
+// (5-8% at int4) and found the rest of the time in each warp's fixed work (ncu: the
+// prologue, staging and epilogue drew two thirds of the stall samples at 4096^2).
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <type_traits>
 
@@ -213,19 +216,31 @@ __device__ __forceinline__ void prefetch_line(const void* p) {
   asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
 
+// A call's geometry, worked out on the host: the kernel starts its loads after a few
+// integer operations instead of the divisions (64-bit among them) that deriving these
+// took, which delayed every warp's first DRAM request by some 200 instructions.
+struct Args {
+  std::int64_t n_out = 0, k = 0;
+  std::int64_t row_words = 0;  // 32-bit words of packed codes per row of W
+  std::int64_t groups = 0;     // groups per row
+  int m_rows = 0, pieces = 0;  // activation rows; 16-byte pieces per row
+  int gshift = 0;              // log2(group_size)
+  int pieces_per_split = 0, tiles = 1, kwarps_log2 = 3, ahead = 0;
+};
+
 // A block: `tiles` tiles of 16 rows (blockIdx.x * tiles + warp / kwarps), `kwarps`
 // warps per tile, each over a contiguous share of the segments of split blockIdx.y
 // (pieces [blockIdx.y * pieces_per_split, + pieces_per_split)). Sets = ceil(M / 2)
 // rounded up to 1, 2 or 4; `m_rows` is M itself. With `partial` set, the block writes f32
-// sums to partial[blockIdx.y][m][n] instead of y. Each lane asks L2 for its codes
-// `ahead` segments before it loads them (and for the warp's scales at the start); Pipe
-// also loads the next segment into registers before using the current one.
-template <int Bits, class TX, class TS, int Sets, bool Pipe>
+// sums to partial[blockIdx.y][m][n] instead of y. Each lane keeps a ring of `Depth`
+// segments' loads in flight in registers (codes, scales and biases: the loads of a
+// segment go out as soon as its slot is consumed) and asks L2 for its codes `ahead`
+// segments beyond the ring (and for the warp's scales at the start).
+template <int Bits, class TX, class TS, int Sets, int Depth>
 __global__ void __launch_bounds__(32 * kMaxWarps)
     gemv(const TX* __restrict__ x, const std::uint32_t* __restrict__ packed,
          const TS* __restrict__ scales, const TS* __restrict__ biases, TX* __restrict__ y,
-         float* __restrict__ partial, int m_rows, std::int64_t n_out, std::int64_t k,
-         int group_size, int pieces_per_split, int tiles, int kwarps, int ahead) {
+         float* __restrict__ partial, const Args a) {
   wait_for_previous_grid();  // launched dependent: before any read or write
   constexpr int PC = piece_codes<Bits>(), PW = piece_words<Bits>(), MP = 2 * Sets;
   extern __shared__ uint4 smem_raw[];
@@ -233,23 +248,23 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
 
   const int lane = threadIdx.x, warp = threadIdx.y, warps = blockDim.y;
   const int g = lane >> 2, t = lane & 3;
-  const int kw = warp % kwarps;
-  const std::int64_t tile = static_cast<std::int64_t>(blockIdx.x) * tiles + warp / kwarps;
-  const std::int64_t row_words = k * Bits / 32, groups = k / group_size;
-  const int pieces = static_cast<int>(k / PC);
-  const int p0 = static_cast<int>(blockIdx.y) * pieces_per_split;
-  const int count = min(pieces - p0, pieces_per_split);
-  const int segs = (count + 3) / 4;
-  const Smem L = smem_layout<Bits>(m_rows, segs, warps, Sets);
-  const int gshift = __ffs(group_size) - 1;
-  const int per_warp = (segs + kwarps - 1) / kwarps;
+  const int kwarps = 1 << a.kwarps_log2, kw = warp & (kwarps - 1);
+  const std::int64_t tile =
+      static_cast<std::int64_t>(blockIdx.x) * a.tiles + (warp >> a.kwarps_log2);
+  const std::int64_t n_out = a.n_out, k = a.k, groups = a.groups;
+  const int m_rows = a.m_rows, ahead = a.ahead;
+  const int p0 = static_cast<int>(blockIdx.y) * a.pieces_per_split;
+  const int count = min(a.pieces - p0, a.pieces_per_split);
+  const int segs = (count + 3) >> 2;
+  const int gshift = a.gshift;
+  const int per_warp = (segs + kwarps - 1) >> a.kwarps_log2;
   const int sb = kw * per_warp, se = min(segs, sb + per_warp);
 
   // Rows g and g + 8 of the tile; past the last row, the last one (in bounds, dropped).
   // The lane's piece t of segment 0, and its row g's scales (row g + 8's are 8 rows on).
   const std::int64_t n0 = min(tile * kRows + g, n_out - 1), n1 = min(n0 + 8, n_out - 1);
-  const uint4* const code0 = reinterpret_cast<const uint4*>(packed + n0 * row_words) + p0 + t;
-  const uint4* const code1 = reinterpret_cast<const uint4*>(packed + n1 * row_words) + p0 + t;
+  const uint4* const code0 = reinterpret_cast<const uint4*>(packed + n0 * a.row_words) + p0 + t;
+  const uint4* const code1 = reinterpret_cast<const uint4*>(packed + n1 * a.row_words) + p0 + t;
   const TS* const srow = scales + n0 * groups;
   const TS* const brow = biases + n0 * groups;
   const int row1 = static_cast<int>((n1 - n0) * groups);
@@ -274,11 +289,14 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
     }
   };
 
-  Fetched cur;
+  const Smem L = smem_layout<Bits>(m_rows, segs, warps, Sets);
+  Fetched ring[Depth];
   // The first loads and prefetches go out before the activations are staged.
   if (sb < se) {
-    fetch(cur, sb);
-    for (int d = 1; d <= ahead && sb + d < se; ++d) prefetch(sb + d);
+#pragma unroll
+    for (int d = 0; d < Depth; ++d)
+      if (sb + d < se) fetch(ring[d], sb + d);
+    for (int d = Depth; d < Depth + ahead && sb + d < se; ++d) prefetch(sb + d);
     // This warp's scales and biases: lanes 0-15 a row's scales, 16-31 its biases.
     const std::int64_t pn = min(tile * kRows + (lane & 15), n_out - 1);
     const TS* base = (lane < 16 ? scales : biases) + pn * groups;
@@ -405,17 +423,18 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
     }
   };
 
+  // Slot d of the ring holds segments sb + d, sb + d + Depth, ...: unrolled by Depth so
+  // that the ring stays in registers.
 #pragma unroll 1
-  for (int seg = sb; seg < se; ++seg) {
-    prefetch(seg + ahead + 1);
-    if constexpr (Pipe) {
-      Fetched nxt;
-      if (seg + 1 < se) fetch(nxt, seg + 1);
-      consume(cur, seg);
-      cur = nxt;
-    } else {
-      consume(cur, seg);
-      if (seg + 1 < se) fetch(cur, seg + 1);
+  for (int seg = sb; seg < se; seg += Depth) {
+#pragma unroll
+    for (int d = 0; d < Depth; ++d) {
+      const int s = seg + d;
+      if (s < se) {
+        if (ahead > 0) prefetch(s + Depth + ahead);
+        consume(ring[d], s);
+        if (s + Depth < se) fetch(ring[d], s + Depth);
+      }
     }
   }
 
@@ -436,10 +455,10 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   }
   __syncthreads();
   // A thread per (tile, activation row, row of W): the sum over the tile's warps.
-  for (int tb = 0; tb < tiles; ++tb) {
+  for (int tb = 0; tb < a.tiles; ++tb) {
     for (int i = tid; i < m_rows * kRows; i += warps * 32) {
       const int mi = i / kRows, r = i % kRows;
-      const std::int64_t n = (static_cast<std::int64_t>(blockIdx.x) * tiles + tb) * kRows + r;
+      const std::int64_t n = (static_cast<std::int64_t>(blockIdx.x) * a.tiles + tb) * kRows + r;
       if (n >= n_out) continue;
       float total = 0.0f;
       for (int w = 0; w < kwarps; ++w) total += red[((tb * kwarps + w) * MP + mi) * kRows + r];
@@ -457,9 +476,35 @@ struct Plan {
   int kwarps = 8;            // warps per tile, splitting K
   int splits = 1;            // blocks along K (> 1: partial sums + qgemv::sum_splits)
   int pieces_per_split = 0;  // 16-byte pieces of a row per split
-  int ahead = 4;             // segments a warp asks L2 for before loading them
+  int ahead = 0;             // segments a warp asks L2 for beyond the register ring
   int smem_bytes = 0;
 };
+
+// Segments a lane keeps loads of in registers: 4 for one set of mma (104 registers, two
+// blocks of 8 warps per SM), 2 for more sets, whose accumulators leave less room.
+template <int Sets>
+constexpr int ring_depth() {
+  return Sets == 1 ? 4 : 2;
+}
+
+// The kernel's arguments for a plan (kwarps and group_size powers of two: the plan's
+// warps are, and quantize accepts groups of 32, 64 and 128 only).
+template <int Bits>
+inline Args args_for(const Plan& p, std::int64_t m, std::int64_t n, std::int64_t k,
+                     std::int64_t group_size) {
+  Args a;
+  a.n_out = n, a.k = k;
+  a.row_words = k * Bits / 32;
+  a.groups = k / group_size;
+  a.m_rows = static_cast<int>(m);
+  a.pieces = static_cast<int>(k / piece_codes<Bits>());
+  a.gshift = std::countr_zero(static_cast<std::uint64_t>(group_size));
+  a.pieces_per_split = p.pieces_per_split;
+  a.tiles = p.tiles;
+  a.kwarps_log2 = std::countr_zero(static_cast<unsigned>(p.kwarps));
+  a.ahead = p.ahead;
+  return a;
+}
 
 // Shared memory is held under 48 KB (no opt-in): long K with several activation rows
 // splits K across blocks.
@@ -502,18 +547,18 @@ inline Plan finish(Plan p, std::int64_t n, std::int64_t k, std::int64_t m, int t
   return p;
 }
 
-// Measured on an H100 (bench/results/fast-quant.md, session 17): 8 warps per 16-row
-// tile, 16 when the tiles alone leave SMs short of 16 warps, 4 for M > 2 (more
-// registers per warp); blocks split K only below 8 warps per SM; L2 asked 4 segments
-// ahead (asking for a warp's whole share up front was as fast at 4096^2 and 6% slower
-// at 8192^2).
+// Measured on an H100 (bench/results/fast-quant.md, sessions 17 and 23): 8 warps per
+// 16-row tile, 16 when the tiles alone leave SMs short of 16 warps, 4 for M > 2 (more
+// registers per warp); blocks split K only below 8 warps per SM. With the register ring
+// (ring_depth) nothing is asked of L2 ahead: the L2 prefetches of session 17 only cost
+// instructions once a lane's loads were already in flight.
 template <int Bits>
 inline Plan plan(std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
   Plan p;
   const std::int64_t tiles = (n + kRows - 1) / kRows, segs = k / piece_codes<Bits>() / 4;
   p.tiles = 1;
   p.kwarps = m > 2 ? 4 : tiles * 8 < sms * 16 && segs >= 64 ? 16 : 8;
-  p.ahead = 4;
+  p.ahead = 0;
   return finish<Bits>(p, n, k, m, sms * 8);
 }
 
