@@ -290,6 +290,58 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   };
 
   const Smem L = smem_layout<Bits>(m_rows, segs, warps, Sets);
+  // One piece of activation row mi (zeros past the split), and its staging: the sum, and
+  // the values permuted into the order the bit tricks give the codes, 16 bytes per 8
+  // codes, the B registers of two mma (int4: one word's (x0,x4) (x1,x5) | (x2,x6) (x3,x7);
+  // int8: two words' (x0,x2) (x1,x3) | (x4,x6) (x5,x7)).
+  auto load_piece = [&](int mi, int pc, std::uint32_t(&raw)[PW]) {
+    if (pc < count) {
+      const uint4* src = reinterpret_cast<const uint4*>(x + mi * k + (p0 + pc) * PC);
+#pragma unroll
+      for (int j = 0; j < PW / 4; ++j) {
+        const uint4 v = __ldg(src + j);
+        raw[4 * j] = v.x, raw[4 * j + 1] = v.y, raw[4 * j + 2] = v.z, raw[4 * j + 3] = v.w;
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < PW; ++j) raw[j] = 0;
+    }
+  };
+  auto stage_piece = [&](int mi, int pc, const std::uint32_t(&raw)[PW]) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < PW; ++j) {
+      if constexpr (is_bf16<TX>()) {
+        sum += __uint_as_float(raw[j] << 16) + __uint_as_float(raw[j] & 0xFFFF0000u);
+      } else {
+        const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&raw[j]));
+        sum += f.x + f.y;
+      }
+    }
+    std::uint32_t* dst = sm + L.xs + (mi * segs + (pc >> 2)) * 4 * PW + (pc & 3) * 4;
+#pragma unroll
+    for (int j = 0; j < PW / 4; ++j) {
+      const std::uint32_t* r = raw + 4 * j;
+      uint4 v;
+      if constexpr (Bits == 4)
+        v = make_uint4(__byte_perm(r[0], r[2], 0x5410), __byte_perm(r[0], r[2], 0x7632),
+                       __byte_perm(r[1], r[3], 0x5410), __byte_perm(r[1], r[3], 0x7632));
+      else
+        v = make_uint4(__byte_perm(r[0], r[1], 0x5410), __byte_perm(r[0], r[1], 0x7632),
+                       __byte_perm(r[2], r[3], 0x5410), __byte_perm(r[2], r[3], 0x7632));
+      *reinterpret_cast<uint4*>(dst + j * 16) = v;
+    }
+    reinterpret_cast<float*>(sm)[L.xsum + pc * MP + mi] = sum;
+  };
+
+  // The thread's first piece of x goes out ahead of the codes: x sits in L2, and behind
+  // a flood of code misses its loads waited as long as the codes did (ncu, session 23:
+  // the staging and the barrier after it drew over half of the stall samples).
+  const int tid = warp * 32 + lane;
+  const bool early = tid < segs * 4;
+  std::uint32_t first[PW];
+  if (early) load_piece(0, tid, first);
+
   Fetched ring[Depth];
   // The first loads and prefetches go out before the activations are staged.
   if (sb < se) {
@@ -297,10 +349,13 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
     for (int d = 0; d < Depth; ++d)
       if (sb + d < se) fetch(ring[d], sb + d);
     for (int d = Depth; d < Depth + ahead && sb + d < se; ++d) prefetch(sb + d);
-    // This warp's scales and biases: lanes 0-15 a row's scales, 16-31 its biases.
+  }
+  // Beyond the ring, this warp's scales and biases: lanes 0-15 a row's scales, 16-31
+  // its biases.
+  if (ahead > 0 && sb + Depth < se) {
     const std::int64_t pn = min(tile * kRows + (lane & 15), n_out - 1);
     const TS* base = (lane < 16 ? scales : biases) + pn * groups;
-    const int ga = ((p0 + sb * 4) * PC) >> gshift;
+    const int ga = ((p0 + (sb + Depth) * 4) * PC) >> gshift;
     const int gb = ((p0 + min(se * 4, count) - 1) * PC) >> gshift;
     const auto first = reinterpret_cast<std::uintptr_t>(base + ga) & ~std::uintptr_t{31};
     const auto last = reinterpret_cast<std::uintptr_t>(base + gb);
@@ -309,54 +364,19 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   }
 
   // Stage the activations: a thread per (row of x, piece), permuted into mma order,
-  // with the piece's sum; pieces past `count` and rows past M are zero.
-  const int tid = warp * 32 + lane;
+  // with the piece's sum; pieces past `count` and rows past M are zero. Each thread's
+  // first piece was loaded before the codes (above).
   float* const xsum_sm = reinterpret_cast<float*>(sm) + L.xsum;
+  if (early) stage_piece(0, tid, first);
   for (int mi = 0; mi < MP; ++mi) {
-    for (int pc = tid; pc < segs * 4; pc += warps * 32) {
+    for (int pc = mi == 0 ? tid + warps * 32 : tid; pc < segs * 4; pc += warps * 32) {
       if (mi >= m_rows) {
         xsum_sm[pc * MP + mi] = 0.0f;
         continue;
       }
-      const int seg = pc >> 2, o = pc & 3;
       std::uint32_t raw[PW];
-      if (pc < count) {
-        const uint4* src = reinterpret_cast<const uint4*>(x + mi * k + (p0 + pc) * PC);
-#pragma unroll
-        for (int j = 0; j < PW / 4; ++j) {
-          const uint4 v = __ldg(src + j);
-          raw[4 * j] = v.x, raw[4 * j + 1] = v.y, raw[4 * j + 2] = v.z, raw[4 * j + 3] = v.w;
-        }
-      } else {
-#pragma unroll
-        for (int j = 0; j < PW; ++j) raw[j] = 0;
-      }
-      float sum = 0.0f;
-#pragma unroll
-      for (int j = 0; j < PW; ++j) {
-        if constexpr (is_bf16<TX>()) {
-          sum += __uint_as_float(raw[j] << 16) + __uint_as_float(raw[j] & 0xFFFF0000u);
-        } else {
-          const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&raw[j]));
-          sum += f.x + f.y;
-        }
-      }
-      // 16 bytes per 8 codes: the B registers of two mma (int4: one word's
-      // (x0,x4) (x1,x5) | (x2,x6) (x3,x7); int8: two words' (x0,x2) (x1,x3) | (x4,x6) (x5,x7)).
-      std::uint32_t* dst = sm + L.xs + (mi * segs + seg) * 4 * PW + o * 4;
-#pragma unroll
-      for (int j = 0; j < PW / 4; ++j) {
-        const std::uint32_t* r = raw + 4 * j;
-        uint4 v;
-        if constexpr (Bits == 4)
-          v = make_uint4(__byte_perm(r[0], r[2], 0x5410), __byte_perm(r[0], r[2], 0x7632),
-                         __byte_perm(r[1], r[3], 0x5410), __byte_perm(r[1], r[3], 0x7632));
-        else
-          v = make_uint4(__byte_perm(r[0], r[1], 0x5410), __byte_perm(r[0], r[1], 0x7632),
-                         __byte_perm(r[2], r[3], 0x5410), __byte_perm(r[2], r[3], 0x7632));
-        *reinterpret_cast<uint4*>(dst + j * 16) = v;
-      }
-      xsum_sm[pc * MP + mi] = sum;
+      load_piece(mi, pc, raw);
+      stage_piece(mi, pc, raw);
     }
   }
   for (int i = tid; i < 64; i += warps * 32) sm[L.zeros + i] = 0;
