@@ -314,9 +314,10 @@ std::string kernel_source(const FusedAttr& f, std::span<const Tensor> in, std::s
   if (L.strided > 0)
     s += "  i64 strides[" + std::to_string(L.strided) + "][" + std::to_string(dims) + "];\n";
   s += "};\nextern \"C\" __global__ void emily_fused(const Params p) {\n";
-  // A dependent launch (dependent_launch.cuh): wait before anything is read or written.
+  // A dependent launch (dependent_launch.cuh): wait before anything is read or written,
+  // then let the next dependent kernel be scheduled.
   s += "#if __CUDA_ARCH__ >= 900\n  asm volatile(\"griddepcontrol.wait;\" ::: "
-       "\"memory\");\n#endif\n";
+       "\"memory\");\n  asm volatile(\"griddepcontrol.launch_dependents;\");\n#endif\n";
   s += "  const i64 step = (i64)gridDim.x * blockDim.x;\n";
   s += "  for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < p.n; i += step) {\n";
   if (L.strided > 0) {
