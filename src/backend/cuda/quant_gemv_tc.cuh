@@ -35,7 +35,7 @@
 // each warp's load-wait-compute chain still leaves DRAM at 27% (int4 4096^2) to 57%
 // (int8 8192^2) of peak; 1.08-1.16x the FMA kernel for int4 at M = 1, 0.8x for int8,
 // 1.45-2.6x at M = 2 and 8. Session 23 keeps a ring of segments' loads in registers
-// (5-8% at int4) and found the rest of the time in each warp's fixed work (ncu: the
+// (6-11% at int4) and found the rest of the time in each warp's fixed work (ncu: the
 // prologue, staging and epilogue drew two thirds of the stall samples at 4096^2).
 #pragma once
 
