@@ -4,7 +4,7 @@
 // Oracle: eager on the GPU, i.e. the standalone CUDA kernels, one per primitive.
 // Tolerance: 4 ULP for f32 (the fuse tolerance of docs/COMPILER.md), 1e-15 relative for
 // f64 (about 4.5 ULP), 2 units of f16/bf16 precision (bitwise expected: see matches());
-// bool results bitwise. Every test skips, saying why, on a machine
+// bool and integer results bitwise. Every test skips, saying why, on a machine
 // without a CUDA device.
 #include <unistd.h>
 #include <atomic>
@@ -118,8 +118,39 @@ std::vector<Tensor> casts_half(const std::vector<Tensor>& in) {
   return {back, h, astype(less(h, astype(a, DType::f16)), DType::bf16)};
 }
 
+// Integer chains: wrapping products and sums, truncating division and the divisor-signed
+// remainder (divisors 0 and -1 among them), bitwise ops, comparisons and conversions.
+std::vector<Tensor> integer_chain(const std::vector<Tensor>& in) {
+  const Tensor &a = in[0], &b = in[1], &c = in[2];
+  Tensor s = a * b + a - b;
+  Tensor m = maximum(s, -a);
+  Tensor q = quotient(m, c) + remainder(a, c);
+  Tensor bits = bitwise_xor(bitwise_and(a, b), bitwise_or(s, q));
+  Tensor pick = where(less(a, b), abs(q), minimum(bits, m));
+  Tensor wide = astype(pick, DType::s64) * astype(c, DType::s64);
+  return {pick, wide, greater_equal(s, m), astype(pick, DType::f32) + astype(c, DType::f64)};
+}
+
+// Operands over the dtype's whole range (64-bit ones from spread 32-bit values), and
+// divisors in {-1, 0, 1, 2} (unsigned: {MAX, 0, 1, 2}).
+std::vector<Tensor> integer_inputs(DType dtype, Device d, std::uint64_t seed) {
+  const Shape shape{257, 129};
+  auto raw = [&](std::uint64_t k) {
+    Tensor x = random::bits(random::key(seed + k), shape);
+    if (size_of(dtype) == 8) x = astype(astype(x, DType::s32), DType::s64) * 2654435761.0;
+    return astype(x, dtype);
+  };
+  Tensor c =
+      astype(bitwise_and(random::bits(random::key(seed + 2), shape), full({}, 3, DType::u32)),
+             dtype) -
+      1;
+  return {to_device(raw(0), d), to_device(raw(1), d), to_device(c, d)};
+}
+
 ::testing::AssertionResult matches(const Tensor& got, const Tensor& want) {
   Tensor g = to_host(got), w = to_host(want);
+  if (kind(w.dtype()) == DTypeKind::signed_int || kind(w.dtype()) == DTypeKind::unsigned_int)
+    return all_equal(g, w);
   if (w.dtype() == DType::f64) return all_close(g, w, 1e-15, 0.0);
   // Every step rounds to f16/bf16 as eager stores it, so results are expected bitwise;
   // 2 units of the format's precision (2^-10, 2^-7) absorb a rounding flipped by a one-ULP
@@ -166,8 +197,22 @@ TEST(CudaFuseTable, CanFuseAnswersForTheGeneratedSteps) {
   }
   EXPECT_TRUE(can_fuse(cuda, Primitive::astype, DType::f32, DType::f64));
   EXPECT_TRUE(can_fuse(cuda, Primitive::astype, DType::bool_, DType::f32));
-  EXPECT_FALSE(can_fuse(cuda, Primitive::astype, DType::f32, DType::s32));
-  EXPECT_FALSE(can_fuse(cuda, Primitive::add, DType::s32, DType::s32));
+  EXPECT_FALSE(can_fuse(cuda, Primitive::astype, DType::f32, DType::s32));  // saturating
+  for (DType t : {DType::s8, DType::u8, DType::s16, DType::u16, DType::s32, DType::u32, DType::s64,
+                  DType::u64}) {
+    for (Primitive p : {Primitive::add, Primitive::multiply, Primitive::negate, Primitive::abs,
+                        Primitive::quotient, Primitive::remainder, Primitive::bitwise_xor,
+                        Primitive::maximum, Primitive::where})
+      EXPECT_TRUE(can_fuse(cuda, p, t, t)) << name(p) << " " << name(t);
+    EXPECT_TRUE(can_fuse(cuda, Primitive::less_equal, t, DType::bool_)) << name(t);
+    EXPECT_TRUE(can_fuse(cuda, Primitive::astype, t, DType::s64)) << name(t);
+    EXPECT_TRUE(can_fuse(cuda, Primitive::astype, DType::bool_, t)) << name(t);
+    EXPECT_TRUE(can_fuse(cuda, Primitive::astype, t, DType::f64)) << name(t);
+    EXPECT_FALSE(can_fuse(cuda, Primitive::astype, t, DType::bf16)) << name(t);  // via double
+    EXPECT_FALSE(can_fuse(cuda, Primitive::left_shift, t, t)) << name(t);
+    EXPECT_FALSE(can_fuse(cuda, Primitive::add, t, DType::bool_)) << name(t);
+  }
+  EXPECT_FALSE(can_fuse(cuda, Primitive::add, DType::c64, DType::c64));
   EXPECT_TRUE(can_fuse(cuda, Primitive::add, DType::f16, DType::f16));
   EXPECT_TRUE(can_fuse(cuda, Primitive::less, DType::bf16, DType::bool_));
   EXPECT_TRUE(can_fuse(cuda, Primitive::astype, DType::f32, DType::bf16));
@@ -214,6 +259,14 @@ TEST_F(CudaFuse, ComparisonsWhereAndNaNs) {
       check_fused(choose, in, std::string("choose ") + std::string(name(dtype)));
     }
   }
+}
+
+TEST_F(CudaFuse, IntegerChainsMatchEagerBitwise) {
+  std::uint64_t seed = 800;
+  for (DType dtype : {DType::s8, DType::u8, DType::s16, DType::u16, DType::s32, DType::u32,
+                      DType::s64, DType::u64})
+    check_fused(integer_chain, integer_inputs(dtype, gpu, seed += 3),
+                std::string("integer chain ") + std::string(name(dtype)));
 }
 
 TEST_F(CudaFuse, Casts) {

@@ -37,8 +37,12 @@ bool is_half(DType t) {
   return t == DType::f16 || t == DType::bf16;
 }
 
+bool is_integer(DType t) {
+  return kind(t) == DTypeKind::signed_int || kind(t) == DTypeKind::unsigned_int;
+}
+
 // The C++ type a value of dtype `t` lives in inside the kernel: f16 and bf16 compute in
-// float, as the standalone kernels do; null for dtypes the generator lacks.
+// float, as the standalone kernels do; null for dtypes the generator lacks (c64).
 const char* ctype(DType t) {
   switch (t) {
     case DType::f32:
@@ -49,6 +53,22 @@ const char* ctype(DType t) {
       return "double";
     case DType::bool_:
       return "bool";
+    case DType::s8:
+      return "signed char";
+    case DType::u8:
+      return "unsigned char";
+    case DType::s16:
+      return "short";
+    case DType::u16:
+      return "unsigned short";
+    case DType::s32:
+      return "int";
+    case DType::u32:
+      return "unsigned";
+    case DType::s64:
+      return "long long";
+    case DType::u64:
+      return "unsigned long long";
     default:
       return nullptr;
   }
@@ -72,10 +92,94 @@ std::optional<std::string> conversion(DType t, DType r, const std::string& a) {
   if (!ctype(t) || !ctype(r)) return std::nullopt;
   if (t == r) return a;
   if (r == DType::bool_) return "(" + a + " != 0)";
+  // Integers: to another integer wraps (static_cast), to f32/f64 rounds once, bool gives
+  // 0 or 1. To f16/bf16 (through double) and floats to integers (saturating) are left to
+  // the standalone kernel.
+  if (is_integer(r)) {
+    if (t == DType::bool_ || is_integer(t)) return "((" + std::string(ctype(r)) + ")" + a + ")";
+    return std::nullopt;
+  }
+  if (is_integer(t)) {
+    if (r != DType::f32 && r != DType::f64) return std::nullopt;
+    return "((" + std::string(ctype(r)) + ")" + a + ")";
+  }
   if (t == DType::bool_) return "(" + a + (r == DType::f64 ? " ? 1.0 : 0.0)" : " ? 1.0f : 0.0f)");
   if (is_half(r)) return t == DType::f64 ? std::nullopt : std::optional(round_to(r, a));
   if (r == DType::f32) return t == DType::f64 ? "((float)" + a + ")" : a;
   return "((double)" + a + ")";  // to f64: exact
+}
+
+bool is_comparison(Primitive op) {
+  return op == Primitive::equal || op == Primitive::not_equal || op == Primitive::less ||
+         op == Primitive::less_equal || op == Primitive::greater || op == Primitive::greater_equal;
+}
+
+// A comparison's infix operator; null for other ops.
+const char* comparison(Primitive op) {
+  switch (op) {
+    case Primitive::equal:
+      return "==";
+    case Primitive::not_equal:
+      return "!=";
+    case Primitive::less:
+      return "<";
+    case Primitive::less_equal:
+      return "<=";
+    case Primitive::greater:
+      return ">";
+    case Primitive::greater_equal:
+      return ">=";
+    default:
+      return nullptr;
+  }
+}
+
+// An integer step, as elementwise_ops.cuh computes it: add, subtract, multiply and negate
+// wrap in the unsigned type of at least int's width (so no signed overflow happens), |MIN|
+// wraps to MIN, division truncates with x / 0 = 0 and MIN / -1 = MIN, the remainder takes
+// the divisor's sign with x % 0 = 0.
+std::optional<std::string> integer_expression(Primitive op, DType t, DType r,
+                                              std::span<const std::string> a) {
+  const std::string T = ctype(t);
+  const std::string W = size_of(t) == 8 ? "unsigned long long" : "unsigned";
+  const bool is_signed = kind(t) == DTypeKind::signed_int;
+  if (r != (is_comparison(op) ? DType::bool_ : t)) return std::nullopt;
+  auto cast = [&](const std::string& e) { return "((" + T + ")(" + e + "))"; };
+  auto wrapped = [&](const char* o) {
+    return cast("(" + W + ")" + a[0] + " " + o + " (" + W + ")" + a[1]);
+  };
+  if (const char* c = comparison(op)) return "(" + a[0] + " " + c + " " + a[1] + ")";
+  switch (op) {
+    case Primitive::add:
+      return wrapped("+");
+    case Primitive::subtract:
+      return wrapped("-");
+    case Primitive::multiply:
+      return wrapped("*");
+    case Primitive::negate:
+      return cast("-(" + W + ")" + a[0]);
+    case Primitive::abs:
+      if (!is_signed) return a[0];
+      return "(" + a[0] + " < 0 ? " + cast("-(" + W + ")" + a[0]) + " : " + a[0] + ")";
+    case Primitive::maximum:
+      return "(" + a[0] + " > " + a[1] + " ? " + a[0] + " : " + a[1] + ")";
+    case Primitive::minimum:
+      return "(" + a[0] + " < " + a[1] + " ? " + a[0] + " : " + a[1] + ")";
+    case Primitive::bitwise_and:
+      return cast(a[0] + " & " + a[1]);
+    case Primitive::bitwise_or:
+      return cast(a[0] + " | " + a[1]);
+    case Primitive::bitwise_xor:
+      return cast(a[0] + " ^ " + a[1]);
+    case Primitive::quotient:
+      return "emily_quotient(" + a[0] + ", " + a[1] + ")";
+    case Primitive::remainder:
+      return "emily_remainder(" + a[0] + ", " + a[1] + ")";
+    case Primitive::where:
+      return "(" + a[0] + " ? " + a[1] + " : " + a[2] + ")";
+    default:
+      return std::nullopt;
+  }
 }
 
 // The value of a step (`op` computing on `t` into `r`) over the operands named `a`, as
@@ -92,6 +196,7 @@ std::optional<std::string> expression(Primitive op, DType t, DType r,
     if (!e || r == DType::bool_) return e;
     return round_to(t, *e);
   }
+  if (is_integer(t)) return integer_expression(op, t, r, a);
   if (t != DType::f32 && t != DType::f64) return std::nullopt;
   const bool f = t == DType::f32;
   const std::string suffix = f ? "f" : "", one = f ? "1.0f" : "1.0";
@@ -101,10 +206,8 @@ std::optional<std::string> expression(Primitive op, DType t, DType r,
     return s + ")";
   };
   auto infix = [&](const char* o) { return "(" + a[0] + " " + o + " " + a[1] + ")"; };
-  const bool compares = op == Primitive::equal || op == Primitive::not_equal ||
-                        op == Primitive::less || op == Primitive::less_equal ||
-                        op == Primitive::greater || op == Primitive::greater_equal;
-  if (r != (compares ? DType::bool_ : t)) return std::nullopt;
+  if (r != (is_comparison(op) ? DType::bool_ : t)) return std::nullopt;
+  if (const char* c = comparison(op)) return infix(c);
   switch (op) {
     case Primitive::add:
       return call(f ? "__fadd_rn" : "__dadd_rn", 2);
@@ -139,18 +242,6 @@ std::optional<std::string> expression(Primitive op, DType t, DType r,
              "))";
     case Primitive::sigmoid:
       return call("emily_sigmoid", 1);
-    case Primitive::equal:
-      return infix("==");
-    case Primitive::not_equal:
-      return infix("!=");
-    case Primitive::less:
-      return infix("<");
-    case Primitive::less_equal:
-      return infix("<=");
-    case Primitive::greater:
-      return infix(">");
-    case Primitive::greater_equal:
-      return infix(">=");
     case Primitive::where:
       return "(" + a[0] + " ? " + a[1] + " : " + a[2] + ")";
     default:
@@ -192,6 +283,21 @@ __device__ __forceinline__ float emily_f16_round(float f) {
 }
 __device__ __forceinline__ float emily_bf16_round(float f) {
   return emily_bf16_load(emily_bf16_store(f));
+}
+// Integer division and remainder as elementwise_ops.cuh's Quotient and Remainder (the
+// comparisons with -1 are never true for unsigned types).
+template <class T>
+__device__ __forceinline__ T emily_quotient(T a, T b) {
+  if (b == 0) return T(0);
+  if (T(-1) < T(0) && b == T(-1)) return T(0u - (unsigned long long)a);
+  return T(a / b);
+}
+template <class T>
+__device__ __forceinline__ T emily_remainder(T a, T b) {
+  if (b == 0) return T(0);
+  if (T(-1) < T(0) && b == T(-1)) return T(0);
+  const T r = T(a % b);
+  return (r != 0 && ((r < T(0)) != (b < T(0)))) ? T(r + b) : r;
 }
 __device__ __forceinline__ float emily_sigmoid(float x) {
   if (x >= 0.0f) return __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-x)));
