@@ -20,8 +20,8 @@
 //    row's 64 consecutive bytes (a "segment"). The mma's k positions 2t, 2t+1, 2t+8,
 //    2t+9 hold codes of lane t's piece, so the A operand needs no data movement between
 //    lanes, only code pairs in the order the bit tricks give them ((c0, c4), (c1, c5)...
-//    of an int4 word); the activations are permuted once per block into that order in
-//    shared memory.
+//    of an int4 word); each warp permutes the activations of its own segments into
+//    that order in shared memory.
 //  - Pieces of one segment may lie in different groups (group 32 or 64), so the 8 B
 //    columns keep them apart: column n = 2 t' + mm holds activation row 2 p + mm at the
 //    positions of lane t' only (zero elsewhere), so C[row][2t + mm], which lane t
@@ -36,7 +36,8 @@
 // (int8 8192^2) of peak; 1.08-1.16x the FMA kernel for int4 at M = 1, 0.8x for int8,
 // 1.45-2.6x at M = 2 and 8. Session 23 keeps a ring of segments' loads in registers
 // (6-11% at int4) and found the rest of the time in each warp's fixed work (ncu: the
-// prologue, staging and epilogue drew two thirds of the stall samples at 4096^2).
+// prologue, staging and epilogue drew two thirds of the stall samples at 4096^2); each
+// warp now stages its own activations, with no block-wide barrier before its products.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -175,8 +176,8 @@ __device__ __forceinline__ uint4 load_stream(const std::uint32_t* p) {
 // Shared memory of a block, in 32-bit words: permuted activations
 // [M][segments][piece_words / 4][4 lanes][4] (a lane's 16-byte read for two mma sits
 // beside its quad's: no bank conflicts), per-piece activation sums
-// [segments][4 pieces][2 * sets] (zero past M), 64 zero words (what a lane reads, at
-// every offset it uses, where its B column is zero), and the warps' sums
+// [segments][4 pieces][2 * sets] (zero past M), 64 zero words per warp (what a lane
+// reads, at every offset it uses, where its B column is zero), and the warps' sums
 // [warps][2 * sets][16].
 struct Smem {
   int xs, xsum, zeros, red, words;
@@ -187,7 +188,7 @@ __host__ __device__ inline Smem smem_layout(int m, int segs, int warps, int sets
   s.xs = 0;
   s.xsum = s.xs + m * segs * 4 * piece_words<Bits>();
   s.zeros = s.xsum + segs * 4 * 2 * sets;
-  s.red = s.zeros + 64;
+  s.red = s.zeros + 64 * warps;
   s.words = s.red + warps * 2 * sets * kRows;
   return s;
 }
@@ -334,13 +335,16 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
     reinterpret_cast<float*>(sm)[L.xsum + pc * MP + mi] = sum;
   };
 
-  // The thread's first piece of x goes out ahead of the codes: x sits in L2, and behind
-  // a flood of code misses its loads waited as long as the codes did (ncu, session 23:
-  // the staging and the barrier after it drew over half of the stall samples).
+  // Each warp stages the activations of its own segments, so no warp waits on another
+  // before its products (ncu, session 23: the block-wide staging and the barrier after
+  // it drew over half of the stall samples). The lane's first piece goes out ahead of
+  // the codes: x sits in L2, and behind a flood of code misses its loads waited as long
+  // as the codes did.
   const int tid = warp * 32 + lane;
-  const bool early = tid < segs * 4;
+  const int pb = sb * 4, pe = max(se, sb) * 4;  // the warp's pieces
+  const bool early = pb + lane < pe;
   std::uint32_t first[PW];
-  if (early) load_piece(0, tid, first);
+  if (early) load_piece(0, pb + lane, first);
 
   Fetched ring[Depth];
   // The first loads and prefetches go out before the activations are staged.
@@ -363,13 +367,12 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
       prefetch_line(reinterpret_cast<const void*>(q));
   }
 
-  // Stage the activations: a thread per (row of x, piece), permuted into mma order,
-  // with the piece's sum; pieces past `count` and rows past M are zero. Each thread's
-  // first piece was loaded before the codes (above).
+  // Stage the warp's activations: a lane per (row of x, piece), permuted into mma
+  // order, with the piece's sum; pieces past `count` and rows past M are zero.
   float* const xsum_sm = reinterpret_cast<float*>(sm) + L.xsum;
-  if (early) stage_piece(0, tid, first);
+  if (early) stage_piece(0, pb + lane, first);
   for (int mi = 0; mi < MP; ++mi) {
-    for (int pc = mi == 0 ? tid + warps * 32 : tid; pc < segs * 4; pc += warps * 32) {
+    for (int pc = pb + lane + (mi == 0 ? 32 : 0); pc < pe; pc += 32) {
       if (mi >= m_rows) {
         xsum_sm[pc * MP + mi] = 0.0f;
         continue;
@@ -379,8 +382,9 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
       stage_piece(mi, pc, raw);
     }
   }
-  for (int i = tid; i < 64; i += warps * 32) sm[L.zeros + i] = 0;
-  __syncthreads();
+  std::uint32_t* const zeros = sm + L.zeros + warp * 64;
+  zeros[lane] = 0, zeros[lane + 32] = 0;
+  __syncwarp();
 
   // B column n = 2 owner + mm holds activation row 2p + mm at the k positions of lane
   // `owner` of the quad, zero elsewhere; so C[row][2t + mm] is this lane's own piece
@@ -392,7 +396,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   for (int p = 0; p < Sets; ++p) {
     const int mb = 2 * p + (g & 1);
     const bool own = g / 2 == t && mb < m_rows;
-    bptr[p] = sm + (own ? L.xs + mb * segs * 4 * PW + t * 4 : L.zeros);
+    bptr[p] = own ? sm + L.xs + mb * segs * 4 * PW + t * 4 : zeros;
     bstep[p] = own ? 4 * PW : 0;
   }
   const float* const xsp = xsum_sm + t * MP;
