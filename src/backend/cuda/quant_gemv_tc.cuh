@@ -291,6 +291,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   };
 
   const Smem L = smem_layout<Bits>(m_rows, segs, warps, Sets);
+  float* const xsum_sm = reinterpret_cast<float*>(sm) + L.xsum;
   // One piece of activation row mi (zeros past the split), and its staging: the sum, and
   // the values permuted into the order the bit tricks give the codes, 16 bytes per 8
   // codes, the B registers of two mma (int4: one word's (x0,x4) (x1,x5) | (x2,x6) (x3,x7);
@@ -332,7 +333,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
                        __byte_perm(r[2], r[3], 0x5410), __byte_perm(r[2], r[3], 0x7632));
       *reinterpret_cast<uint4*>(dst + j * 16) = v;
     }
-    reinterpret_cast<float*>(sm)[L.xsum + pc * MP + mi] = sum;
+    xsum_sm[pc * MP + mi] = sum;
   };
 
   // Each warp stages the activations of its own segments, so no warp waits on another
@@ -361,15 +362,13 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
     const TS* base = (lane < 16 ? scales : biases) + pn * groups;
     const int ga = ((p0 + (sb + Depth) * 4) * PC) >> gshift;
     const int gb = ((p0 + min(se * 4, count) - 1) * PC) >> gshift;
-    const auto first = reinterpret_cast<std::uintptr_t>(base + ga) & ~std::uintptr_t{31};
-    const auto last = reinterpret_cast<std::uintptr_t>(base + gb);
-    for (std::uintptr_t q = first; q <= last; q += 32)
-      prefetch_line(reinterpret_cast<const void*>(q));
+    const auto lo = reinterpret_cast<std::uintptr_t>(base + ga) & ~std::uintptr_t{31};
+    const auto hi = reinterpret_cast<std::uintptr_t>(base + gb);
+    for (std::uintptr_t q = lo; q <= hi; q += 32) prefetch_line(reinterpret_cast<const void*>(q));
   }
 
   // Stage the warp's activations: a lane per (row of x, piece), permuted into mma
   // order, with the piece's sum; pieces past `count` and rows past M are zero.
-  float* const xsum_sm = reinterpret_cast<float*>(sm) + L.xsum;
   if (early) stage_piece(0, pb + lane, first);
   for (int mi = 0; mi < MP; ++mi) {
     for (int pc = pb + lane + (mi == 0 ? 32 : 0); pc < pe; pc += 32) {
