@@ -109,11 +109,6 @@ std::optional<std::string> conversion(DType t, DType r, const std::string& a) {
   return "((double)" + a + ")";  // to f64: exact
 }
 
-bool is_comparison(Primitive op) {
-  return op == Primitive::equal || op == Primitive::not_equal || op == Primitive::less ||
-         op == Primitive::less_equal || op == Primitive::greater || op == Primitive::greater_equal;
-}
-
 // A comparison's infix operator; null for other ops.
 const char* comparison(Primitive op) {
   switch (op) {
@@ -132,6 +127,10 @@ const char* comparison(Primitive op) {
     default:
       return nullptr;
   }
+}
+
+bool is_comparison(Primitive op) {
+  return comparison(op) != nullptr;
 }
 
 // An integer step, as elementwise_ops.cuh computes it: add, subtract, multiply and negate
