@@ -306,6 +306,29 @@ void BM_cuda_copy_like_gemv_linear(benchmark::State& state) {
   bench::time_copy_like(state, state.range(0) * state.range(1) * 2);
 }
 
+// A gated MLP's gate/up product and swiglu for one row: fast::linear_swiglu (the GEMV
+// with swiglu as its epilogue, arg 2 = 1) against the product and fast::swiglu apart (0),
+// recorded over stacked weights {2I, K} rotating past L2. Args: I, K, fused.
+void BM_cuda_linear_swiglu_bf16(benchmark::State& state) {
+  if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t inter = state.range(0), k = state.range(1);
+  const bool fused = state.range(2) != 0;
+  const Device gpu = Device::cuda(0);
+  const std::int64_t copies = std::max<std::int64_t>(2, (256ll << 20) / (2 * inter * k * 2));
+  std::vector<Tensor> w;
+  for (std::int64_t c = 0; c < copies; ++c)
+    w.push_back(random::normal(random::key(c, gpu), {2 * inter, k}, DType::bf16));
+  Tensor x = random::normal(random::key(99, gpu), {1, k}, DType::bf16);
+  StreamGuard guard(default_stream(gpu));
+  bench::time_gpu_clock(state, 2, w.size(), [&](std::size_t i) {
+    const Tensor& wi = w[i % w.size()];
+    if (fused) return fast::linear_swiglu(x, wi);
+    const Tensor y = matmul(x, transpose(wi));
+    return fast::swiglu(slice(y, {0, 0}, {1, inter}), slice(y, {0, inter}, {1, 2 * inter}));
+  });
+  state.SetBytesProcessed(state.iterations() * 2 * inter * k * 2);
+}
+
 // bf16 matmul n x n x n through Emily's cuBLASLt path (random data; 2 n^3 flops).
 // Args: n, clock.
 void BM_cuda_matmul_bf16(benchmark::State& state) {
@@ -584,6 +607,10 @@ void decode_linears(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_cuda_gemv_linear_bf16)->Apply(decode_linears);
 BENCHMARK(BM_cuda_copy_like_gemv_linear)->Apply(decode_linears);
+BENCHMARK(BM_cuda_linear_swiglu_bf16)
+    ->ArgsProduct({{3072}, {1024}, {0, 1}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_cuda_eager_add_1_element)
     ->Arg(0)
     ->Arg(1)

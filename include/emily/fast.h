@@ -36,6 +36,12 @@ std::pair<Tensor, Tensor> add_layer_norm(const Tensor& x, const Tensor& residual
 
 // silu(gate) * up, elementwise; gate and up have one shape and dtype.
 Tensor swiglu(const Tensor& gate, const Tensor& up);
+// swiglu of a gated MLP's two products at once: x {..., K} and gate_up {2I, K}, the gate
+// projection's I rows over the up projection's (a Linear's weight layout), give
+// swiglu(x gate^T, x up^T) {..., I}, each product rounded to x's dtype first as two
+// Linears leave it. A decode step's gate/up product with swiglu as its epilogue: one
+// pass over the weights and no launch for the elementwise step.
+Tensor linear_swiglu(const Tensor& x, const Tensor& gate_up);
 
 // Rotary position embeddings over the first `dims` features of the last axis (the rest
 // pass through). Feature pair i turns by position * scale * base^(-2i/dims); pairs are
@@ -56,6 +62,14 @@ Tensor rope_positions(const Tensor& x, int dims, bool traditional, double base, 
 Tensor rms_norm_rope_positions(const Tensor& x, const Tensor& weight, double eps, int dims,
                                bool traditional, double base, double scale,
                                const Tensor& positions);
+// And for q and k at once (q_weight and k_weight {D}, one positions {B, T} for both, any
+// head counts): the two results of the two calls above, from one launch where the
+// backend has the kernel.
+std::pair<Tensor, Tensor> rms_norm_rope_positions(const Tensor& q, const Tensor& q_weight,
+                                                  const Tensor& k, const Tensor& k_weight,
+                                                  double eps, int dims, bool traditional,
+                                                  double base, double scale,
+                                                  const Tensor& positions);
 // rope_with_freqs: as rope_ids, with inverse frequencies freqs {dims/2} given in place
 // of base^(-2i/dims) (pair i turns by position * scale * freqs[i]).
 Tensor rope_with_freqs(const Tensor& x, int dims, bool traditional, double scale,

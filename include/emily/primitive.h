@@ -124,6 +124,8 @@ struct NormAttr {
 // holds the inverse frequencies instead of base^(-2i/dims). With `has_norm` the rows are
 // first rms-normed (rounded to x's dtype, as fast_rms_norm leaves them) with the weight
 // given as the last operand: Qwen3's per-head q/k norm and the rotation in one kernel.
+// With `pair` as well (token positions, no frequencies) the operands are {q, positions,
+// q_weight, k, k_weight} and the results q's and k's: both heads' norms in one launch.
 enum class RopePositions : std::uint8_t { scalar, batch, tokens };
 struct RopeAttr {
   int dims = 0;
@@ -135,6 +137,7 @@ struct RopeAttr {
   bool has_freqs = false;
   bool has_norm = false;
   double norm_eps = 0.0;
+  bool pair = false;
   bool operator==(const RopeAttr&) const = default;
 };
 // Attention over q {B, Nq, Tq, D}, k {B, Nkv, Tkv, D}, v {B, Nkv, Tkv, Dv}. Causal rows
@@ -342,6 +345,7 @@ enum class Family : std::uint8_t {
   X(fast_rms_norm, fast, -1, NormAttr)              \
   X(fast_layer_norm, fast, -1, NormAttr)            \
   X(fast_swiglu, fast, 2, NoAttr)                   \
+  X(fast_linear_swiglu, fast, 2, NoAttr)            \
   X(fast_rope, fast, -1, RopeAttr)                  \
   X(fast_sdpa, fast, -1, SdpaAttr)                  \
   X(dequantize, quant, 3, QuantAttr)                \

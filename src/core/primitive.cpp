@@ -134,7 +134,7 @@ std::string to_string(const Attr& a) {
          << ", scale=" << x.scale << ", offset=" << x.offset
          << ", positions=" << kPositions[static_cast<int>(x.positions)]
          << ", has_freqs=" << x.has_freqs << ", has_norm=" << x.has_norm
-         << ", norm_eps=" << x.norm_eps;
+         << ", norm_eps=" << x.norm_eps << ", pair=" << x.pair;
     }
     void operator()(const SdpaAttr& x) {
       static constexpr const char* kMasks[] = {"none", "additive", "boolean", "keys"};

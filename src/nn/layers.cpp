@@ -125,15 +125,27 @@ bool StackedLinears::current(const std::vector<const Linear*>& parts) const {
   return true;
 }
 
+// Many rows (a prefill) run apart: there a product's launch is a small share, and the
+// slices of one result would be strided, so what reads them would copy them first.
+bool StackedLinears::one_product(const Tensor& x, const std::vector<const Linear*>& parts) const {
+  const std::int64_t rows = x.shape(-1) == 0 ? 0 : x.size() / x.shape(-1);
+  return current(parts) && rows <= kStackedRows;
+}
+
+Tensor StackedLinears::unbiased_weight(const Tensor& x,
+                                       const std::vector<const Linear*>& parts) const {
+  if (parts.empty() || bias_.defined() || weight_.is_quantized() || !one_product(x, parts))
+    return Tensor();
+  require_last_axis("linear", x, parts[0]->in_features);
+  return weight_.dense();
+}
+
 std::vector<Tensor> StackedLinears::operator()(const Tensor& x,
                                                const std::vector<const Linear*>& parts) const {
   std::vector<Tensor> out;
   if (parts.empty()) return out;
   require_last_axis("linear", x, parts[0]->in_features);
-  // Many rows (a prefill) run apart: there a product's launch is a small share, and the
-  // slices of one result would be strided, so what reads them would copy them first.
-  const std::int64_t rows = x.shape(-1) == 0 ? 0 : x.size() / x.shape(-1);
-  if (!current(parts) || rows > kStackedRows) {
+  if (!one_product(x, parts)) {
     for (const Linear* p : parts) out.push_back((*p)(x));
     return out;
   }
@@ -205,6 +217,10 @@ MLP::MLP(std::int64_t hidden, std::int64_t intermediate, bool bias)
 }
 
 Tensor MLP::operator()(const Tensor& x) const {
+  // A decode step's rows with the stacked weights: swiglu as the product's epilogue.
+  if (Tensor w = gate_up_.unbiased_weight(x, {&gate_proj, &up_proj});
+      w.defined() && w.dtype() == x.dtype())
+    return down_proj(fast::linear_swiglu(x, w));
   const std::vector<Tensor> gate_up = gate_up_(x, {&gate_proj, &up_proj});
   return down_proj(fast::swiglu(gate_up[0], gate_up[1]));
 }
@@ -285,6 +301,14 @@ Tensor RoPE::operator()(const Tensor& x, const Tensor& positions, const RMSNorm&
                                        positions);
 }
 
+std::pair<Tensor, Tensor> RoPE::operator()(const Tensor& q, const RMSNorm& q_norm, const Tensor& k,
+                                           const RMSNorm& k_norm, const Tensor& positions) const {
+  if (!inverse_frequencies_.empty() || q_norm.eps != k_norm.eps)
+    return {(*this)(q, positions, q_norm), (*this)(k, positions, k_norm)};
+  return fast::rms_norm_rope_positions(q, q_norm.weight.dense(), k, k_norm.weight.dense(),
+                                       q_norm.eps, dims, false, base_, scale_, positions);
+}
+
 Tensor RoPE::operator()(const Tensor& x, const Tensor& positions) const {
   if (inverse_frequencies_.empty())
     return fast::rope_positions(x, dims, false, base_, scale_, positions);
@@ -344,8 +368,7 @@ Attention::Output Attention::operator()(const Tensor& x, const Tensor& positions
   Tensor k = reshape(qkv[1], {b, t, options.num_kv_heads, d});
   Tensor v = reshape(qkv[2], {b, t, options.num_kv_heads, d});
   if (q_norm && options.rope) {  // each norm fused with the rotation that follows it
-    q = (*options.rope)(q, positions, *q_norm);
-    k = (*options.rope)(k, positions, *k_norm);
+    std::tie(q, k) = (*options.rope)(q, *q_norm, k, *k_norm, positions);
   } else if (q_norm) {
     q = (*q_norm)(q);
     k = (*k_norm)(k);

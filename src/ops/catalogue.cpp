@@ -106,7 +106,7 @@ constexpr std::string_view kSections[][2] = {
      "copy mean softmax log_softmax logsumexp gelu gelu_tanh silu random_bits random_key "
      "random_split random_uniform random_normal random_bernoulli random_categorical "
      "scatter_max scatter_min top_k rfft irfft window_sum window_product window_max window_min "
-     "fast_add_rms_norm fast_add_layer_norm fast_rms_norm_rope_positions"},
+     "fast_add_rms_norm fast_add_layer_norm fast_rms_norm_rope_positions fast_linear_swiglu"},
 };
 
 KernelStatus primitive_status(Primitive p, Device::Type backend) {

@@ -211,6 +211,19 @@ Tensor swiglu(const Tensor& gate, const Tensor& up) {
   return run(Primitive::fast_swiglu, {gate, up}, gate.shape(), gate.dtype(), NoAttr{});
 }
 
+Tensor linear_swiglu(const Tensor& x, const Tensor& gate_up) {
+  constexpr const char* op = "fast_linear_swiglu";
+  require_float(op, "x", x);
+  require_same_dtype(op, "gate_up", gate_up, x);
+  if (x.ndim() < 1) EMILY_THROW(ShapeError, op, "x must have at least one axis");
+  if (gate_up.ndim() != 2 || gate_up.shape(0) % 2 != 0 || gate_up.shape(1) != x.shape(-1))
+    EMILY_THROW(ShapeError, op, "gate_up must be {2I, K} with K = x's last axis ", x.shape(-1),
+                ", got ", to_string(gate_up.shape()));
+  Shape shape = x.shape();
+  shape.back() = gate_up.shape(0) / 2;
+  return run(Primitive::fast_linear_swiglu, {x, gate_up}, shape, x.dtype(), NoAttr{});
+}
+
 Tensor rope(const Tensor& x, int dims, bool traditional, double base, double scale,
             std::int64_t offset) {
   constexpr const char* op = "fast_rope";
@@ -254,6 +267,37 @@ Tensor rms_norm_rope_positions(const Tensor& x, const Tensor& weight, double eps
   std::vector<Tensor> normed = norm_operands(op, x, nullptr, weight, std::nullopt, eps);
   RopeAttr attr{dims, traditional, base, scale, 0, RopePositions::tokens, false, true, eps};
   return run(Primitive::fast_rope, {x, positions, normed[1]}, x.shape(), x.dtype(), attr);
+}
+
+std::pair<Tensor, Tensor> rms_norm_rope_positions(const Tensor& q, const Tensor& q_weight,
+                                                  const Tensor& k, const Tensor& k_weight,
+                                                  double eps, int dims, bool traditional,
+                                                  double base, double scale,
+                                                  const Tensor& positions) {
+  constexpr const char* op = "fast_rms_norm_rope_positions";
+  check_rope(op, q, dims, base, scale);
+  check_rope(op, k, dims, base, scale);
+  check_token_positions(op, q, positions);
+  check_token_positions(op, k, positions);
+  require_same_dtype(op, "k", k, q);
+  if (k.shape(-1) != q.shape(-1))
+    EMILY_THROW(ShapeError, op, "q and k must have one head size, got ", to_string(q.shape()),
+                " and ", to_string(k.shape()));
+  std::vector<Tensor> qn = norm_operands(op, q, nullptr, q_weight, std::nullopt, eps);
+  std::vector<Tensor> kn = norm_operands(op, k, nullptr, k_weight, std::nullopt, eps);
+  const Primitive p = Primitive::fast_rope;
+  std::vector<Tensor> in{q, positions, qn[1], k, kn[1]};
+  RopeAttr attr{dims, traditional, base, scale, 0, RopePositions::tokens, false, true, eps, true};
+  Device device = detail::common_device(op, in);
+  // Where the pair is not one kernel, each tensor takes the single form (its kernel or
+  // its decomposition).
+  if (decomposition_forced(Family::fast) || !kernels(device.type).accepts(p, in, attr))
+    return {rms_norm_rope_positions(q, q_weight, eps, dims, traditional, base, scale, positions),
+            rms_norm_rope_positions(k, k_weight, eps, dims, traditional, base, scale, positions)};
+  auto out = detail::dispatch(
+      p, dense(std::move(in)),
+      std::vector<detail::OutSpec>{{q.shape(), q.dtype()}, {k.shape(), k.dtype()}}, attr);
+  return {out[0], out[1]};
 }
 
 Tensor rope_with_freqs(const Tensor& x, int dims, bool traditional, double scale,

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/rope_frequencies.h"
+#include "emily/fast.h"
 #include "emily/ops.h"
 
 namespace emily::detail {
@@ -41,6 +42,20 @@ Tensor swiglu(const std::vector<Tensor>& in) {
   const DType c = compute_dtype(in[0].dtype());
   Tensor g = astype(in[0], c);
   return astype(g * sigmoid(g) * astype(in[1], c), in[0].dtype());
+}
+
+// The two products as one matmul (a Linear's x W^T over rows), then swiglu of its halves:
+// fast::swiglu, so that where a backend declines only the fused form, its swiglu kernel
+// still runs (and under DecomposeGuard the decomposition above).
+Tensor linear_swiglu(const std::vector<Tensor>& in) {
+  const Tensor &x = in[0], &w = in[1];
+  const std::int64_t k = x.shape(-1), inter = w.shape(0) / 2;
+  const std::int64_t rows = numel(Shape(x.shape().begin(), x.shape().end() - 1));
+  Tensor y = matmul(reshape(x, {rows, k}), transpose(w));
+  Tensor gate = slice(y, {0, 0}, {rows, inter}), up = slice(y, {0, inter}, {rows, 2 * inter});
+  Shape shape = x.shape();
+  shape.back() = inter;
+  return reshape(fast::swiglu(gate, up), shape);
 }
 
 // Positions shaped to broadcast against x's rows (x.shape without its last axis).
@@ -184,6 +199,8 @@ Tensor decompose_fast(Primitive p, const std::vector<Tensor>& in, const Attr& at
       return layer_norm(in, std::get<NormAttr>(attr));
     case Primitive::fast_swiglu:
       return swiglu(in);
+    case Primitive::fast_linear_swiglu:
+      return linear_swiglu(in);
     case Primitive::fast_rope:
       return rope(in, std::get<RopeAttr>(attr));
     case Primitive::fast_sdpa:

@@ -167,7 +167,9 @@ TEST(Compile, EveryPrimitiveFamilyReplays) {
                      Tensor q = reshape(a, {1, 2, 2, 6}), kv = reshape(b, {1, 1, 4, 6});
                      return std::vector<Tensor>{
                          fast::rms_norm(a, reshape(w, {6}), 1e-5),
-                         fast::layer_norm(a, std::nullopt, std::nullopt, 1e-5), fast::swiglu(a, b),
+                         fast::layer_norm(a, std::nullopt, std::nullopt, 1e-5),
+                         fast::swiglu(a, b),
+                         fast::linear_swiglu(a, b),
                          fast::rope(q, 4, false, 10000.0, 1.0, 1),
                          fast::sdpa_causal(q, kv, kv, 0.4)};
                    }});

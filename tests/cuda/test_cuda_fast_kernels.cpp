@@ -9,6 +9,7 @@
 //  - f64 (norms, swiglu, rope): 1e-12.
 //  - bf16 / f16, everything in f32 and one rounding on store: rtol = atol = 2^-7 / 2^-10,
 //    one step of the type's grid (the two sides may round a value on either side).
+//  - bf16 / f16 linear_swiglu: four steps of the grid (linear_swiglu_tol says why).
 //  - bf16 / f16 prefill attention (the tensor-core kernel rounds the softmax weights to
 //    the input type before P V, as flash kernels do): 2^-6 / 2^-8, a weight's rounding
 //    (2^-9 / 2^-12 relative) carried through |v| up to ~4, plus the output's rounding.
@@ -24,6 +25,7 @@
 
 #ifdef EMILY_HAS_CUDA
 #include "backend/cuda/fast_sdpa.h"  // ForceMmaSyncPrefill
+#include "backend/cuda/gemv.h"       // linear_swiglu_accepts
 #endif
 
 namespace emily {
@@ -58,6 +60,20 @@ Tol norm_rope_tol(DType t) {
       return {1.0 / 64, 1.0 / 32};
     case DType::f16:
       return {1.0 / 512, 1.0 / 256};
+    default:
+      return elementwise_tol(t);
+  }
+}
+
+// swiglu of two products each rounded to the type: the oracles may round either product
+// one step apart (silu's slope is below 1.1), then the output once: four steps of the
+// type's grid in all.
+Tol linear_swiglu_tol(DType t) {
+  switch (t) {
+    case DType::bf16:
+      return {4.0 / 128, 4.0 / 128};
+    case DType::f16:
+      return {4.0 / 1024, 4.0 / 1024};
     default:
       return elementwise_tol(t);
   }
@@ -216,6 +232,39 @@ TEST_F(CudaFastKernels, NormRope) {
                                                  1.0, in[2]);
           },
           norm_rope_tol(dt), "fast_rope", std::string(name(dt)) + " " + to_string(c.x));
+      // The pair form: q's and k's heads (another head count) in one launch, each with the
+      // bits of its single call on the GPU, and against the CPU kernel's pair.
+      Shape ks = c.x;
+      ks[2] = ks[2] == 1 ? 3 : ks[2] / 2;
+      Tensor k = normal(seed++, ks, dt);
+      Tensor wk =
+          astype(random::uniform(random::key(seed++), {c.x.back()}, DType::f32, 0.5, 1.5), dt);
+      const Tensor xg = to_device(x, gpu), wg = to_device(w, gpu), kg = to_device(k, gpu);
+      const Tensor wkg = to_device(wk, gpu), pg = to_device(pos, gpu);
+      int ropes = 0;
+      auto id = telemetry::attach("emily.eval.start", [&](const telemetry::Event& e) {
+        if (const std::string* op = e.find("op"); op && *op == "fast_rope") ++ropes;
+      });
+      auto [q_out, k_out] =
+          fast::rms_norm_rope_positions(xg, wg, kg, wkg, 1e-6, c.dims, c.traditional, 1e6, 1.0, pg);
+      telemetry::detach(id);
+      const std::string what = "pair " + std::string(name(dt)) + " " + to_string(c.x);
+      EXPECT_EQ(ropes, 1) << what << ": one launch for both";
+      auto single = [&](const Tensor& t, const Tensor& wt) {
+        return to_host(
+            fast::rms_norm_rope_positions(t, wt, 1e-6, c.dims, c.traditional, 1e6, 1.0, pg));
+      };
+      EXPECT_TRUE(testing::all_equal(to_host(q_out), single(xg, wg))) << what << ", q";
+      EXPECT_TRUE(testing::all_equal(to_host(k_out), single(kg, wkg))) << what << ", k";
+      auto [q_cpu, k_cpu] =
+          fast::rms_norm_rope_positions(x, w, k, wk, 1e-6, c.dims, c.traditional, 1e6, 1.0, pos);
+      const Tol tol = norm_rope_tol(dt);
+      EXPECT_TRUE(all_close(astype(to_host(k_out), DType::f64), astype(k_cpu, DType::f64), tol.rtol,
+                            tol.atol))
+          << what << ", k against the CPU kernel";
+      EXPECT_TRUE(all_close(astype(to_host(q_out), DType::f64), astype(q_cpu, DType::f64), tol.rtol,
+                            tol.atol))
+          << what << ", q against the CPU kernel";
     }
   }
 }
@@ -230,6 +279,58 @@ TEST_F(CudaFastKernels, Swiglu) {
           "swiglu " + std::string(name(dt)) + " " + to_string(s));
     }
   }
+}
+
+// The stacked gate/up GEMV with swiglu as its epilogue. Shapes give each warps-per-row
+// choice the fused kernel takes (bf16: Qwen3-0.6B's 2 x 3072 x 1024 at G = 1, 2 x 64 x
+// 1024 at G = 2, 2 x 64 x 2048 at G = 4) and a count of outputs that leaves a block
+// part-full. Beyond the two oracles of check(), one row must give the bits of the GEMV
+// followed by the swiglu kernel (the fused kernel sums each row as the GEMV does, then
+// rounds and applies the same swiglu). More rows, f64, and shapes where the GEMV gives a
+// row 8 warps run the decomposition.
+TEST_F(CudaFastKernels, LinearSwiglu) {
+  enum Expect { taken, declined, either };  // either: the warps per row depend on the dtype
+  struct Case {
+    Shape x;
+    std::int64_t inter;
+    Expect expect;
+  };
+  const Case cases[] = {{{1, 1, 1024}, 3072, taken}, {{1, 1024}, 64, either},
+                        {{2048}, 64, either},        {{1, 256}, 61, taken},
+                        {{3, 256}, 40, declined},    {{1, 8192}, 16, declined}};
+  std::uint64_t seed = 500;
+  int fused_runs = 0;
+  for (DType dt : kAllFloat) {
+    for (const Case& c : cases) {
+      const std::int64_t k = c.x.back();
+      Tensor x = normal(seed++, c.x, dt), w = normal(seed++, {2 * c.inter, k}, dt) * 0.05;
+      const std::string what = "linear_swiglu " + std::string(name(dt)) + " " + to_string(c.x) +
+                               " I " + std::to_string(c.inter);
+      const Tensor xg = to_device(x, gpu), wg = to_device(w, gpu);
+#ifdef EMILY_HAS_CUDA
+      const Tensor operands[] = {xg, wg};
+      const bool taken_here = cuda::linear_swiglu_accepts(operands, NoAttr{});
+#else
+      const bool taken_here = false;  // not reached: GpuTest skips without the CUDA backend
+#endif
+      if (dt == DType::f64 || c.expect == declined)
+        EXPECT_FALSE(taken_here) << what;
+      else if (c.expect == taken)
+        EXPECT_TRUE(taken_here) << what;
+      fused_runs += taken_here;
+      check(
+          {x, w}, [](auto& in) { return fast::linear_swiglu(in[0], in[1]); }, linear_swiglu_tol(dt),
+          "fast_linear_swiglu", what, !taken_here);
+      if (!taken_here) continue;
+      const Tensor y = matmul(reshape(xg, {1, k}), transpose(wg));
+      const Tensor apart =
+          fast::swiglu(slice(y, {0, 0}, {1, c.inter}), slice(y, {0, c.inter}, {1, 2 * c.inter}));
+      EXPECT_TRUE(testing::all_equal(to_host(reshape(fast::linear_swiglu(xg, wg), {1, c.inter})),
+                                     to_host(apart)))
+          << what << " against the GEMV and swiglu apart";
+    }
+  }
+  EXPECT_GE(fused_runs, 10);  // the three 16/32-bit types over the taken and G = 2/4 shapes
 }
 
 TEST_F(CudaFastKernels, RopeEveryForm) {

@@ -5,6 +5,7 @@
 // attention, whose sums run in another order, and for layer norm of offset rows), f64 within 1e-12,
 // and f16/bf16 within one step of their grid (rtol 2^-10 / 2^-7, atol the same for values near
 // zero). The decompositions themselves are checked against NumPy in test_fast_fixtures.cpp.
+#include <optional>
 #include <set>
 
 #include "emily/fast.h"
@@ -178,6 +179,25 @@ TEST(Fast, NormRopeMatchesTheNormThenTheRope) {
         EXPECT_TRUE(testing::all_equal(fused(), apart())) << what << " decomposed";
       }
       EXPECT_TRUE(kernel_matches_decomposition(fused, "fast_rope", tolerance(dt))) << what;
+      // The pair form (q and k heads in one call; k with other head counts) gives each
+      // single call's bits, with the kernel and decomposed.
+      Shape ks = c.x;
+      ks[2] = ks[2] == 1 ? 3 : ks[2] / 2;
+      Tensor k = normal(seed++, ks, dt), wk = normal(seed++, {c.x.back()}, dt);
+      auto pair = [&] {
+        return fast::rms_norm_rope_positions(x, w, k, wk, 1e-6, c.dims, c.traditional, 1e6, 1.0,
+                                             pos);
+      };
+      auto single_k = [&] {
+        return fast::rms_norm_rope_positions(k, wk, 1e-6, c.dims, c.traditional, 1e6, 1.0, pos);
+      };
+      for (bool decomposed : {false, true}) {
+        std::optional<fast::DecomposeGuard> guard;
+        if (decomposed) guard.emplace();
+        auto [q_out, k_out] = pair();
+        EXPECT_TRUE(testing::all_equal(q_out, fused())) << what << " pair, q, " << decomposed;
+        EXPECT_TRUE(testing::all_equal(k_out, single_k())) << what << " pair, k, " << decomposed;
+      }
     }
   }
 }
@@ -195,6 +215,40 @@ TEST(Fast, SwigluMatchesDecomposition) {
   Tensor g = normal(22, {7, 4}), u = normal(23, {4, 7});
   EXPECT_TRUE(kernel_matches_decomposition([&] { return fast::swiglu(transpose(g), u); },
                                            "fast_swiglu", tolerance(DType::f32)));
+}
+
+// x {..., K} against the stacked {2I, K} gate/up weight: the kernel against the
+// decomposition, and bit for bit against the product and swiglu run apart, which is what
+// the CPU kernel computes (and what a model's MLP ran before the fused form).
+TEST(Fast, LinearSwigluMatchesDecomposition) {
+  struct Case {
+    Shape x;
+    std::int64_t inter;
+  };
+  const Case cases[] = {{{1, 64}, 24}, {{3, 2, 40}, 7}, {{5}, 3}, {{2, 1, 96}, 1}, {{0, 16}, 4}};
+  for (DType dt : kDTypes) {
+    std::uint64_t seed = 300;
+    for (const Case& c : cases) {
+      const std::int64_t k = c.x.back();
+      Tensor x = normal(seed++, c.x, dt), w = normal(seed++, {2 * c.inter, k}, dt);
+      const std::string what = std::string(name(dt)) + " " + to_string(c.x);
+      const Tensor fused = fast::linear_swiglu(x, w);
+      Shape want_shape = c.x;
+      want_shape.back() = c.inter;
+      EXPECT_EQ(fused.shape(), want_shape) << what;
+      if (x.size() == 0) continue;  // nothing to compute: no kernel runs
+      EXPECT_TRUE(kernel_matches_decomposition([&] { return fast::linear_swiglu(x, w); },
+                                               "fast_linear_swiglu", tolerance(dt)))
+          << what;
+      // A Linear's product: x's rows as one matrix.
+      const std::int64_t rows = x.size() / k;
+      const Tensor y = matmul(reshape(x, {rows, k}), transpose(w));
+      const Tensor apart = fast::swiglu(slice(y, {0, 0}, {rows, c.inter}),
+                                        slice(y, {0, c.inter}, {rows, 2 * c.inter}));
+      EXPECT_TRUE(testing::all_equal(fused, reshape(apart, want_shape)))
+          << what << " against the product and swiglu apart";
+    }
+  }
 }
 
 TEST(Fast, RopeFormsMatchDecomposition) {
@@ -382,8 +436,35 @@ TEST(Fast, ArgumentErrorsNameTheOp) {
   EXPECT_EMILY_ERROR(fast::rms_norm_rope_positions(heads, normal(81, {8}), -1.0, 8, false, 1e4, 1.0,
                                                    zeros({1, 2}, DType::s32)),
                      ValueError, "fast_rms_norm_rope_positions");
+  Tensor k8 = normal(88, {1, 2, 1, 8}), w8 = normal(89, {8});
+  const Tensor p12 = zeros({1, 2}, DType::s32);
+  EXPECT_EMILY_ERROR(fast::rms_norm_rope_positions(heads, w8, normal(90, {1, 2, 1, 6}),
+                                                   normal(91, {6}), 1e-6, 6, false, 1e4, 1.0, p12),
+                     ShapeError, "fast_rms_norm_rope_positions");  // head sizes differ
+  EXPECT_EMILY_ERROR(
+      fast::rms_norm_rope_positions(heads, w8, astype(k8, DType::bf16), astype(w8, DType::bf16),
+                                    1e-6, 8, false, 1e4, 1.0, p12),
+      DTypeError, "fast_rms_norm_rope_positions");
+  EXPECT_EMILY_ERROR(fast::rms_norm_rope_positions(heads, w8, normal(92, {1, 3, 1, 8}), w8, 1e-6, 8,
+                                                   false, 1e4, 1.0, p12),
+                     ShapeError, "fast_rms_norm_rope_positions");  // k's tokens differ
+  EXPECT_EMILY_ERROR(
+      fast::rms_norm_rope_positions(heads, w8, k8, normal(93, {4}), 1e-6, 8, false, 1e4, 1.0, p12),
+      ShapeError, "fast_rms_norm_rope_positions");
   EXPECT_EMILY_ERROR(fast::swiglu(x, w), ShapeError, "fast_swiglu");
   EXPECT_EMILY_ERROR(fast::swiglu(x, astype(x, DType::bf16)), DTypeError, "fast_swiglu");
+  Tensor rows = normal(82, {2, 8});
+  EXPECT_EMILY_ERROR(fast::linear_swiglu(rows, normal(83, {5, 8})), ShapeError,
+                     "fast_linear_swiglu");  // an odd count of stacked rows
+  EXPECT_EMILY_ERROR(fast::linear_swiglu(rows, normal(84, {6, 7})), ShapeError,
+                     "fast_linear_swiglu");
+  EXPECT_EMILY_ERROR(fast::linear_swiglu(rows, normal(85, {48})), ShapeError, "fast_linear_swiglu");
+  EXPECT_EMILY_ERROR(fast::linear_swiglu(rows, normal(86, {6, 8}, DType::bf16)), DTypeError,
+                     "fast_linear_swiglu");
+  EXPECT_EMILY_ERROR(fast::linear_swiglu(zeros({2, 8}, DType::s32), zeros({6, 8}, DType::s32)),
+                     DTypeError, "fast_linear_swiglu");
+  EXPECT_EMILY_ERROR(fast::linear_swiglu(Tensor(), normal(87, {6, 8})), Error,
+                     "fast_linear_swiglu");
 
   Tensor r = normal(64, {2, 3, 4, 8});
   EXPECT_EMILY_ERROR(fast::rope(r, 7, false, 1e4, 1.0, 0), ValueError, "fast_rope");

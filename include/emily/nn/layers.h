@@ -41,9 +41,14 @@ class StackedLinears {
   // product's result while the parts still view the stacked weights, else each part's own.
   std::vector<Tensor> operator()(const Tensor& x, const std::vector<const Linear*>& parts) const;
   bool stacked() const { return weight_.defined(); }
+  // The stacked dense weight where operator() would run one product for x and the parts
+  // have no bias (an op that takes the stacked rows itself, fast::linear_swiglu, can then
+  // stand for the product and what follows); undefined otherwise.
+  Tensor unbiased_weight(const Tensor& x, const std::vector<const Linear*>& parts) const;
 
  private:
   bool current(const std::vector<const Linear*>& parts) const;
+  bool one_product(const Tensor& x, const std::vector<const Linear*>& parts) const;
   Parameter weight_, bias_;
   std::vector<std::int64_t> rows_;
   std::vector<const void*> views_;  // each part's weight (packed codes) and bias data
@@ -113,6 +118,10 @@ class RoPE {
   // The rotation of norm(x), in one kernel where the frequencies follow base and scale
   // (fast::rms_norm_rope_positions).
   Tensor operator()(const Tensor& x, const Tensor& positions, const RMSNorm& norm) const;
+  // Both of an attention's: norm(q) and norm(k) rotated at the same positions, one launch
+  // for the two where the backend has it.
+  std::pair<Tensor, Tensor> operator()(const Tensor& q, const RMSNorm& q_norm, const Tensor& k,
+                                       const RMSNorm& k_norm, const Tensor& positions) const;
 
   int dims;  // the rotated features (head_dim times partial_rotary_factor)
 

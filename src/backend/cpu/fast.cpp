@@ -110,18 +110,48 @@ C exp_of(C x) {
     return std::exp(x);
 }
 
+template <class T>
+T swiglu_of(T gate, T up) {
+  using C = compute_t<T>;
+  const C x = C(gate);
+  return T(x * (C(1) / (C(1) + exp_of(-x))) * C(up));
+}
+
+// o[r, i] = swiglu(g[r * ld + i], u[r * ld + i]) over `rows` rows of n.
+template <class T>
+void swiglu_rows(const T* g, const T* u, std::int64_t ld, T* o, std::int64_t rows, std::int64_t n) {
+  const std::int64_t total = rows * n;
+#pragma omp parallel for num_threads(::emily::cpu::threads()) if (total >= kParallelGrain)
+  for (std::int64_t i = 0; i < total; ++i) {
+    const std::int64_t r = i / n, j = i % n;
+    o[i] = swiglu_of(g[r * ld + j], u[r * ld + j]);
+  }
+}
+
 void swiglu_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&, Stream) {
   visit_floating(in[0].dtype(), [&]<class T>() {
-    using C = compute_t<T>;
-    const T* g = in[0].data<T>();
-    const T* u = in[1].data<T>();
-    T* o = out[0].data<T>();
     const std::int64_t n = out[0].size();
-#pragma omp parallel for num_threads(::emily::cpu::threads()) if (n >= kParallelGrain)
-    for (std::int64_t i = 0; i < n; ++i) {
-      const C x = C(g[i]);
-      o[i] = T(x * (C(1) / (C(1) + exp_of(-x))) * C(u[i]));
-    }
+    swiglu_rows(in[0].data<T>(), in[1].data<T>(), n, out[0].data<T>(), 1, n);
+  });
+}
+
+// The product by the matmul kernel (x's rows against gate_up^T, a strided view), then
+// swiglu of its two halves: what the decomposition computes, bit for bit.
+void linear_swiglu_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr,
+                          Stream s) {
+  const Tensor &x = in[0], &w = in[1];
+  const std::int64_t k = w.shape(1), both = w.shape(0), inter = both / 2;
+  const std::int64_t rows = rows_of(out[0]);
+  if (rows == 0 || inter == 0) return;
+  Tensor y = Tensor::empty({rows, both}, x.dtype(), x.device());
+  const Tensor operands[] = {x.with_layout(x.dtype(), {rows, k}, {k, 1}, x.offset()),
+                             w.with_layout(w.dtype(), {k, both}, {1, k}, w.offset())};
+  Tensor products[] = {y};
+  const Kernel matmul = kernels(Device::Type::cpu).get(Primitive::matmul);
+  matmul(std::span<const Tensor>(operands), std::span<Tensor>(products), attr, s);
+  visit_floating(x.dtype(), [&]<class T>() {
+    const T* p = y.data<T>();
+    swiglu_rows(p, p + inter, both, out[0].data<T>(), rows, inter);
   });
 }
 
@@ -160,8 +190,16 @@ std::vector<C> rope_row_positions(std::span<const Tensor> in, const RopeAttr& a)
   return pos;
 }
 
-void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream) {
+void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
   const auto& a = std::get<RopeAttr>(attr);
+  if (a.pair) {  // q's operands, then k's with the same positions: the single form twice
+    RopeAttr single = a;
+    single.pair = false;
+    const Tensor q_in[] = {in[0], in[1], in[2]}, k_in[] = {in[3], in[1], in[4]};
+    rope_kernel(std::span<const Tensor>(q_in), out.subspan(0, 1), single, s);
+    rope_kernel(std::span<const Tensor>(k_in), out.subspan(1, 1), single, s);
+    return;
+  }
   visit_floating(in[0].dtype(), [&]<class T>() {
     using C = compute_t<T>;
     std::vector<float> step;
@@ -459,6 +497,7 @@ void register_fast(KernelTable& t) {
   t.set(Primitive::fast_rms_norm, norm_kernel<false>);
   t.set(Primitive::fast_layer_norm, norm_kernel<true>);
   t.set(Primitive::fast_swiglu, swiglu_kernel);
+  t.set(Primitive::fast_linear_swiglu, linear_swiglu_kernel);
   t.set(Primitive::fast_rope, rope_kernel);
   t.set(Primitive::fast_sdpa, sdpa_kernel);
 }

@@ -9,8 +9,10 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/fast_sdpa.h"
+#include "backend/cuda/gemv.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/runtime.h"
+#include "backend/cuda/swiglu.cuh"
 #include "backend/cuda/visit_float.cuh"
 
 namespace emily::cuda {
@@ -207,12 +209,9 @@ template <class T>
 __global__ void swiglu_elements(const T* __restrict__ g, const T* __restrict__ u, T* __restrict__ o,
                                 std::int64_t n) {
   wait_for_previous_grid();  // launched dependent: before any read or write
-  using C = typename Compute<T>::type;
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x) {
-    const C x = load(g[i]);
-    o[i] = store<T>(x * (C(1) / (C(1) + exp(-x))) * load(u[i]));
-  }
+       i += std::int64_t(gridDim.x) * blockDim.x)
+    o[i] = swiglu_of(g[i], u[i]);
 }
 
 void swiglu_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&, Stream s) {
@@ -334,20 +333,29 @@ __global__ void rope_rows(const T* __restrict__ x, T* __restrict__ o, RopeArgs a
 // rounded to T as fast_rms_norm would store it.
 constexpr int kRopeNormThreads = 256;
 
+// One tensor of a normed rope launch: its rows, their norm weight and output, and the
+// blocks that take them.
 template <class T>
-__global__ void __launch_bounds__(kRopeNormThreads)
-    rope_rows_normed(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ o,
-                     RopeArgs a, int per_row) {
+struct NormRopePart {
+  const T* x;
+  const T* w;
+  T* o;
+  RopeArgs a;
+  unsigned blocks;
+};
+
+template <class T>
+__device__ __forceinline__ void rope_block_normed(const NormRopePart<T>& part, unsigned block,
+                                                  int per_row, float first_freq) {
   using C = typename Compute<T>::type;
   __shared__ C partial[kRopeNormThreads / 32];
+  const RopeArgs& a = part.a;
+  const T* __restrict__ w = part.w;
   const std::int64_t half = a.dims / 2, width = half + (a.d - a.dims);
   const int t = threadIdx.x % per_row, warps = per_row / 32, warp = threadIdx.x / 32;
-  const std::int64_t r =
-      blockIdx.x * std::int64_t(kRopeNormThreads / per_row) + threadIdx.x / per_row;
-  const float first_freq = t < half ? rope_freq(a, t) : 0.0f;
-  wait_for_previous_grid();    // launched dependent: before any read or write
+  const std::int64_t r = block * std::int64_t(kRopeNormThreads / per_row) + threadIdx.x / per_row;
   const bool on = r < a.rows;  // off threads still take part in the block's barrier
-  const T* xr = x + (on ? r : 0) * a.d;
+  const T* __restrict__ xr = part.x + (on ? r : 0) * a.d;
   C squares = 0;
   for (std::int64_t k = t; on && k < width; k += per_row) {
     if (k >= half) {
@@ -369,17 +377,32 @@ __global__ void __launch_bounds__(kRopeNormThreads)
   if (!on) return;
   const C inv = C(1) / sqrt(squares / C(a.d) + C(a.norm_eps));
   for (std::int64_t k = t; k < width; k += per_row)
-    rope_pair<T>(a, r, k, k == t ? first_freq : (k < half ? rope_freq(a, k) : 0.0f), o + r * a.d,
+    rope_pair<T>(a, r, k, k == t ? first_freq : (k < half ? rope_freq(a, k) : 0.0f),
+                 part.o + r * a.d,
                  [&](std::int64_t j) { return load(store<T>(load(xr[j]) * inv * load(w[j]))); });
 }
 
-void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
-  const auto& ra = std::get<RopeAttr>(attr);
-  const Tensor& x = in[0];
+// The first part's blocks come first, then the second's (q's and k's heads of a decode
+// step: one launch where two would each pay a launch's fixed cost). Both parts share
+// dims, base and scale, so a thread's first frequency is one value for either.
+template <class T>
+__global__ void __launch_bounds__(kRopeNormThreads)
+    rope_rows_normed(NormRopePart<T> first, NormRopePart<T> second, int per_row) {
+  const std::int64_t half = first.a.dims / 2;
+  const int t = threadIdx.x % per_row;
+  const float first_freq = t < half ? rope_freq(first.a, t) : 0.0f;
+  wait_for_previous_grid();  // launched dependent: before any read or write
+  if (blockIdx.x < first.blocks)
+    rope_block_normed(first, blockIdx.x, per_row, first_freq);
+  else
+    rope_block_normed(second, blockIdx.x - first.blocks, per_row, first_freq);
+}
+
+// The launch geometry of a rope over x (its rows, and each row's position).
+RopeArgs rope_args(const Tensor& x, const RopeAttr& ra) {
   RopeArgs a{};
   a.d = x.shape(-1);
   a.rows = a.d == 0 ? 0 : x.size() / a.d;
-  if (a.rows == 0) return;
   a.t = x.shape(-2);
   a.per_batch = std::max<std::int64_t>(a.rows / std::max<std::int64_t>(x.shape(0), 1), 1);
   a.per_token = x.ndim() >= 3 ? std::max<std::int64_t>(
@@ -391,6 +414,14 @@ void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
   a.offset = ra.offset;
   a.base = ra.base;
   a.scale = ra.scale;
+  a.norm_eps = ra.norm_eps;
+  return a;
+}
+
+void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& attr, Stream s) {
+  const auto& ra = std::get<RopeAttr>(attr);
+  const Tensor& x = in[0];
+  RopeArgs a = rope_args(x, ra);
   if (ra.positions != RopePositions::scalar) {
     a.given = in[1].raw_data();
     a.given_dtype = in[1].dtype();
@@ -401,7 +432,13 @@ void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
     a.freqs = freqs.raw_data();
     a.freqs_dtype = freqs.dtype();
   }
-  a.norm_eps = ra.norm_eps;
+  // The pair form's second tensor: k {B, T, heads, D} with q's positions.
+  RopeArgs b = a;
+  if (ra.pair) {
+    b = rope_args(in[3], ra);
+    b.given = a.given, b.given_dtype = a.given_dtype, b.given_scalar = a.given_scalar;
+  }
+  if (a.rows == 0 && b.rows == 0) return;
   const std::int64_t n = a.rows * (a.dims / 2 + a.d - a.dims);
   visit_float(x.dtype(), [&]<class T>() {
     if (ra.has_norm) {
@@ -410,10 +447,17 @@ void rope_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
       int per_row = 32;
       while (per_row < kRopeNormThreads && per_row < width) per_row *= 2;
       const std::int64_t rows_per_block = kRopeNormThreads / per_row;
-      const auto blocks = static_cast<unsigned>((a.rows + rows_per_block - 1) / rows_per_block);
-      launch_dependent("fast_rope", rope_rows_normed<T>, dim3(blocks), dim3(kRopeNormThreads), 0,
-                       stream(s), x.data<T>(), in.back().data<T>(), out[0].data<T>(), a, per_row);
-    } else {
+      auto blocks = [&](const RopeArgs& p) {
+        return static_cast<unsigned>((p.rows + rows_per_block - 1) / rows_per_block);
+      };
+      const Tensor& weight = ra.pair ? in[2] : in.back();  // after the frequencies, if any
+      NormRopePart<T> first{x.data<T>(), weight.data<T>(), out[0].data<T>(), a, blocks(a)};
+      NormRopePart<T> second = first;
+      second.blocks = 0;
+      if (ra.pair) second = {in[3].data<T>(), in[4].data<T>(), out[1].data<T>(), b, blocks(b)};
+      launch_dependent("fast_rope", rope_rows_normed<T>, dim3(first.blocks + second.blocks),
+                       dim3(kRopeNormThreads), 0, stream(s), first, second, per_row);
+    } else if (n > 0) {
       launch_dependent("fast_rope", rope_rows<T>, dim3(blocks_for(n, 256)), dim3(256), 0, stream(s),
                        x.data<T>(), out[0].data<T>(), a);
     }
@@ -427,6 +471,7 @@ void register_fast(KernelTable& t) {
   t.set(Primitive::fast_rms_norm, norm_kernel<false>);
   t.set(Primitive::fast_layer_norm, norm_kernel<true>);
   t.set(Primitive::fast_swiglu, swiglu_kernel);
+  t.set(Primitive::fast_linear_swiglu, linear_swiglu_kernel, linear_swiglu_accepts);
   t.set(Primitive::fast_rope, rope_kernel);
   t.set(Primitive::fast_sdpa, sdpa_kernel, sdpa_accepts);
 }

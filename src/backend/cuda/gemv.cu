@@ -15,6 +15,7 @@
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/runtime.h"
 #include "backend/cuda/sm_count.h"
+#include "backend/cuda/swiglu.cuh"
 
 namespace emily::cuda {
 
@@ -67,46 +68,91 @@ __device__ __forceinline__ Pack<T> load_stream(const T* p) {
 // row their 128 blocks leave one block per SM, too few loads in flight to cover latency.
 constexpr int kUnroll = 4;
 
+// A lane's share of sum_k x[k] row[k] when the G warps of a group stride the row
+// together (member: the warp's place in the group), as a lane's f32 sum before any
+// shuffle. gemv_rows and gemv_rows_swiglu both take their rows' sums from here, so a
+// row's sum has the same bits in either.
+template <class T, int G>
+__device__ __forceinline__ float row_share(const T* __restrict__ x, const T* __restrict__ row,
+                                           std::int64_t k, int member, int lane) {
+  constexpr int E = kPerLoad<T>, U = kUnroll, STEP = G * 32 * E;
+  float acc = 0.0f;
+  const std::int64_t vec_end = k / E * E;
+  for (std::int64_t i = static_cast<std::int64_t>(member * 32 + lane) * E; i < vec_end;
+       i += U * STEP) {
+    Pack<T> a[U], b[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const bool in = i + u * STEP < vec_end;
+      a[u] = in ? *reinterpret_cast<const Pack<T>*>(row + i + u * STEP) : Pack<T>{};
+      b[u] = in ? *reinterpret_cast<const Pack<T>*>(x + i + u * STEP) : Pack<T>{};
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc += as_float(b[u].v[e]) * as_float(a[u].v[e]);
+  }
+  for (std::int64_t j = vec_end + member * 32 + lane; j < k; j += G * 32)
+    acc += as_float(x[j]) * as_float(row[j]);
+  return acc;
+}
+
+// The group's total from its warps' sums in shared memory, member 0's first.
+template <int G>
+__device__ __forceinline__ float group_total(const float* partial) {
+  float total = partial[0];
+#pragma unroll
+  for (int g = 1; g < G; ++g) total += partial[g];
+  return total;
+}
+
 template <class T, int G>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_rows(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
               std::int64_t n_out, std::int64_t k, std::int64_t ld) {
   wait_for_previous_grid();  // launched dependent: before any read or write
-  constexpr int E = kPerLoad<T>, U = kUnroll, STEP = G * 32 * E;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int member = warp % G;  // this warp's place in its row's group
   const std::int64_t n = static_cast<std::int64_t>(blockIdx.x) * (kWarps / G) + warp / G;
-  float acc = 0.0f;
-  if (n < n_out) {
-    const T* row = w + n * ld;
-    const std::int64_t vec_end = k / E * E;
-    for (std::int64_t i = static_cast<std::int64_t>(member * 32 + lane) * E; i < vec_end;
-         i += U * STEP) {
-      Pack<T> a[U], b[U];
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const bool in = i + u * STEP < vec_end;
-        a[u] = in ? *reinterpret_cast<const Pack<T>*>(row + i + u * STEP) : Pack<T>{};
-        b[u] = in ? *reinterpret_cast<const Pack<T>*>(x + i + u * STEP) : Pack<T>{};
-      }
-#pragma unroll
-      for (int u = 0; u < U; ++u)
-#pragma unroll
-        for (int e = 0; e < E; ++e) acc += as_float(b[u].v[e]) * as_float(a[u].v[e]);
-    }
-    for (std::int64_t j = vec_end + member * 32 + lane; j < k; j += G * 32)
-      acc += as_float(x[j]) * as_float(row[j]);
-  }
+  float acc = n < n_out ? row_share<T, G>(x, w + n * ld, k, member, lane) : 0.0f;
   acc = warp_sum(acc);
   if constexpr (G > 1) {
     __shared__ float partial[kWarps];
     if (lane == 0) partial[warp] = acc;
     __syncthreads();
     if (member != 0 || lane != 0) return;
-#pragma unroll
-    for (int g = 1; g < G; ++g) acc += partial[warp + g];
+    acc = group_total<G>(partial + warp);
   }
   if (lane == 0 && n < n_out) y[n] = store<T>(acc);
+}
+
+// y[j] = swiglu(x . w[j], x . w[inter + j]) for the stacked gate/up weight of a gated MLP:
+// a block's first half of row groups takes gate rows, its second half the matching up
+// rows, and the first threads apply swiglu to the two sums once each is rounded to T, as
+// gemv_rows leaves them. With gemv_rows' G for the 2 * inter rows, every row's sum is
+// computed as there, so y has the bits of the product followed by swiglu_elements.
+template <class T, int G>
+__global__ void __launch_bounds__(kWarps * 32)
+    gemv_rows_swiglu(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
+                     std::int64_t inter, std::int64_t k, std::int64_t ld) {
+  static_assert(G <= kWarps / 2, "a block holds a gate row and its up row");
+  wait_for_previous_grid();          // launched dependent: before any read or write
+  constexpr int H = kWarps / G / 2;  // outputs per block
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int member = warp % G, group = warp / G;
+  const std::int64_t j = static_cast<std::int64_t>(blockIdx.x) * H + group % H;
+  const std::int64_t row = group < H ? j : inter + j;
+  float acc = j < inter ? row_share<T, G>(x, w + row * ld, k, member, lane) : 0.0f;
+  acc = warp_sum(acc);
+  __shared__ float partial[kWarps];
+  if (lane == 0) partial[warp] = acc;
+  __syncthreads();
+  const std::int64_t o = static_cast<std::int64_t>(blockIdx.x) * H + threadIdx.x;
+  if (threadIdx.x < H && o < inter) {
+    const T gate = store<T>(group_total<G>(partial + threadIdx.x * G));
+    const T up = store<T>(group_total<G>(partial + (threadIdx.x + H) * G));
+    y[o] = swiglu_of(gate, up);
+  }
 }
 
 // Warps per row: the fewest that give every SM kBlocksPerSM blocks and each lane at most
@@ -117,8 +163,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 constexpr int kBlocksPerSM = 2;
 
 template <class T>
-void launch_rows(const T* x, const T* w, T* y, std::int64_t n, std::int64_t k, std::int64_t ld,
-                 cudaStream_t cs) {
+int warps_per_row(std::int64_t n, std::int64_t k) {
   constexpr std::int64_t lane_step = 32 * kPerLoad<T>;  // a warp's elements per load
   const auto too_few_blocks = [&](int g) {
     return (n * g + kWarps - 1) / kWarps < kBlocksPerSM * sm_count();
@@ -127,22 +172,41 @@ void launch_rows(const T* x, const T* w, T* y, std::int64_t n, std::int64_t k, s
   int g = 1;
   while (g < kWarps && (too_few_blocks(g) || too_many_rounds(g)) && k >= 2 * 2 * g * lane_step)
     g *= 2;
-  const auto grid = static_cast<unsigned>((n * g + kWarps - 1) / kWarps);
+  return g;
+}
+
+// Launches kernel<T, G> for the G of a run-time g (1, 2, 4 or 8).
+template <template <class, int> class Kernel, class T, class... Args>
+void launch_for_g(int g, dim3 grid, cudaStream_t cs, Args... args) {
   const dim3 block(kWarps * 32);
   switch (g) {
     case 1:
-      return launch_dependent("matmul", gemv_rows<T, 1>, dim3(grid), block, 0, cs, x, w, y, n, k,
-                              ld);
+      return launch_dependent("matmul", Kernel<T, 1>::fn, grid, block, 0, cs, args...);
     case 2:
-      return launch_dependent("matmul", gemv_rows<T, 2>, dim3(grid), block, 0, cs, x, w, y, n, k,
-                              ld);
+      return launch_dependent("matmul", Kernel<T, 2>::fn, grid, block, 0, cs, args...);
     case 4:
-      return launch_dependent("matmul", gemv_rows<T, 4>, dim3(grid), block, 0, cs, x, w, y, n, k,
-                              ld);
+      return launch_dependent("matmul", Kernel<T, 4>::fn, grid, block, 0, cs, args...);
     default:
-      return launch_dependent("matmul", gemv_rows<T, 8>, dim3(grid), block, 0, cs, x, w, y, n, k,
-                              ld);
+      return launch_dependent("matmul", Kernel<T, 8>::fn, grid, block, 0, cs, args...);
   }
+}
+
+template <class T, int G>
+struct RowsKernel {
+  static constexpr auto fn = gemv_rows<T, G>;
+};
+template <class T, int G>
+struct SwigluKernel {
+  // G = 8 puts a gate row's group alone in its block: linear_swiglu_accepts declines it.
+  static constexpr auto fn = gemv_rows_swiglu<T, (G < kWarps ? G : kWarps / 2)>;
+};
+
+template <class T>
+void launch_rows(const T* x, const T* w, T* y, std::int64_t n, std::int64_t k, std::int64_t ld,
+                 cudaStream_t cs) {
+  const int g = warps_per_row<T>(n, k);
+  const auto grid = static_cast<unsigned>((n * g + kWarps - 1) / kWarps);
+  launch_for_g<RowsKernel, T>(g, dim3(grid), cs, x, w, y, n, k, ld);
 }
 
 // y[n] = sum_k x[k] w[k * ld + n], the matrix read as rows of N, in one launch: a block
@@ -343,7 +407,59 @@ bool run(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
   return false;
 }
 
+// f(T{}) with T the device type of a GEMV dtype (f32, f16, bf16); false for the others.
+template <class F>
+bool visit_gemv_type(DType t, F f) {
+  switch (t) {
+    case DType::f32:
+      return f(float{});
+    case DType::f16:
+      return f(S<f16>{});
+    case DType::bf16:
+      return f(S<bf16>{});
+    default:
+      return false;
+  }
+}
+
+// Warps per row of the fused kernel: gemv_rows' for the stacked 2 * inter rows, so both
+// forms sum each row alike. 0 where the fused kernel does not run it.
+int swiglu_warps(DType t, std::int64_t inter, std::int64_t k) {
+  int g = 0;
+  visit_gemv_type(t, [&]<class T>(T) {
+    g = warps_per_row<T>(2 * inter, k);
+    return true;
+  });
+  return g < kWarps ? g : 0;
+}
+
 }  // namespace
+
+bool linear_swiglu_accepts(std::span<const Tensor> in, const Attr&) {
+  const Tensor &x = in[0], &w = in[1];
+  const std::int64_t k = w.shape(1), inter = w.shape(0) / 2;
+  if (x.size() != k || k == 0 || inter == 0) return false;  // one row of x, not empty
+  if (!x.is_contiguous() || !w.is_contiguous() || !aligned16(x.raw_data()) ||
+      !aligned16(w.raw_data()) || (k * static_cast<std::int64_t>(x.itemsize())) % 16 != 0)
+    return false;  // rows of w must start on 16 bytes
+  return swiglu_warps(x.dtype(), inter, k) > 0;
+}
+
+void linear_swiglu_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr&,
+                          Stream s) {
+  const Tensor &x = in[0], &w = in[1];
+  const std::int64_t k = w.shape(1), inter = w.shape(0) / 2;
+  const int g = swiglu_warps(x.dtype(), inter, k);
+  const std::int64_t per_block = kWarps / g / 2;
+  const dim3 grid(static_cast<unsigned>((inter + per_block - 1) / per_block));
+  visit_gemv_type(x.dtype(), [&]<class T>(T) {
+    launch_for_g<SwigluKernel, T>(g, grid, stream(s), static_cast<const T*>(x.raw_data()),
+                                  static_cast<const T*>(w.raw_data()),
+                                  static_cast<T*>(out[0].raw_data()), inter, k, k);
+    return true;
+  });
+  check_launch("fast_linear_swiglu");
+}
 
 bool gemv(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
   const int nd = c.ndim();
