@@ -161,18 +161,24 @@ TEST(Compile, EveryPrimitiveFamilyReplays) {
                          std::get<1>(linalg::svd(a)),
                          tri_inv(linalg::cholesky(spd))};
                    }});
-  cases.push_back({"fast", [](const std::vector<Tensor>& in) {
-                     const Tensor &a = in[0], &b = in[1];
-                     Tensor w = slice(b, {0, 0}, {1, 6});
-                     Tensor q = reshape(a, {1, 2, 2, 6}), kv = reshape(b, {1, 1, 4, 6});
-                     return std::vector<Tensor>{
-                         fast::rms_norm(a, reshape(w, {6}), 1e-5),
-                         fast::layer_norm(a, std::nullopt, std::nullopt, 1e-5),
-                         fast::swiglu(a, b),
-                         fast::linear_swiglu(a, b),
-                         fast::rope(q, 4, false, 10000.0, 1.0, 1),
-                         fast::sdpa_causal(q, kv, kv, 0.4)};
-                   }});
+  cases.push_back(
+      {"fast", [](const std::vector<Tensor>& in) {
+         const Tensor &a = in[0], &b = in[1];
+         Tensor w = slice(b, {0, 0}, {1, 6});
+         Tensor q = reshape(a, {1, 2, 2, 6}), kv = reshape(b, {1, 1, 4, 6});
+         Tensor positions = reshape(arange(2, DType::s32, a.device()), {1, 2});
+         auto [qr, kr] =
+             fast::rms_norm_rope_positions(q, reshape(w, {6}), reshape(b, {1, 2, 2, 6}),
+                                           reshape(w, {6}), 1e-6, 4, false, 1e4, 1.0, positions);
+         return std::vector<Tensor>{qr,
+                                    kr,
+                                    fast::rms_norm(a, reshape(w, {6}), 1e-5),
+                                    fast::layer_norm(a, std::nullopt, std::nullopt, 1e-5),
+                                    fast::swiglu(a, b),
+                                    fast::linear_swiglu(a, b),
+                                    fast::rope(q, 4, false, 10000.0, 1.0, 1),
+                                    fast::sdpa_causal(q, kv, kv, 0.4)};
+       }});
   // Quantized weights are captures; the activations are traced.
   const QuantizedTensor qw = quantize(reshape(concatenate({y, y, y, y}, -1), {3, 32}), 32, 4);
   cases.push_back({"quant", [qw](const std::vector<Tensor>& in) {
