@@ -407,16 +407,17 @@ bool run(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
   return false;
 }
 
-// f(T{}) with T the device type of a GEMV dtype (f32, f16, bf16); false for the others.
+// f(E{}) with E the element type of a GEMV dtype (f32, f16, bf16; S<E> on the device);
+// false for the others.
 template <class F>
 bool visit_gemv_type(DType t, F f) {
   switch (t) {
     case DType::f32:
       return f(float{});
     case DType::f16:
-      return f(S<f16>{});
+      return f(f16{});
     case DType::bf16:
-      return f(S<bf16>{});
+      return f(bf16{});
     default:
       return false;
   }
@@ -426,8 +427,8 @@ bool visit_gemv_type(DType t, F f) {
 // forms sum each row alike. 0 where the fused kernel does not run it.
 int swiglu_warps(DType t, std::int64_t inter, std::int64_t k) {
   int g = 0;
-  visit_gemv_type(t, [&]<class T>(T) {
-    g = warps_per_row<T>(2 * inter, k);
+  visit_gemv_type(t, [&]<class E>(E) {
+    g = warps_per_row<S<E>>(2 * inter, k);
     return true;
   });
   return g < kWarps ? g : 0;
@@ -452,7 +453,8 @@ void linear_swiglu_kernel(std::span<const Tensor> in, std::span<Tensor> out, con
   const int g = swiglu_warps(x.dtype(), inter, k);
   const std::int64_t per_block = kWarps / g / 2;
   const dim3 grid(static_cast<unsigned>((inter + per_block - 1) / per_block));
-  visit_gemv_type(x.dtype(), [&]<class T>(T) {
+  visit_gemv_type(x.dtype(), [&]<class E>(E) {
+    using T = S<E>;
     launch_for_g<SwigluKernel, T>(g, grid, stream(s), static_cast<const T*>(x.raw_data()),
                                   static_cast<const T*>(w.raw_data()),
                                   static_cast<T*>(out[0].raw_data()), inter, k, k);
@@ -467,16 +469,7 @@ bool gemv(const Tensor& a, const Tensor& b, Tensor& c, Stream s) {
   const std::int64_t K = a.shape().back();
   if (K == 0 || c.size() == 0) return false;
   if (a.strides().back() != 1 && K != 1) return false;
-  switch (c.dtype()) {
-    case DType::f32:
-      return run<float>(a, b, c, s);
-    case DType::f16:
-      return run<f16>(a, b, c, s);
-    case DType::bf16:
-      return run<bf16>(a, b, c, s);
-    default:
-      return false;
-  }
+  return visit_gemv_type(c.dtype(), [&]<class E>(E) { return run<E>(a, b, c, s); });
 }
 
 }  // namespace emily::cuda
