@@ -4,11 +4,13 @@
 //   bench_decode --model PATH [--device cpu|cuda] [--mode eager|native|fuse]
 //                [--dtype f32|bf16|f16] [--dequantize] [--prompt-tokens 128]
 //                [--new-tokens 128] [--repeats 3] [--stream-ordered] [--unstacked]
+//                [--no-queue-ahead]
 //
 // --stream-ordered launches every GPU kernel in plain stream order, not as a dependent
 // launch (backend/cuda/dependent_launch.cuh); --unstacked keeps one product per q/k/v and
-// gate/up projection (LoadOptions::stack_projections): the befores of before/afters in
-// one build.
+// gate/up projection (LoadOptions::stack_projections); --no-queue-ahead makes each decode
+// step wait for the host to read the token before it (GeneratorOptions::queue_ahead):
+// the befores of before/afters in one build.
 // Quantized (GGUF) weights stay packed unless --dequantize, as in `emily generate`;
 // --quantized, the old opt-in, is accepted and changes nothing.
 //
@@ -36,7 +38,7 @@ namespace {
 
 struct Args {
   std::string model, device = "cpu", mode = "native", dtype;
-  bool dequantize = false, stream_ordered = false, unstacked = false;
+  bool dequantize = false, stream_ordered = false, unstacked = false, no_queue_ahead = false;
   long prompt_tokens = 128, new_tokens = 128, repeats = 3;
 };
 
@@ -44,7 +46,7 @@ struct Args {
   std::cerr << "bench_decode: " << why
             << "\nusage: bench_decode --model PATH [--device cpu|cuda] [--mode eager|native|fuse]"
                " [--dtype f32|bf16|f16] [--dequantize] [--prompt-tokens N] [--new-tokens N]"
-               " [--repeats N] [--stream-ordered] [--unstacked]\n";
+               " [--repeats N] [--stream-ordered] [--unstacked] [--no-queue-ahead]\n";
   std::exit(2);
 }
 
@@ -63,8 +65,10 @@ Args parse(int argc, char** argv) {
       a.dequantize = a.dequantize || flag == "--dequantize";
       continue;
     }
-    if (flag == "--stream-ordered" || flag == "--unstacked") {
-      (flag == "--unstacked" ? a.unstacked : a.stream_ordered) = true;
+    if (flag == "--stream-ordered" || flag == "--unstacked" || flag == "--no-queue-ahead") {
+      (flag == "--unstacked"        ? a.unstacked
+       : flag == "--stream-ordered" ? a.stream_ordered
+                                    : a.no_queue_ahead) = true;
       continue;
     }
     if (i + 1 >= argc) usage(flag + " needs a value");
@@ -118,6 +122,7 @@ int main(int argc, char** argv) try {
 
   GeneratorOptions gen_options;
   gen_options.mode = parse_compile_mode(args.mode, "--mode");
+  gen_options.queue_ahead = !args.no_queue_ahead;
   Generator generator(*model, gen_options);
   GenerateOptions options;
   options.max_tokens = args.new_tokens;

@@ -142,7 +142,7 @@ void decode_args(benchmark::internal::Benchmark* b) {
   b->ArgNames({"kv", "mode"});
   for (std::int64_t t : {1024, 4096, 8192, 16384, 32768}) b->Args({t, 0});
   for (std::int64_t t : {1024, 4096, 8192, 16384, 32768}) b->Args({t, 2});
-  for (std::int64_t t : {1024, 4096, 8192, 16384, 32768}) b->Args({t, 3});
+  for (std::int64_t t : {512, 1024, 4096, 8192, 16384, 32768}) b->Args({t, 3});
   b->Args({8192, 1});
 }
 
@@ -156,6 +156,7 @@ BENCHMARK(BM_decode_attention_bf16)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_copy_d2d_like_decode)
     ->ArgName("kv")
+    ->Arg(512)
     ->Arg(1024)
     ->Arg(4096)
     ->Arg(8192)

@@ -16,6 +16,7 @@
 #include "emily/gguf.h"
 #include "emily/gguf_tokenizer.h"
 #include "emily/half.h"
+#include "emily/host_read.h"
 #include "emily/json.h"
 #include "emily/kv_cache.h"
 #include "emily/linalg.h"

@@ -78,6 +78,12 @@ using TextCallback = std::function<void(std::size_t row, std::string_view text)>
 struct GeneratorOptions {
   std::optional<Tokenizer> tokenizer;  // for text, streaming and stop strings
   std::optional<CompileMode> mode;     // of the decode step; unset: EMILY_COMPILE, else native
+  // On a GPU, each decode step is queued before the host reads the token of the step
+  // before it (begin_host_read), so the GPU does not sit idle while the host takes the
+  // token, streams its text and queues the next step. The price: when a row stops early
+  // (eos, a stop string) one step has run in vain. Off, every step waits for the host.
+  // The CPU runs a step as it is queued, so there the steps never run ahead.
+  bool queue_ahead = true;
 };
 
 class Generator {

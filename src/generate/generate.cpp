@@ -3,13 +3,15 @@
 // then replays one compiled step per token. Everything the step needs from one token to
 // the next (next token, positions, write offset, key mask, sampling key, seen tokens,
 // caches) is among its results, so the loop only feeds results back as inputs and reads
-// the new tokens.
+// the new tokens. On a GPU it queues step t + 1 before it waits for step t's token
+// (GeneratorOptions::queue_ahead), so the host's work between steps overlaps the GPU's.
 #include "emily/generate.h"
 
 #include <algorithm>
 #include <chrono>
 
 #include "emily/error.h"
+#include "emily/host_read.h"
 #include "emily/ops.h"
 #include "emily/random.h"
 #include "generate/text_stream.h"
@@ -244,8 +246,7 @@ GenerateResult Generator::generate(const std::vector<std::vector<std::int32_t>>&
     for (std::int64_t r = 0; r < batch; ++r)
       for (std::int32_t id : prompts[r]) seen_host[r * vocab + id] = 1;
   const Tensor vocab_ids = arange(0, static_cast<double>(vocab), 1, DType::s32, device);
-  const Tensor slots =
-      arange(0, static_cast<double>(cache_length), 1, DType::s32, device);
+  const Tensor slots = arange(0, static_cast<double>(cache_length), 1, DType::s32, device);
   Sampled first =
       sample_next(logits, to_device(random::key(options.sampling.seed), device),
                   bool_tensor(seen_host, {batch, vocab}, device), vocab_ids, options.sampling);
@@ -304,12 +305,29 @@ GenerateResult Generator::generate(const std::vector<std::vector<std::int32_t>>&
                  std::make_move_iterator(caches.end()));
     caches.clear();
     const std::int64_t before = stats.generated_tokens;
-    for (std::int64_t t = 1; t < max_tokens && live; ++t) {
+    // Step t makes token t + 1 (the prefill made token 1); steps run while a row is live,
+    // up to token max_tokens.
+    auto run_step = [&] {
       std::vector<Tensor> out = step_->fn(state);
       // The inputs given up to donation are dropped here and never read again.
       for (int i = 0; i < kCarried; ++i) state[i] = std::move(out[i]);
       for (int i = 0; i < n_caches; ++i) state[kCaches + i] = std::move(out[kCarried + i]);
-      live = accept(state[kTokens].to_vector<std::int32_t>());
+    };
+    const bool ahead = options_.queue_ahead && device.type != Device::Type::cpu;
+    std::int64_t t = 1;
+    bool queued = false;
+    if (t < max_tokens) {
+      run_step();
+      queued = true;
+    }
+    while (queued) {
+      HostRead token = begin_host_read(state[kTokens]);  // step t's
+      const bool more = t + 1 < max_tokens;
+      if (ahead && more) run_step();  // step t + 1, before the host waits for step t
+      live = accept(token.get().to_vector<std::int32_t>());
+      ++t;
+      queued = live && more;
+      if (queued && !ahead) run_step();
     }
     stats.decode_tokens = stats.generated_tokens - before;
   }

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "emily/host_read.h"
 #include "support/gpu.h"
 #include "support/testing.h"
 
@@ -234,6 +235,51 @@ TEST_F(CudaRuntime, CopyToTheHostWaitsForItsOwnStreamOnly) {
   synchronize(busy);
   eval(last);  // waits on the stream that wrote it: done by now
   EXPECT_EQ(cudaStreamQuery(cuda::stream(busy)), cudaSuccess);
+}
+
+TEST_F(CudaRuntime, HostReadWaitsForItsCopyAlone) {
+  // A small tensor's read is begun, then a long queue of products goes on the same stream:
+  // get() returns the values while that queue still runs (to_host would wait for it).
+  Stream s = new_stream(gpu);
+  StreamGuard guard(s);
+  Tensor m = random::uniform(random::key(4), {4096, 4096}) * (1.0 / 4096.0);
+  (void)to_host(matmul(m, m) + 0.0);  // warm-up: handles and staging exist before the window
+  Tensor small = arange(0.0, 16.0, 1.0, DType::f32) * 2.0;
+  HostRead read = begin_host_read(small);
+  Tensor last = m;
+  for (int i = 0; i < 100; ++i) last = matmul(last, m);
+  Tensor got = read.get();
+  const cudaError_t state = cudaStreamQuery(cuda::stream(s));
+  EXPECT_EQ(state, cudaErrorNotReady) << "the read waited for the work queued after it";
+  EXPECT_TRUE(all_equal(got, to_host(arange(0.0, 32.0, 2.0, DType::f32))));
+  EXPECT_EQ(got.device(), Device::cpu());
+  eval(last);
+}
+
+TEST_F(CudaRuntime, HostReadGivesWhatToHostGives) {
+  // Oracle: to_host, bitwise. Empty, strided (made contiguous on the GPU first), 16-bit,
+  // one staging chunk exactly, and past it (read at once, as to_host).
+  StreamGuard guard(new_stream(gpu));
+  const std::int64_t chunk = static_cast<std::int64_t>(cuda::kStagingBytes);
+  std::vector<Tensor> cases = {
+      zeros({0, 5}),
+      transpose(random::uniform(random::key(5), {33, 17})),
+      astype(random::normal(random::key(6), {7, 9}), DType::bf16),
+      random::uniform(random::key(7), {chunk / 4}),
+      random::uniform(random::key(8), {chunk / 4 + 3}),
+  };
+  for (const Tensor& t : cases) {
+    HostRead read = begin_host_read(t);
+    Tensor got = read.get();
+    EXPECT_TRUE(got.is_contiguous());
+    EXPECT_TRUE(all_equal(got, to_host(t))) << to_string(t.shape());
+    EXPECT_TRUE(all_equal(read.get(), got)) << to_string(t.shape());
+  }
+  // Reads begun together and taken in any order (each holds its own staging chunk).
+  std::vector<HostRead> reads;
+  for (int i = 0; i < 12; ++i) reads.push_back(begin_host_read(full({3}, double(i))));
+  for (int i = 11; i >= 0; --i)
+    EXPECT_TRUE(all_equal(reads[i].get(), full({3}, double(i), DType::f32, Device::cpu())));
 }
 
 TEST_F(CudaRuntime, EvalWaitsForTheProducingStream) {

@@ -2,7 +2,8 @@
 // plus a sinusoidal position signal, built from catalogue ops with seeded random
 // weights. It honours the whole step contract (caches written at a tensor write_offset,
 // key_mask and causality, positions), so a loop that pads, masks, offsets or caches
-// wrongly gets different logits and different tokens.
+// wrongly gets different logits and different tokens. It lives on the device of the
+// current stream when it is made.
 #pragma once
 
 #include <cmath>
@@ -37,7 +38,7 @@ class ToyLM : public models::CausalLM {
 
   const DecoderConfig& config() const override { return config_; }
   DecoderConfig& mutable_config() { return config_; }
-  Device device() const override { return Device::cpu(); }
+  Device device() const override { return device_; }
   DType dtype() const override { return DType::f32; }
 
   std::vector<Tensor> make_caches(std::int64_t batch, std::int64_t max_length) const override {
@@ -78,6 +79,7 @@ class ToyLM : public models::CausalLM {
 
  private:
   std::int64_t dim_;
+  Device device_ = current_stream().device;  // where the weights were made
   DecoderConfig config_;
   Tensor embed_, wq_, wk_, out_, freqs_;
 };

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 
+#include "backend/cuda/download.h"
 #include "backend/cuda/runtime.h"
 #include "emily/error.h"
 
@@ -264,6 +265,36 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes, Stream s) {
     std::memcpy(to + k * kStagingBytes, c.host, piece(k));
     if (k + 2 < chunks) queue(k + 2);
   }
+}
+
+Download::Download(const void* src, std::size_t bytes, Stream s)
+    : chunk_(nullptr), device_(s.device), bytes_(bytes) {
+  if (bytes > kStagingBytes)
+    EMILY_THROW(ValueError, "copy", "a download in two halves takes at most ", kStagingBytes,
+                " bytes, not ", bytes);
+  // Downloads always get a finished chunk (or a new one), so nothing is waited for here.
+  Chunk* c = staging(device_).chunks.acquire(false);
+  chunk_ = c;
+  if (!bytes) return;
+  try {
+    cudaStream_t cs = stream(s);
+    check(cudaMemcpyAsync(c->host, src, bytes, cudaMemcpyDeviceToHost, cs), "copy",
+          "cudaMemcpyAsync");
+    check(cudaEventRecord(c->done, cs), "copy", "cudaEventRecord");
+  } catch (...) {
+    staging(device_).chunks.release(c);  // no destructor runs for a failed constructor
+    throw;
+  }
+}
+
+Download::~Download() {
+  staging(device_).chunks.release(static_cast<Chunk*>(chunk_));
+}
+
+void Download::finish(void* dst) {
+  auto* c = static_cast<Chunk*>(chunk_);
+  check(cudaEventSynchronize(c->done), "copy", "cudaEventSynchronize");
+  std::memcpy(dst, c->host, bytes_);
 }
 
 void copy(void* dst, Device to, const void* src, Device from, std::size_t bytes) {
