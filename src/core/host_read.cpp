@@ -1,5 +1,6 @@
 #include "emily/host_read.h"
 
+#include "core/host_read_span.h"
 #include "emily/ops.h"
 #include "emily/telemetry.h"
 #include "ir/trace.h"
@@ -40,12 +41,7 @@ Tensor HostRead::get() {
 #ifdef EMILY_HAS_CUDA
   if (pending_) {
     const Tensor& src = pending_->source;
-    telemetry::Span span("to_host", [&] {
-      return std::vector<std::pair<std::string, std::string>>{
-          {"shape", to_string(src.shape())},
-          {"dtype", std::string(name(src.dtype()))},
-          {"device", to_string(src.device())}};
-    });
+    telemetry::Span span("to_host", [&] { return detail::describe_host_read(src); });
     span.set_bytes(static_cast<std::int64_t>(src.nbytes()));
     Tensor out = Tensor::empty(src.shape(), src.dtype(), Device::cpu());
     pending_->download.finish(out.raw_data());

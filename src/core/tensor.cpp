@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/convert.h"
+#include "core/host_read_span.h"
 #include "emily/ops.h"
 #include "emily/stream.h"
 #include "emily/telemetry.h"
@@ -132,14 +133,7 @@ Tensor from_blob_zero_copy(void* data, const Shape& shape, DType dtype, Buffer::
   return Tensor(std::move(buffer), dtype, shape, row_major_strides(shape), 0);
 }
 
-namespace {
-// The to_host span's metadata (every host read of a tensor emits one).
-std::vector<std::pair<std::string, std::string>> describe_host_read(const Tensor& t) {
-  return {{"shape", to_string(t.shape())},
-          {"dtype", std::string(name(t.dtype()))},
-          {"device", to_string(t.device())}};
-}
-}  // namespace
+using detail::describe_host_read;
 
 Tensor to_host(const Tensor& t) {
   // item, to_vector and to_blob come through here too.
