@@ -24,7 +24,7 @@ if has tune && [ -x /tmp/qgemv_tune ]; then
   echo "tune rc=$? at $(($(date +%s) - start)) s"
 fi
 if has ncu && [ -x /tmp/qgemv_tune ] && [ "$(left)" -gt 200 ]; then
-  timeout 90 ncu --clock-control none --kernel-name regex:gemv --launch-count 8 \
+  timeout 90 ncu --clock-control none --kernel-name regex:gemv --launch-count 18 \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
     --section WarpStateStats --section LaunchStats --section InstructionStats \
     -o "$out/rep" /tmp/qgemv_tune profile >"$out/ncu-run.log" 2>&1

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/quant_gemv.cuh"
@@ -200,17 +201,15 @@ void run_case(const Case& c, double copy_gbs) {
   };
 
   // The tensor-core kernel (quant_gemv_tc.cuh): "tc" is the library's plan; the others
-  // set tiles of 16 rows per block (t), warps per tile (k), blocks along K (s), segments
-  // asked of L2 ahead (a) and register prefetch (pipe).
-  auto tc = [&]<int Sets, int Depth>(const char* name, int tiles, int kwarps, int splits,
-                                     int ahead) {
+  // set tiles of 16 rows per block (t), warps per tile (k), blocks along K (s) and the
+  // ring's depth (d).
+  auto tc = [&]<int Sets, int Depth>(const char* name, int tiles, int kwarps, int splits) {
     qgemv_tc::Plan p = qgemv_tc::plan<Bits>(c.n, c.k, c.rows, sms());
     if (tiles > 0) {
       p.tiles = tiles;
       p.kwarps = kwarps;
       p = qgemv_tc::finish<Bits>(p, c.n, c.k, c.rows, sms() * 16);
     }
-    if (ahead >= 0) p.ahead = ahead;
     if (splits > 0) {
       const int pieces = static_cast<int>(c.k / qgemv_tc::piece_codes<Bits>());
       p.pieces_per_split = ((pieces + splits - 1) / splits + 3) / 4 * 4;
@@ -233,8 +232,8 @@ void run_case(const Case& c, double copy_gbs) {
     CHECK(cudaGetLastError());
     const double err = check(name);
     char label[64];
-    std::snprintf(label, sizeof label, "%s d%d t%d k%d s%d a%d", name, Depth, p.tiles, p.kwarps,
-                  p.splits, p.ahead);
+    std::snprintf(label, sizeof label, "%s d%d t%d k%d s%d", name, Depth, p.tiles, p.kwarps,
+                  p.splits);
     report(label, time_us(launch, copies), err);
   };
   // "fma (s15)" is the f32-FMA kernel (quant_gemv.cuh, session 15: the before column).
@@ -260,25 +259,25 @@ void run_case(const Case& c, double copy_gbs) {
     }
   }
   // "fma (s15)" is the f32-FMA kernel (quant_gemv.cuh, session 15: the before column).
-  // "tc" is the library's plan (a ring of 4 segments, or 2 for M > 2, nothing asked of
-  // L2 ahead); "s17" the session-17 kernel's (no ring, L2 asked 4 segments ahead).
+  // "tc" is the library's plan (a ring of 4 segments, or 2 for M > 2); the others
+  // change the ring's depth or the warps per tile.
   if (c.rows == 1) {
     variant.template operator()<1, 1>("fma (s15)", 0, 0);
-    tc.template operator()<1, 1>("tc s17", 0, 0, 0, 4);
-    tc.template operator()<1, 4>("tc", 0, 0, 0, -1);
+    tc.template operator()<1, 4>("tc", 0, 0, 0);
     if (!g_profile) {
-      tc.template operator()<1, 2>("tc", 0, 0, 0, 0);
-      tc.template operator()<1, 4>("tc", 0, 0, 0, 4);
-      tc.template operator()<1, 4>("tc", 1, 4, 0, 0);
+      tc.template operator()<1, 4>("tc", 1, 2, 1);
+      tc.template operator()<1, 4>("tc", 1, 4, 1);
+      tc.template operator()<1, 4>("tc", 1, 8, 1);
+      tc.template operator()<1, 4>("tc", 1, 16, 1);
+      tc.template operator()<1, 2>("tc", 1, 4, 1);
     }
   } else if (c.rows == 2) {
     variant.template operator()<2, 1>("fma (s15)", 0, 0);
-    tc.template operator()<1, 1>("tc s17", 0, 0, 0, 4);
-    tc.template operator()<1, 4>("tc", 0, 0, 0, -1);
+    tc.template operator()<1, 4>("tc", 0, 0, 0);
   } else {
     variant.template operator()<8, 1>("fma (s15)", 0, 0);
-    tc.template operator()<4, 1>("tc s17", 0, 0, 0, 4);
-    tc.template operator()<4, 2>("tc", 0, 0, 0, -1);
+    tc.template operator()<4, 2>("tc", 0, 0, 0);
+    tc.template operator()<4, 1>("tc", 0, 0, 0);
   }
   for (auto& v : w) {
     CHECK(cudaFree(v.packed));
@@ -296,7 +295,8 @@ int main(int argc, char** argv) {
   g_profile = argc > 1 && std::string(argv[1]) == "profile";
   if (g_profile) {
     run_case<4>({4096, 4096, 4, 1}, 3000);
-    run_case<8>({8192, 8192, 8, 1}, 3000);
+    run_case<4>({8192, 8192, 4, 1}, 3000);
+    run_case<8>({4096, 4096, 8, 1}, 3000);
     return 0;
   }
   cudaDeviceProp prop;
@@ -312,6 +312,13 @@ int main(int argc, char** argv) {
   run_case<4>({4096, 4096, 4, 8}, copy);
   run_case<8>({4096, 4096, 8, 8}, copy);
   run_case<4>({1024, 4096, 4, 1}, copy);
+  for (int bits : {4, 8})
+    for (auto [n, k] : {std::pair{1024, 1024}, {3072, 1024}, {1024, 3072}, {2048, 1024}}) {
+      if (bits == 4)
+        run_case<4>({n, k, 4, 1}, copy);
+      else
+        run_case<8>({n, k, 8, 1}, copy);
+    }
   run_case<4>({4096, 14336, 4, 1}, copy);
   run_case<4>({14336, 4096, 4, 1}, copy);
   return 0;

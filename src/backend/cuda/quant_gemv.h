@@ -1,9 +1,9 @@
 // The quantized GEMV's host-side choice (quant.cu): M <= 8 with transposed weights runs
 // the tensor-core kernel (quant_gemv_tc.cuh) or the f32-FMA kernel (quant_gemv.cuh).
 // The tensor-core kernel applies to 4 and 8 bits with f16/bf16 x; where both apply,
-// the choice follows H100 measurements (bench/results/fast-quant.md, session 17): the
-// tensor cores for M >= 2, and for int4 with N >= 2048; the FMA kernel for int8 at
-// M = 1 and for small N.
+// the choice follows H100 measurements (bench/results/fast-quant.md, sessions 17 and
+// 26): the tensor cores for M >= 2 and for N >= 2048; the FMA kernel for M = 1 at
+// smaller N.
 #pragma once
 
 namespace emily::cuda::qgemv {

@@ -8,11 +8,16 @@
 // to float, fma, activation conversion and sum) and was bound by issue, not DRAM (ncu:
 // 25% of DRAM bandwidth; bench/results/fast-quant.md, session 15). Here a code pair
 // becomes a 16-bit pair with one LOP3 into the mantissa of a power of two (plus a shift
-// for most pairs) and one HFMA2 that removes the offset exactly, and mma.sync m16n8k16
-// does 8 codes x 16 rows of dot product per lane and instruction. The products are exact
-// (a code below 2^8 and a 16-bit x are exact in x's type; their product fits f32), the
-// sums are f32 in the tensor core, and the scales and biases are applied in f32, as in
-// the FMA kernel: w = s q + b is never rounded.
+// for most pairs), and mma.sync m16n8k16 does 8 codes x 16 rows of dot product per lane
+// and instruction. The power of two stays in the product: the tensor core sums
+// (offset + q) x, and the offset's share, a multiple of the piece's activation sums, is
+// taken off in f32 after it (code_pairs, Offsets; until session 26 an HFMA2 per pair
+// removed it first, a third of the loop's instructions). The products are exact (an
+// integer below 2^11 and a 16-bit x are exact in x's type; their product fits f32), the
+// sums are f32, and the scales and biases are applied in f32, as in the FMA kernel:
+// w = s q + b is never rounded. What the offset costs is f32 rounding of larger sums: a
+// few units of 2^-24 (offset + 255) sum |x| per piece (offset 128 or 256 for bf16, 1024
+// for f16), far below the rounding of the 16-bit output (2^-9 or 2^-12 of it).
 //
 // Layout of one mma (A = 16 rows of W by 16 codes, B = 16 codes by 8 columns):
 //  - Lane (g = lane / 4, t = lane % 4) loads 16 bytes of row g and of row g + 8 (its
@@ -26,7 +31,7 @@
 //    columns keep them apart: column n = 2 t' + mm holds activation row 2 p + mm at the
 //    positions of lane t' only (zero elsewhere), so C[row][2t + mm], which lane t
 //    holds, is the dot product of its own piece with activation row 2 p + mm. It
-//    applies the piece's scale and bias (s * C + b * sum x) in f32. M > 2 runs
+//    applies the piece's scale and bias (s * (C - offset term) + b * sum x) in f32. M > 2 runs
 //    ceil(M / 2) "sets" of mma on the same A.
 //  - A warp owns 16 rows and walks its segments; warps of a block split K and add their
 //    sums in shared memory, blocks split K only when the rows cannot fill the machine
@@ -74,33 +79,12 @@ constexpr bool is_bf16() {
   return std::is_same_v<TX, __nv_bfloat16>;
 }
 
-// d = a * b + c on 16-bit pairs of x's type; every use below has an exact result.
+// The 16-bit pair whose halves read 2^e, e the width of x's mantissa: an integer v
+// below 2^e ORed into a half's mantissa makes it read 2^e + v.
 template <class TX>
-__device__ __forceinline__ std::uint32_t hfma2(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
-  std::uint32_t d;
-  if constexpr (is_bf16<TX>())
-    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  else
-    asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
+constexpr std::uint32_t magic_pair() {
+  return is_bf16<TX>() ? 0x43004300u : 0x64006400u;  // 128, 1024
 }
-
-// 16-bit pair constants (both halves equal).
-template <class TX>
-struct K16;
-template <>
-struct K16<__nv_bfloat16> {
-  // 128 = 0x4300: an integer in mantissa bits 0..6 reads 128 + v.
-  static constexpr std::uint32_t magic = 0x43004300u, one = 0x3F803F80u, m128 = 0xC300C300u;
-  static constexpr std::uint32_t eighth = 0x3E003E00u, m16 = 0xC180C180u;  // 1/8, -16
-  static constexpr std::uint32_t m256 = 0xC380C380u;                       // -256
-};
-template <>
-struct K16<__half> {
-  // 1024 = 0x6400: an integer in mantissa bits 0..9 reads 1024 + v.
-  static constexpr std::uint32_t magic = 0x64006400u, one = 0x3C003C00u, m1024 = 0xE400E400u;
-  static constexpr std::uint32_t sixteenth = 0x2C002C00u, m64 = 0xD400D400u;  // 1/16, -64
-};
 
 // (a & mask) | magic in one LOP3: with both constants in registers (the compiler
 // otherwise splits it in two, one immediate each).
@@ -111,41 +95,110 @@ __device__ __forceinline__ std::uint32_t and_or(std::uint32_t a, std::uint32_t m
   return d;
 }
 
-// The code pairs of one word as 16-bit pairs of x's type, in mma order: an int4 word
-// (codes c0..c7) gives (c0, c4), (c1, c5), (c2, c6), (c3, c7); an int8 word (c0..c3)
-// gives (c0, c2), (c1, c3). Exact: each pair is an integer below 2^8 in a 16-bit float.
+// The codes of one word as 16-bit pairs of x's type, each code plus a fixed offset, in
+// the order the bit tricks give them: one LOP3 each (and a shift for most), no
+// arithmetic. The offsets leave the tensor core's sums; the staged activations carry
+// what they add (Offsets, below). int4 (codes c0..c7): `lo` holds (c0, c4) and (c2, c6)
+// as off + c, `hi` holds (c1, c5) and (c3, c7) as off + scale * c (bf16 has 7 mantissa
+// bits, so a nibble at bits 4..7 reaches the exponent: it is shifted to bits 3..6 and
+// reads 128 + 8c; f16 has 10 and reads 1024 + 16c in place); `hi` is scaled back by
+// Offsets::hi_scale (gemv's consume says where). int8 (c0..c3): `lo` holds (c0, c2) and (c1, c3).
+// In bf16 a byte does not fit the mantissa: `lo` holds its low 7 bits (128 + l) and `hi` its top
+// bit (128 + 128 h), both multiplied into the same accumulator. Exact: each value is an integer
+// below 2^11 in a 16-bit float, so each product fits f32.
 template <int Bits, class TX>
-__device__ __forceinline__ void word_pairs(std::uint32_t w, std::uint32_t (&p)[Bits == 4 ? 4 : 2]) {
-  using C = K16<TX>;
+struct CodePairs {
+  static constexpr bool kHi = Bits == 4 || is_bf16<TX>();
+  std::uint32_t lo[2], hi[2];
+};
+
+template <int Bits, class TX>
+__device__ __forceinline__ CodePairs<Bits, TX> code_pairs(std::uint32_t w) {
+  constexpr std::uint32_t m = magic_pair<TX>();
+  CodePairs<Bits, TX> p;
+  const std::uint32_t h = w >> 8;
   if constexpr (Bits == 4 && is_bf16<TX>()) {
-    // bf16 has 7 mantissa bits: a nibble fits at bits 0..3 (reads 128 + c) or 3..6
-    // (128 + 8c); bit 7 is the exponent's.
-    p[0] = hfma2<TX>(and_or(w, 0x000F000Fu, C::magic), C::one, C::m128);
-    p[1] = hfma2<TX>(and_or(w >> 1, 0x00780078u, C::magic), C::eighth, C::m16);
-    p[2] = hfma2<TX>(and_or(w >> 8, 0x000F000Fu, C::magic), C::one, C::m128);
-    p[3] = hfma2<TX>(and_or(w >> 9, 0x00780078u, C::magic), C::eighth, C::m16);
+    p.lo[0] = and_or(w, 0x000F000Fu, m), p.lo[1] = and_or(h, 0x000F000Fu, m);
+    p.hi[0] = and_or(w >> 1, 0x00780078u, m), p.hi[1] = and_or(w >> 9, 0x00780078u, m);
   } else if constexpr (Bits == 4) {
-    // f16 has 10: nibbles at bits 0..3 (1024 + c) and 4..7 (1024 + 16c).
-    const std::uint32_t h = w >> 8;
-    p[0] = hfma2<TX>(and_or(w, 0x000F000Fu, C::magic), C::one, C::m1024);
-    p[1] = hfma2<TX>(and_or(w, 0x00F000F0u, C::magic), C::sixteenth, C::m64);
-    p[2] = hfma2<TX>(and_or(h, 0x000F000Fu, C::magic), C::one, C::m1024);
-    p[3] = hfma2<TX>(and_or(h, 0x00F000F0u, C::magic), C::sixteenth, C::m64);
+    p.lo[0] = and_or(w, 0x000F000Fu, m), p.lo[1] = and_or(h, 0x000F000Fu, m);
+    p.hi[0] = and_or(w, 0x00F000F0u, m), p.hi[1] = and_or(h, 0x00F000F0u, m);
   } else if constexpr (is_bf16<TX>()) {
-    // A byte does not fit 7 mantissa bits: its low 7 bits read 128 + l, its top bit
-    // h reads 128 + 128 h (the exponent's lowest bit: 256 for h = 1); then
-    // (128 + l - 256) + (128 + 128 h) = l + 128 h, each step exact.
-    const std::uint32_t h = w >> 8;
-    const std::uint32_t lo0 = hfma2<TX>(and_or(w, 0x007F007Fu, C::magic), C::one, C::m256);
-    const std::uint32_t lo1 = hfma2<TX>(and_or(h, 0x007F007Fu, C::magic), C::one, C::m256);
-    p[0] = hfma2<TX>(and_or(w, 0x00800080u, C::magic), C::one, lo0);
-    p[1] = hfma2<TX>(and_or(h, 0x00800080u, C::magic), C::one, lo1);
+    p.lo[0] = and_or(w, 0x007F007Fu, m), p.lo[1] = and_or(h, 0x007F007Fu, m);
+    p.hi[0] = and_or(w, 0x00800080u, m), p.hi[1] = and_or(h, 0x00800080u, m);
   } else {
-    // f16: a byte permute puts bytes 0, 2 (then 1, 3) under the exponent byte 0x64.
-    p[0] = hfma2<TX>(__byte_perm(w, 0x64646464u, 0x4240u), C::one, C::m1024);
-    p[1] = hfma2<TX>(__byte_perm(w, 0x64646464u, 0x4341u), C::one, C::m1024);
+    p.lo[0] = __byte_perm(w, 0x64646464u, 0x4240u), p.lo[1] = __byte_perm(w, 0x64646464u, 0x4341u);
+  }
+  return p;
+}
+
+// d = a * b + c on 16-bit pairs of x's type.
+template <class TX>
+__device__ __forceinline__ std::uint32_t hfma2(std::uint32_t a, std::uint32_t b, std::uint32_t c) {
+  std::uint32_t d;
+  if constexpr (is_bf16<TX>())
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  else
+    asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+// A 16-bit pair of x's type with both halves v (loop-invariant: hoisted by the compiler).
+template <class TX>
+__device__ __forceinline__ std::uint32_t pair_of(float v) {
+  if constexpr (is_bf16<TX>()) {
+    const __nv_bfloat162 p = __float2bfloat162_rn(v);
+    return *reinterpret_cast<const std::uint32_t*>(&p);
+  } else {
+    const __half2 p = __float2half2_rn(v);
+    return *reinterpret_cast<const std::uint32_t*>(&p);
   }
 }
+
+// The codes themselves: code_pairs' offsets removed in 16-bit arithmetic, each step
+// exact (every value is an integer of at most 9 bits). int8 in bf16 adds `hi` into
+// `lo` ((128 + l - 256) + (128 + 128 h)), leaving `hi` unused. One or two HFMA2 per
+// pair: cheaper than the offsets' f32 terms once there are several sets of mma, which
+// would apply them once per set (gemv's consume).
+template <int Bits, class TX>
+__device__ __forceinline__ void remove_offsets(CodePairs<Bits, TX>& p) {
+  constexpr float m = is_bf16<TX>() ? 128.0f : 1024.0f;
+  constexpr float hs = is_bf16<TX>() ? 0.125f : 0.0625f;  // int4's hi reads m + c / hs
+  const std::uint32_t one = pair_of<TX>(1.0f);
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    if constexpr (Bits == 4) {
+      p.lo[i] = hfma2<TX>(p.lo[i], one, pair_of<TX>(-m));
+      p.hi[i] = hfma2<TX>(p.hi[i], pair_of<TX>(hs), pair_of<TX>(-m * hs));
+    } else if constexpr (is_bf16<TX>()) {
+      p.lo[i] = hfma2<TX>(p.hi[i], one, hfma2<TX>(p.lo[i], one, pair_of<TX>(-2 * m)));
+    } else {
+      p.lo[i] = hfma2<TX>(p.lo[i], one, pair_of<TX>(-m));
+    }
+  }
+}
+
+// What the offsets of code_pairs add to a piece's dot product, in multiples of the sums
+// of its activations at even and odd positions (int4: the codes of `lo` sit under even
+// positions, those of `hi` under odd ones), and the factor that scales `hi`'s sums back.
+template <int Bits, class TX>
+struct Offsets;
+template <>
+struct Offsets<4, __nv_bfloat16> {  // lo 128 + c; hi (128 + 8c) / 8
+  static constexpr float even = 128.0f, odd = 16.0f, hi_scale = 0.125f;
+};
+template <>
+struct Offsets<4, __half> {  // lo 1024 + c; hi (1024 + 16c) / 16
+  static constexpr float even = 1024.0f, odd = 64.0f, hi_scale = 0.0625f;
+};
+template <>
+struct Offsets<8, __nv_bfloat16> {  // (128 + l) + (128 + 128h)
+  static constexpr float even = 256.0f, odd = 256.0f, hi_scale = 1.0f;
+};
+template <>
+struct Offsets<8, __half> {  // 1024 + c
+  static constexpr float even = 1024.0f, odd = 1024.0f, hi_scale = 1.0f;
+};
 
 // c += A . B for one m16n8k16 tile with f32 accumulators.
 template <class TX>
@@ -164,10 +217,13 @@ __device__ __forceinline__ void mma(float (&c)[4], std::uint32_t a0, std::uint32
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// Codes are read once: keep them out of L1, which holds the scales.
+// Codes are read once: keep them out of L1, which holds the scales. A quad reads 64
+// bytes of a row; asking L2 for the whole 128-byte line brings the row's next segment
+// with it, in half the DRAM requests (H100, session 26: int4 8192^2 8% faster, int8 8%;
+// asking for 256 bytes was slower).
 __device__ __forceinline__ uint4 load_stream(const std::uint32_t* p) {
   uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
+  asm volatile("ld.global.nc.L1::no_allocate.L2::128B.v4.u32 {%0,%1,%2,%3}, [%4];"
                : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
                : "l"(p));
   return v;
@@ -175,8 +231,8 @@ __device__ __forceinline__ uint4 load_stream(const std::uint32_t* p) {
 
 // Shared memory of a block, in 32-bit words: permuted activations
 // [M][segments][piece_words / 4][4 lanes][4] (a lane's 16-byte read for two mma sits
-// beside its quad's: no bank conflicts), per-piece activation sums
-// [segments][4 pieces][2 * sets] (zero past M), 64 zero words per warp (what a lane
+// beside its quad's: no bank conflicts), per-piece activation sums and offset terms
+// [segments][4 pieces][2 * sets][2] (zero past M), 64 zero words per warp (what a lane
 // reads, at every offset it uses, where its B column is zero), and the warps' sums
 // [warps][2 * sets][16].
 struct Smem {
@@ -187,7 +243,7 @@ __host__ __device__ inline Smem smem_layout(int m, int segs, int warps, int sets
   Smem s;
   s.xs = 0;
   s.xsum = s.xs + m * segs * 4 * piece_words<Bits>();
-  s.zeros = s.xsum + segs * 4 * 2 * sets;
+  s.zeros = s.xsum + segs * 4 * 2 * sets * 2;
   s.red = s.zeros + 64 * warps;
   s.words = s.red + warps * 2 * sets * kRows;
   return s;
@@ -211,12 +267,6 @@ __device__ __forceinline__ float ld_scale(const TS* p) {
     return __bfloat162float(v);
 }
 
-// Asks L2 for the line at p without holding a register: keeps DRAM busy ahead of the
-// loads. (The bulk prefetch takes its address in uniform registers: a loop over lanes.)
-__device__ __forceinline__ void prefetch_line(const void* p) {
-  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-}
-
 // A call's geometry, worked out on the host: the kernel starts its loads after a few
 // integer operations instead of the divisions (64-bit among them) that deriving these
 // took, which delayed every warp's first DRAM request by some 200 instructions.
@@ -226,7 +276,7 @@ struct Args {
   std::int64_t groups = 0;     // groups per row
   int m_rows = 0, pieces = 0;  // activation rows; 16-byte pieces per row
   int gshift = 0;              // log2(group_size)
-  int pieces_per_split = 0, tiles = 1, kwarps_log2 = 3, ahead = 0;
+  int pieces_per_split = 0, tiles = 1, kwarps_log2 = 3;
 };
 
 // A block: `tiles` tiles of 16 rows (blockIdx.x * tiles + warp / kwarps), `kwarps`
@@ -235,8 +285,7 @@ struct Args {
 // rounded up to 1, 2 or 4; `m_rows` is M itself. With `partial` set, the block writes f32
 // sums to partial[blockIdx.y][m][n] instead of y. Each lane keeps a ring of `Depth`
 // segments' loads in flight in registers (codes, scales and biases: the loads of a
-// segment go out as soon as its slot is consumed) and asks L2 for its codes `ahead`
-// segments beyond the ring (and for the warp's scales at the start).
+// segment go out as soon as its slot is consumed).
 template <int Bits, class TX, class TS, int Sets, int Depth>
 __global__ void __launch_bounds__(32 * kMaxWarps)
     gemv(const TX* __restrict__ x, const std::uint32_t* __restrict__ packed,
@@ -244,6 +293,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
          float* __restrict__ partial, const Args a) {
   wait_for_previous_grid();  // launched dependent: before any read or write
   constexpr int PC = piece_codes<Bits>(), PW = piece_words<Bits>(), MP = 2 * Sets;
+  using Off = Offsets<Bits, TX>;
   extern __shared__ uint4 smem_raw[];
   std::uint32_t* const sm = reinterpret_cast<std::uint32_t*>(smem_raw);
 
@@ -253,7 +303,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   const std::int64_t tile =
       static_cast<std::int64_t>(blockIdx.x) * a.tiles + (warp >> a.kwarps_log2);
   const std::int64_t n_out = a.n_out, k = a.k, groups = a.groups;
-  const int m_rows = a.m_rows, ahead = a.ahead;
+  const int m_rows = a.m_rows;
   const int p0 = static_cast<int>(blockIdx.y) * a.pieces_per_split;
   const int count = min(a.pieces - p0, a.pieces_per_split);
   const int segs = (count + 3) >> 2;
@@ -262,40 +312,32 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   const int sb = kw * per_warp, se = min(segs, sb + per_warp);
 
   // Rows g and g + 8 of the tile; past the last row, the last one (in bounds, dropped).
-  // The lane's piece t of segment 0, and its row g's scales (row g + 8's are 8 rows on).
   const std::int64_t n0 = min(tile * kRows + g, n_out - 1), n1 = min(n0 + 8, n_out - 1);
-  const uint4* const code0 = reinterpret_cast<const uint4*>(packed + n0 * a.row_words) + p0 + t;
-  const uint4* const code1 = reinterpret_cast<const uint4*>(packed + n1 * a.row_words) + p0 + t;
-  const TS* const srow = scales + n0 * groups;
-  const TS* const brow = biases + n0 * groups;
-  const int row1 = static_cast<int>((n1 - n0) * groups);
+  const uint4* const code0 = reinterpret_cast<const uint4*>(packed + n0 * a.row_words) + p0;
+  const uint4* const code1 = reinterpret_cast<const uint4*>(packed + n1 * a.row_words) + p0;
+  const TS* const s0 = scales + n0 * groups;
+  const TS* const s1 = scales + n1 * groups;
+  const TS* const b0 = biases + n0 * groups;
+  const TS* const b1 = biases + n1 * groups;
 
+  // The lane's piece t of a segment. Past the split's last piece it reads that piece
+  // again: the staged activations there are zero, as are their sums and offset terms, so
+  // it adds nothing, and no branch or zeroing is needed.
   auto fetch = [&](Fetched& f, int seg) {
-    const int mine = seg * 4 + t;
-    const int gi = ((p0 + mine) * PC) >> gshift;
-    if (mine < count) {
-      f.code[0] = load_stream(reinterpret_cast<const std::uint32_t*>(code0 + seg * 4));
-      f.code[1] = load_stream(reinterpret_cast<const std::uint32_t*>(code1 + seg * 4));
-      f.s[0] = ld_scale(srow + gi), f.s[1] = ld_scale(srow + row1 + gi);
-      f.b[0] = ld_scale(brow + gi), f.b[1] = ld_scale(brow + row1 + gi);
-    } else {  // past the split: zero codes against zero activations
-      f.code[0] = f.code[1] = make_uint4(0, 0, 0, 0);
-      f.s[0] = f.s[1] = f.b[0] = f.b[1] = 0.0f;
-    }
-  };
-  auto prefetch = [&](int seg) {
-    if (seg < se && seg * 4 + t < count) {
-      prefetch_line(code0 + seg * 4);
-      prefetch_line(code1 + seg * 4);
-    }
+    const unsigned mine = min(seg * 4 + t, count - 1);
+    const unsigned gi = ((p0 + mine) * PC) >> gshift;
+    f.code[0] = load_stream(reinterpret_cast<const std::uint32_t*>(code0 + mine));
+    f.code[1] = load_stream(reinterpret_cast<const std::uint32_t*>(code1 + mine));
+    f.s[0] = ld_scale(s0 + gi), f.s[1] = ld_scale(s1 + gi);
+    f.b[0] = ld_scale(b0 + gi), f.b[1] = ld_scale(b1 + gi);
   };
 
   const Smem L = smem_layout<Bits>(m_rows, segs, warps, Sets);
   float* const xsum_sm = reinterpret_cast<float*>(sm) + L.xsum;
-  // One piece of activation row mi (zeros past the split), and its staging: the sum, and
-  // the values permuted into the order the bit tricks give the codes, 16 bytes per 8
-  // codes, the B registers of two mma (int4: one word's (x0,x4) (x1,x5) | (x2,x6) (x3,x7);
-  // int8: two words' (x0,x2) (x1,x3) | (x4,x6) (x5,x7)).
+  // One piece of activation row mi (zeros past the split), and its staging: the sum and
+  // the offsets' term (Offsets), and the values permuted into the order code_pairs gives
+  // the codes, 16 bytes per 8 codes, the B registers of two mma (int4: one word's
+  // (x0,x4) (x2,x6) | (x1,x5) (x3,x7); int8: two words' (x0,x2) (x1,x3) | (x4,x6) (x5,x7)).
   auto load_piece = [&](int mi, int pc, std::uint32_t(&raw)[PW]) {
     if (pc < count) {
       const uint4* src = reinterpret_cast<const uint4*>(x + mi * k + (p0 + pc) * PC);
@@ -310,14 +352,14 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
     }
   };
   auto stage_piece = [&](int mi, int pc, const std::uint32_t(&raw)[PW]) {
-    float sum = 0.0f;
+    float even = 0.0f, odd = 0.0f;
 #pragma unroll
     for (int j = 0; j < PW; ++j) {
       if constexpr (is_bf16<TX>()) {
-        sum += __uint_as_float(raw[j] << 16) + __uint_as_float(raw[j] & 0xFFFF0000u);
+        even += __uint_as_float(raw[j] << 16), odd += __uint_as_float(raw[j] & 0xFFFF0000u);
       } else {
         const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&raw[j]));
-        sum += f.x + f.y;
+        even += f.x, odd += f.y;
       }
     }
     std::uint32_t* dst = sm + L.xs + (mi * segs + (pc >> 2)) * 4 * PW + (pc & 3) * 4;
@@ -326,14 +368,15 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
       const std::uint32_t* r = raw + 4 * j;
       uint4 v;
       if constexpr (Bits == 4)
-        v = make_uint4(__byte_perm(r[0], r[2], 0x5410), __byte_perm(r[0], r[2], 0x7632),
-                       __byte_perm(r[1], r[3], 0x5410), __byte_perm(r[1], r[3], 0x7632));
+        v = make_uint4(__byte_perm(r[0], r[2], 0x5410), __byte_perm(r[1], r[3], 0x5410),
+                       __byte_perm(r[0], r[2], 0x7632), __byte_perm(r[1], r[3], 0x7632));
       else
         v = make_uint4(__byte_perm(r[0], r[1], 0x5410), __byte_perm(r[0], r[1], 0x7632),
                        __byte_perm(r[2], r[3], 0x5410), __byte_perm(r[2], r[3], 0x7632));
       *reinterpret_cast<uint4*>(dst + j * 16) = v;
     }
-    xsum_sm[pc * MP + mi] = sum;
+    *reinterpret_cast<float2*>(xsum_sm + (pc * MP + mi) * 2) =
+        make_float2(even + odd, Sets > 1 ? 0.0f : Off::even * even + Off::odd * odd);
   };
 
   // Each warp stages the activations of its own segments, so no warp waits on another
@@ -341,39 +384,24 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   // it drew over half of the stall samples). The lane's first piece goes out ahead of
   // the codes: x sits in L2, and behind a flood of code misses its loads waited as long
   // as the codes did.
-  const int tid = warp * 32 + lane;
   const int pb = sb * 4, pe = max(se, sb) * 4;  // the warp's pieces
   const bool early = pb + lane < pe;
   std::uint32_t first[PW];
   if (early) load_piece(0, pb + lane, first);
 
   Fetched ring[Depth];
-  // The first loads and prefetches go out before the activations are staged.
-  if (sb < se) {
+  // The first loads go out before the activations are staged.
 #pragma unroll
-    for (int d = 0; d < Depth; ++d)
-      if (sb + d < se) fetch(ring[d], sb + d);
-    for (int d = Depth; d < Depth + ahead && sb + d < se; ++d) prefetch(sb + d);
-  }
-  // Beyond the ring, this warp's scales and biases: lanes 0-15 a row's scales, 16-31
-  // its biases.
-  if (ahead > 0 && sb + Depth < se) {
-    const std::int64_t pn = min(tile * kRows + (lane & 15), n_out - 1);
-    const TS* base = (lane < 16 ? scales : biases) + pn * groups;
-    const int ga = ((p0 + (sb + Depth) * 4) * PC) >> gshift;
-    const int gb = ((p0 + min(se * 4, count) - 1) * PC) >> gshift;
-    const auto lo = reinterpret_cast<std::uintptr_t>(base + ga) & ~std::uintptr_t{31};
-    const auto hi = reinterpret_cast<std::uintptr_t>(base + gb);
-    for (std::uintptr_t q = lo; q <= hi; q += 32) prefetch_line(reinterpret_cast<const void*>(q));
-  }
+  for (int d = 0; d < Depth; ++d)
+    if (sb + d < se) fetch(ring[d], sb + d);
 
   // Stage the warp's activations: a lane per (row of x, piece), permuted into mma
-  // order, with the piece's sum; pieces past `count` and rows past M are zero.
+  // order, with the piece's sums; pieces past `count` and rows past M are zero.
   if (early) stage_piece(0, pb + lane, first);
   for (int mi = 0; mi < MP; ++mi) {
     for (int pc = pb + lane + (mi == 0 ? 32 : 0); pc < pe; pc += 32) {
       if (mi >= m_rows) {
-        xsum_sm[pc * MP + mi] = 0.0f;
+        *reinterpret_cast<float2*>(xsum_sm + (pc * MP + mi) * 2) = make_float2(0.0f, 0.0f);
         continue;
       }
       std::uint32_t raw[PW];
@@ -398,50 +426,71 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
     bptr[p] = own ? sm + L.xs + mb * segs * 4 * PW + t * 4 : zeros;
     bstep[p] = own ? 4 * PW : 0;
   }
-  const float* const xsp = xsum_sm + t * MP;
+  const float* const xsp = xsum_sm + t * MP * 2;
 
   float acc[Sets][2][2] = {};  // [set][row g, g + 8][activation row 2p, 2p + 1]
   auto consume = [&](const Fetched& f, int seg) {
-    float c[Sets][4] = {};
+    // One set keeps the offsets in the products, int4's `hi` in its own accumulator
+    // scaled back in f32; several sets remove them first (remove_offsets): the f32 terms
+    // would be paid once per set and int8's `hi` would double the mma (H100, session 26:
+    // M = 8 6-12% slower with the offsets kept).
+    constexpr bool kExact = Sets > 1;
+    constexpr bool kSplit = Bits == 4 && !kExact;
+    constexpr bool kHi = CodePairs<Bits, TX>::kHi && (Bits == 4 || !kExact);
+    auto pairs = [](std::uint32_t w) {
+      CodePairs<Bits, TX> p = code_pairs<Bits, TX>(w);
+      if constexpr (kExact) remove_offsets<Bits, TX>(p);
+      return p;
+    };
+    float c[Sets][4] = {}, ch[Sets][kSplit ? 4 : 1] = {};
     const std::uint32_t w0[4] = {f.code[0].x, f.code[0].y, f.code[0].z, f.code[0].w};
     const std::uint32_t w1[4] = {f.code[1].x, f.code[1].y, f.code[1].z, f.code[1].w};
     const uint4* bq[Sets];
 #pragma unroll
     for (int p = 0; p < Sets; ++p) bq[p] = reinterpret_cast<const uint4*>(bptr[p] + seg * bstep[p]);
 #pragma unroll
-    for (int j = 0; j < PW / 4; ++j) {  // 16 bytes of B per set: two mma
+    for (int j = 0; j < PW / 4; ++j) {  // 16 bytes of B per set
       uint4 bv[Sets];
 #pragma unroll
       for (int p = 0; p < Sets; ++p) bv[p] = bq[p][4 * j];
-      if constexpr (Bits == 4) {  // one word per row: pairs 0, 1 then 2, 3
-        std::uint32_t a[4], b[4];
-        word_pairs<4, TX>(w0[j], a);
-        word_pairs<4, TX>(w1[j], b);
+      if constexpr (Bits == 4) {  // one word per row: lo against (x, y), hi against (z, w)
+        const CodePairs<Bits, TX> r0 = pairs(w0[j]), r1 = pairs(w1[j]);
 #pragma unroll
         for (int p = 0; p < Sets; ++p) {
-          mma<TX>(c[p], a[0], b[0], a[1], b[1], bv[p].x, bv[p].y);
-          mma<TX>(c[p], a[2], b[2], a[3], b[3], bv[p].z, bv[p].w);
+          mma<TX>(c[p], r0.lo[0], r1.lo[0], r0.lo[1], r1.lo[1], bv[p].x, bv[p].y);
+          if constexpr (kSplit)
+            mma<TX>(ch[p], r0.hi[0], r1.hi[0], r0.hi[1], r1.hi[1], bv[p].z, bv[p].w);
+          else
+            mma<TX>(c[p], r0.hi[0], r1.hi[0], r0.hi[1], r1.hi[1], bv[p].z, bv[p].w);
         }
-      } else {  // two words per row, one mma each
+      } else {  // two words per row; lo and hi of a word against the same activations
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          std::uint32_t a[2], b[2];
-          word_pairs<8, TX>(w0[2 * j + h], a);
-          word_pairs<8, TX>(w1[2 * j + h], b);
+          const CodePairs<Bits, TX> r0 = pairs(w0[2 * j + h]), r1 = pairs(w1[2 * j + h]);
 #pragma unroll
-          for (int p = 0; p < Sets; ++p)
-            mma<TX>(c[p], a[0], b[0], a[1], b[1], h ? bv[p].z : bv[p].x, h ? bv[p].w : bv[p].y);
+          for (int p = 0; p < Sets; ++p) {
+            const std::uint32_t bx = h ? bv[p].z : bv[p].x, by = h ? bv[p].w : bv[p].y;
+            mma<TX>(c[p], r0.lo[0], r1.lo[0], r0.lo[1], r1.lo[1], bx, by);
+            if constexpr (kHi) mma<TX>(c[p], r0.hi[0], r1.hi[0], r0.hi[1], r1.hi[1], bx, by);
+          }
         }
       }
     }
-    const float* xs = xsp + seg * 4 * MP;
+    // Per piece: s (C - offsets' term) + b sum(x), in f32 (the term is zero for kExact).
+    const float* xs = xsp + seg * 4 * MP * 2;
 #pragma unroll
     for (int p = 0; p < Sets; ++p) {
-      const float2 xsum = *reinterpret_cast<const float2*>(xs + 2 * p);
+      const float4 sums = *reinterpret_cast<const float4*>(xs + 4 * p);  // sum, term; sum, term
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        acc[p][r][0] += fmaf(f.s[r], c[p][2 * r], f.b[r] * xsum.x);
-        acc[p][r][1] += fmaf(f.s[r], c[p][2 * r + 1], f.b[r] * xsum.y);
+        float v0 = c[p][2 * r], v1 = c[p][2 * r + 1];
+        if constexpr (!kExact) v0 -= sums.y, v1 -= sums.w;
+        if constexpr (kSplit) {
+          v0 = fmaf(Off::hi_scale, ch[p][2 * r], v0);
+          v1 = fmaf(Off::hi_scale, ch[p][2 * r + 1], v1);
+        }
+        acc[p][r][0] += fmaf(f.s[r], v0, f.b[r] * sums.x);
+        acc[p][r][1] += fmaf(f.s[r], v1, f.b[r] * sums.z);
       }
     }
   };
@@ -454,7 +503,6 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
     for (int d = 0; d < Depth; ++d) {
       const int s = seg + d;
       if (s < se) {
-        if (ahead > 0) prefetch(s + Depth + ahead);
         consume(ring[d], s);
         if (s + Depth < se) fetch(ring[d], s + Depth);
       }
@@ -478,6 +526,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   }
   __syncthreads();
   // A thread per (tile, activation row, row of W): the sum over the tile's warps.
+  const int tid = warp * 32 + lane;
   for (int tb = 0; tb < a.tiles; ++tb) {
     for (int i = tid; i < m_rows * kRows; i += warps * 32) {
       const int mi = i / kRows, r = i % kRows;
@@ -499,7 +548,6 @@ struct Plan {
   int kwarps = 8;            // warps per tile, splitting K
   int splits = 1;            // blocks along K (> 1: partial sums + qgemv::sum_splits)
   int pieces_per_split = 0;  // 16-byte pieces of a row per split
-  int ahead = 0;             // segments a warp asks L2 for beyond the register ring
   int smem_bytes = 0;
 };
 
@@ -525,7 +573,6 @@ inline Args args_for(const Plan& p, std::int64_t m, std::int64_t n, std::int64_t
   a.pieces_per_split = p.pieces_per_split;
   a.tiles = p.tiles;
   a.kwarps_log2 = std::countr_zero(static_cast<unsigned>(p.kwarps));
-  a.ahead = p.ahead;
   return a;
 }
 
@@ -570,19 +617,29 @@ inline Plan finish(Plan p, std::int64_t n, std::int64_t k, std::int64_t m, int t
   return p;
 }
 
-// Measured on an H100 (bench/results/fast-quant.md, sessions 17 and 23): 8 warps per
-// 16-row tile, 16 when the tiles alone leave SMs short of 16 warps, 4 for M > 2 (more
-// registers per warp); blocks split K only below 8 warps per SM. With the register ring
-// (ring_depth) nothing is asked of L2 ahead: the L2 prefetches of session 17 only cost
-// instructions once a lane's loads were already in flight.
+// Warps per 16-row tile at M <= 2, splitting K. Measured on an H100 (session 26,
+// bench/results/fast-quant.md): a warp does best with about 8 of its row's `segs`
+// segments when the grid is short of a wave, 16 when more warps than a wave would be
+// resident, and the grid wants a few warps per SM before a warp's share drops below 4.
+inline int warps_per_tile(std::int64_t tiles, std::int64_t segs, int sms) {
+  int k = 2;
+  while (k < 16 && segs / (2 * k) >= 8) k *= 2;
+  while (k > 2 && tiles * k > sms * 16LL && segs / (k / 2) <= 16) k /= 2;
+  while (k < 16 && tiles * k < sms * 4LL && segs / k >= 4) k *= 2;
+  return k;
+}
+
+// One tile per block; warps per tile as above at M <= 2, 4 for M > 2 (more registers per
+// warp); blocks split K only below about 6 warps per SM (8 for M > 2). With the register
+// ring (ring_depth) nothing is asked of L2 ahead: the L2 prefetches of session 17 only
+// cost instructions once a lane's loads were already in flight (session 23 dropped them).
 template <int Bits>
 inline Plan plan(std::int64_t n, std::int64_t k, std::int64_t m, int sms) {
   Plan p;
   const std::int64_t tiles = (n + kRows - 1) / kRows, segs = k / piece_codes<Bits>() / 4;
   p.tiles = 1;
-  p.kwarps = m > 2 ? 4 : tiles * 8 < sms * 16 && segs >= 64 ? 16 : 8;
-  p.ahead = 0;
-  return finish<Bits>(p, n, k, m, sms * 8);
+  p.kwarps = m > 2 ? 4 : warps_per_tile(tiles, segs, sms);
+  return finish<Bits>(p, n, k, m, m > 2 ? sms * 8 : sms * 6);
 }
 
 }  // namespace emily::cuda::qgemv_tc
