@@ -143,17 +143,20 @@ __device__ __forceinline__ std::uint32_t hfma2(std::uint32_t a, std::uint32_t b,
   return d;
 }
 
-// A 16-bit pair of x's type with both halves v (loop-invariant: hoisted by the compiler).
+// A 16-bit pair of x's type with both halves v, a signed power of two, as a constant.
 template <class TX>
-__device__ __forceinline__ std::uint32_t pair_of(float v) {
-  if constexpr (is_bf16<TX>()) {
-    const __nv_bfloat162 p = __float2bfloat162_rn(v);
-    return *reinterpret_cast<const std::uint32_t*>(&p);
-  } else {
-    const __half2 p = __float2half2_rn(v);
-    return *reinterpret_cast<const std::uint32_t*>(&p);
-  }
+constexpr std::uint32_t pair_of(float v) {
+  const std::uint32_t sign = v < 0 ? 1u : 0u;
+  float m = v < 0 ? -v : v;
+  int e = 0;
+  while (m >= 2.0f) m /= 2.0f, ++e;
+  while (m < 1.0f) m *= 2.0f, --e;
+  const std::uint32_t half = is_bf16<TX>() ? (sign << 15) | std::uint32_t(e + 127) << 7
+                                           : (sign << 15) | std::uint32_t(e + 15) << 10;
+  return half | half << 16;
 }
+static_assert(pair_of<__nv_bfloat16>(-128.0f) == 0xC300C300u &&
+              pair_of<__half>(0.0625f) == 0x2C002C00u);
 
 // The codes themselves: code_pairs' offsets removed in 16-bit arithmetic, each step
 // exact (every value is an integer of at most 9 bits). int8 in bf16 adds `hi` into
@@ -164,16 +167,18 @@ template <int Bits, class TX>
 __device__ __forceinline__ void remove_offsets(CodePairs<Bits, TX>& p) {
   constexpr float m = is_bf16<TX>() ? 128.0f : 1024.0f;
   constexpr float hs = is_bf16<TX>() ? 0.125f : 0.0625f;  // int4's hi reads m + c / hs
-  const std::uint32_t one = pair_of<TX>(1.0f);
+  constexpr std::uint32_t one = pair_of<TX>(1.0f), minus_m = pair_of<TX>(-m);
+  constexpr std::uint32_t scale = pair_of<TX>(hs), minus_ms = pair_of<TX>(-m * hs);
+  constexpr std::uint32_t minus_2m = pair_of<TX>(-2 * m);
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     if constexpr (Bits == 4) {
-      p.lo[i] = hfma2<TX>(p.lo[i], one, pair_of<TX>(-m));
-      p.hi[i] = hfma2<TX>(p.hi[i], pair_of<TX>(hs), pair_of<TX>(-m * hs));
+      p.lo[i] = hfma2<TX>(p.lo[i], one, minus_m);
+      p.hi[i] = hfma2<TX>(p.hi[i], scale, minus_ms);
     } else if constexpr (is_bf16<TX>()) {
-      p.lo[i] = hfma2<TX>(p.hi[i], one, hfma2<TX>(p.lo[i], one, pair_of<TX>(-2 * m)));
+      p.lo[i] = hfma2<TX>(p.hi[i], one, hfma2<TX>(p.lo[i], one, minus_2m));
     } else {
-      p.lo[i] = hfma2<TX>(p.lo[i], one, pair_of<TX>(-m));
+      p.lo[i] = hfma2<TX>(p.lo[i], one, minus_m);
     }
   }
 }
