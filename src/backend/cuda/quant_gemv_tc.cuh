@@ -234,6 +234,12 @@ __device__ __forceinline__ uint4 load_stream(const std::uint32_t* p) {
   return v;
 }
 
+// Floats staged per (piece, activation row): its sum, and with one set of mma (where the
+// offsets stay in the products) the offsets' term.
+__host__ __device__ constexpr int sums_per_row(int sets) {
+  return sets > 1 ? 1 : 2;
+}
+
 // Shared memory of a block, in 32-bit words: permuted activations
 // [M][segments][piece_words / 4][4 lanes][4] (a lane's 16-byte read for two mma sits
 // beside its quad's: no bank conflicts), per-piece activation sums and offset terms
@@ -248,7 +254,7 @@ __host__ __device__ inline Smem smem_layout(int m, int segs, int warps, int sets
   Smem s;
   s.xs = 0;
   s.xsum = s.xs + m * segs * 4 * piece_words<Bits>();
-  s.zeros = s.xsum + segs * 4 * 2 * sets * 2;
+  s.zeros = s.xsum + segs * 4 * 2 * sets * sums_per_row(sets);
   s.red = s.zeros + 64 * warps;
   s.words = s.red + warps * 2 * sets * kRows;
   return s;
@@ -298,6 +304,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
          float* __restrict__ partial, const Args a) {
   wait_for_previous_grid();  // launched dependent: before any read or write
   constexpr int PC = piece_codes<Bits>(), PW = piece_words<Bits>(), MP = 2 * Sets;
+  constexpr int kSums = sums_per_row(Sets);
   using Off = Offsets<Bits, TX>;
   extern __shared__ uint4 smem_raw[];
   std::uint32_t* const sm = reinterpret_cast<std::uint32_t*>(smem_raw);
@@ -380,8 +387,11 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
                        __byte_perm(r[2], r[3], 0x5410), __byte_perm(r[2], r[3], 0x7632));
       *reinterpret_cast<uint4*>(dst + j * 16) = v;
     }
-    *reinterpret_cast<float2*>(xsum_sm + (pc * MP + mi) * 2) =
-        make_float2(even + odd, Sets > 1 ? 0.0f : Off::even * even + Off::odd * odd);
+    if constexpr (kSums == 2)
+      *reinterpret_cast<float2*>(xsum_sm + (pc * MP + mi) * 2) =
+          make_float2(even + odd, Off::even * even + Off::odd * odd);
+    else
+      xsum_sm[pc * MP + mi] = even + odd;
   };
 
   // Each warp stages the activations of its own segments, so no warp waits on another
@@ -406,7 +416,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
   for (int mi = 0; mi < MP; ++mi) {
     for (int pc = pb + lane + (mi == 0 ? 32 : 0); pc < pe; pc += 32) {
       if (mi >= m_rows) {
-        *reinterpret_cast<float2*>(xsum_sm + (pc * MP + mi) * 2) = make_float2(0.0f, 0.0f);
+        for (int i = 0; i < kSums; ++i) xsum_sm[(pc * MP + mi) * kSums + i] = 0.0f;
         continue;
       }
       std::uint32_t raw[PW];
@@ -431,7 +441,7 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
     bptr[p] = own ? sm + L.xs + mb * segs * 4 * PW + t * 4 : zeros;
     bstep[p] = own ? 4 * PW : 0;
   }
-  const float* const xsp = xsum_sm + t * MP * 2;
+  const float* const xsp = xsum_sm + t * MP * kSums;
 
   float acc[Sets][2][2] = {};  // [set][row g, g + 8][activation row 2p, 2p + 1]
   auto consume = [&](const Fetched& f, int seg) {
@@ -481,21 +491,27 @@ __global__ void __launch_bounds__(32 * kMaxWarps)
         }
       }
     }
-    // Per piece: s (C - offsets' term) + b sum(x), in f32 (the term is zero for kExact).
-    const float* xs = xsp + seg * 4 * MP * 2;
+    // Per piece: s (C - offsets' term) + b sum(x), in f32 (no term when kExact).
+    const float* xs = xsp + seg * 4 * MP * kSums;
 #pragma unroll
     for (int p = 0; p < Sets; ++p) {
-      const float4 sums = *reinterpret_cast<const float4*>(xs + 4 * p);  // sum, term; sum, term
+      float sum0, sum1, term0 = 0.0f, term1 = 0.0f;
+      if constexpr (kSums == 2) {
+        const float4 v = *reinterpret_cast<const float4*>(xs + 4 * p);
+        sum0 = v.x, term0 = v.y, sum1 = v.z, term1 = v.w;
+      } else {
+        const float2 v = *reinterpret_cast<const float2*>(xs + 2 * p);
+        sum0 = v.x, sum1 = v.y;
+      }
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        float v0 = c[p][2 * r], v1 = c[p][2 * r + 1];
-        if constexpr (!kExact) v0 -= sums.y, v1 -= sums.w;
+        float v0 = c[p][2 * r] - term0, v1 = c[p][2 * r + 1] - term1;
         if constexpr (kSplit) {
           v0 = fmaf(Off::hi_scale, ch[p][2 * r], v0);
           v1 = fmaf(Off::hi_scale, ch[p][2 * r + 1], v1);
         }
-        acc[p][r][0] += fmaf(f.s[r], v0, f.b[r] * sums.x);
-        acc[p][r][1] += fmaf(f.s[r], v1, f.b[r] * sums.z);
+        acc[p][r][0] += fmaf(f.s[r], v0, f.b[r] * sum0);
+        acc[p][r][1] += fmaf(f.s[r], v1, f.b[r] * sum1);
       }
     }
   };
