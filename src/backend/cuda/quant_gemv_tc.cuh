@@ -31,8 +31,8 @@
 //    columns keep them apart: column n = 2 t' + mm holds activation row 2 p + mm at the
 //    positions of lane t' only (zero elsewhere), so C[row][2t + mm], which lane t
 //    holds, is the dot product of its own piece with activation row 2 p + mm. It
-//    applies the piece's scale and bias (s * (C - offset term) + b * sum x) in f32. M > 2 runs
-//    ceil(M / 2) "sets" of mma on the same A.
+//    applies the piece's scale and bias (s * (C - offset term) + b * sum x) in f32.
+//    M > 2 runs ceil(M / 2) "sets" of mma on the same A.
 //  - A warp owns 16 rows and walks its segments; warps of a block split K and add their
 //    sums in shared memory, blocks split K only when the rows cannot fill the machine
 //    (f32 partial sums and qgemv::sum_splits, no atomics).
@@ -43,6 +43,11 @@
 // (6-11% at int4) and found the rest of the time in each warp's fixed work (ncu: the
 // prologue, staging and epilogue drew two thirds of the stall samples at 4096^2); each
 // warp now stages its own activations, with no block-wide barrier before its products.
+// Session 26 (ncu: DRAM at 52% of peak at int4 8192^2, 198 instructions per segment):
+// the offsets kept in the products cut the loop's instructions by about a third without
+// changing the time; what did was asking L2 for 128-byte lines and fewer warps per tile
+// (8-16 segments each): int4 4096^2 and 8192^2 9% and 11% faster, int8 10% and 6% (now
+// on the tensor cores at M = 1 too).
 #pragma once
 
 #include <cuda_bf16.h>
