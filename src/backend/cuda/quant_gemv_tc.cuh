@@ -44,8 +44,8 @@
 // prologue, staging and epilogue drew two thirds of the stall samples at 4096^2); each
 // warp now stages its own activations, with no block-wide barrier before its products.
 // Session 26 (ncu: DRAM at 52% of peak at int4 8192^2, 198 instructions per segment):
-// the offsets kept in the products cut the loop's instructions by about a third without
-// changing the time; what did was asking L2 for 128-byte lines and fewer warps per tile
+// keeping the offsets in the products (no HFMA2 per pair) and a fetch without branches
+// did not change the time; what did was asking L2 for 128-byte lines and fewer warps per tile
 // (8-16 segments each): int4 4096^2 and 8192^2 9% and 11% faster, int8 10% and 6% (now
 // on the tensor cores at M = 1 too).
 #pragma once
