@@ -153,6 +153,11 @@ using Pingpong =
     Variant<flash_tma::Config<64, 2, 128, 1, true>, flash_tma::Config<128, 2, 128, 1, true>>;
 using Wide = Variant<flash_tma::Config<64, 3, 128, 1, false>, flash_tma::Layout<128>>;
 using Narrow = Variant<flash_tma::Layout<64>, flash_tma::Layout<128>>;
+// More query rows per block over 64-key tiles (session 26).
+using Wide4 =
+    Variant<flash_tma::Config<64, 4, 64, 1, false>, flash_tma::Config<128, 3, 64, 1, false>>;
+using Keys64 =
+    Variant<flash_tma::Config<64, 3, 64, 1, false>, flash_tma::Config<128, 2, 64, 1, false>>;
 
 // Not supported: the tensor maps cannot describe the operands (the library then runs
 // its mma.sync kernel); no case here should be.
@@ -262,6 +267,8 @@ int main(int argc, char** argv) {
       check_all(Pingpong{}, "pingpong");
       check_all(Wide{}, "wide");
       check_all(Narrow{}, "narrow");
+      check_all(Wide4{}, "wide4");
+      check_all(Keys64{}, "keys64");
     }
     std::printf("check: %d failed\n", failed);
   }
@@ -277,6 +284,8 @@ int main(int argc, char** argv) {
       time_all(Pingpong{}, "pingpong");
       time_all(Wide{}, "wide");
       time_all(Narrow{}, "narrow");
+      time_all(Wide4{}, "wide4");
+      time_all(Keys64{}, "keys64");
     }
   }
   return failed ? 1 : 0;
