@@ -189,7 +189,7 @@ void gemv(std::span<const Tensor> in, Tensor& y, const QuantAttr& a, std::int64_
       (a.bits == 4 || a.bits == 8) && (in[0].dtype() == DType::bf16 || in[0].dtype() == DType::f16);
   const qgemv::GemvKernel force = g_force_gemv.load(std::memory_order_relaxed);
   // H100, session 26: at M = 1 the tensor cores are 1.03-1.5x faster from N = 2048 on
-  // (int4 and int8), and up to 1.1x slower at N = 1024; M = 2 and 8 1.45-2.6x faster
+  // (int4 and int8), and up to 1.15x slower at N = 1024; M = 2 and 8 1.45-2.6x faster
   // (session 17).
   const bool prefer_tc = m >= 2 || n >= 2048;
   if (tc && (force == qgemv::GemvKernel::tensor_cores ||

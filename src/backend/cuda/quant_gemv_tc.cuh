@@ -70,12 +70,29 @@ constexpr bool is_bf16() {
   return std::is_same_v<TX, __nv_bfloat16>;
 }
 
-// The 16-bit pair whose halves read 2^e, e the width of x's mantissa: an integer v
-// below 2^e ORed into a half's mantissa makes it read 2^e + v.
+// A 16-bit pair of x's type with both halves v, a signed power of two, as a constant.
 template <class TX>
-constexpr std::uint32_t magic_pair() {
-  return is_bf16<TX>() ? 0x43004300u : 0x64006400u;  // 128, 1024
+constexpr std::uint32_t pair_of(float v) {
+  const std::uint32_t sign = v < 0 ? 1u : 0u;
+  float m = v < 0 ? -v : v;
+  int e = 0;
+  while (m >= 2.0f) m /= 2.0f, ++e;
+  while (m < 1.0f) m *= 2.0f, --e;
+  const std::uint32_t half = is_bf16<TX>() ? (sign << 15) | std::uint32_t(e + 127) << 7
+                                           : (sign << 15) | std::uint32_t(e + 15) << 10;
+  return half | half << 16;
 }
+static_assert(pair_of<__nv_bfloat16>(-128.0f) == 0xC300C300u &&
+              pair_of<__half>(0.0625f) == 0x2C002C00u);
+
+// 2^e, e the width of x's mantissa: an integer v below 2^e ORed into the mantissa of
+// this power of two makes it read 2^e + v.
+template <class TX>
+constexpr float magic() {
+  return is_bf16<TX>() ? 128.0f : 1024.0f;
+}
+static_assert(pair_of<__nv_bfloat16>(magic<__nv_bfloat16>()) == 0x43004300u &&
+              pair_of<__half>(magic<__half>()) == 0x64006400u);
 
 // (a & mask) | magic in one LOP3: with both constants in registers (the compiler
 // otherwise splits it in two, one immediate each).
@@ -89,14 +106,16 @@ __device__ __forceinline__ std::uint32_t and_or(std::uint32_t a, std::uint32_t m
 // The codes of one word as 16-bit pairs of x's type, each code plus a fixed offset, in
 // the order the bit tricks give them: one LOP3 each (and a shift for most), no
 // arithmetic. The offsets leave the tensor core's sums; the staged activations carry
-// what they add (Offsets, below). int4 (codes c0..c7): `lo` holds (c0, c4) and (c2, c6)
-// as off + c, `hi` holds (c1, c5) and (c3, c7) as off + scale * c (bf16 has 7 mantissa
-// bits, so a nibble at bits 4..7 reaches the exponent: it is shifted to bits 3..6 and
-// reads 128 + 8c; f16 has 10 and reads 1024 + 16c in place); `hi` is scaled back by
-// Offsets::hi_scale (gemv's consume says where). int8 (c0..c3): `lo` holds (c0, c2) and (c1, c3).
-// In bf16 a byte does not fit the mantissa: `lo` holds its low 7 bits (128 + l) and `hi` its top
-// bit (128 + 128 h), both multiplied into the same accumulator. Exact: each value is an integer
-// below 2^11 in a 16-bit float, so each product fits f32.
+// what they add (Offsets, below).
+//  - int4 (codes c0..c7): `lo` holds (c0, c4) and (c2, c6) as m + c, `hi` holds
+//    (c1, c5) and (c3, c7) as m + f c. bf16 has 7 mantissa bits, so a nibble at bits
+//    4..7 would reach the exponent: it is shifted to bits 3..6 and reads 128 + 8c; f16
+//    has 10 and reads 1024 + 16c in place. `hi` is scaled back by Offsets::hi_scale
+//    (gemv's consume says where).
+//  - int8 (c0..c3): `lo` holds (c0, c2) and (c1, c3). In bf16 a byte does not fit the
+//    mantissa: `lo` holds its low 7 bits (128 + l) and `hi` its top bit (128 + 128 h),
+//    both multiplied into the same accumulator.
+// Exact: each value is an integer below 2^11 in a 16-bit float, so each product fits f32.
 template <int Bits, class TX>
 struct CodePairs {
   static constexpr bool kHi = Bits == 4 || is_bf16<TX>();
@@ -105,7 +124,7 @@ struct CodePairs {
 
 template <int Bits, class TX>
 __device__ __forceinline__ CodePairs<Bits, TX> code_pairs(std::uint32_t w) {
-  constexpr std::uint32_t m = magic_pair<TX>();
+  constexpr std::uint32_t m = pair_of<TX>(magic<TX>());
   CodePairs<Bits, TX> p;
   const std::uint32_t h = w >> 8;
   if constexpr (Bits == 4 && is_bf16<TX>()) {
@@ -134,46 +153,6 @@ __device__ __forceinline__ std::uint32_t hfma2(std::uint32_t a, std::uint32_t b,
   return d;
 }
 
-// A 16-bit pair of x's type with both halves v, a signed power of two, as a constant.
-template <class TX>
-constexpr std::uint32_t pair_of(float v) {
-  const std::uint32_t sign = v < 0 ? 1u : 0u;
-  float m = v < 0 ? -v : v;
-  int e = 0;
-  while (m >= 2.0f) m /= 2.0f, ++e;
-  while (m < 1.0f) m *= 2.0f, --e;
-  const std::uint32_t half = is_bf16<TX>() ? (sign << 15) | std::uint32_t(e + 127) << 7
-                                           : (sign << 15) | std::uint32_t(e + 15) << 10;
-  return half | half << 16;
-}
-static_assert(pair_of<__nv_bfloat16>(-128.0f) == 0xC300C300u &&
-              pair_of<__half>(0.0625f) == 0x2C002C00u);
-
-// The codes themselves: code_pairs' offsets removed in 16-bit arithmetic, each step
-// exact (every value is an integer of at most 9 bits). int8 in bf16 adds `hi` into
-// `lo` ((128 + l - 256) + (128 + 128 h)), leaving `hi` unused. One or two HFMA2 per
-// pair: cheaper than the offsets' f32 terms once there are several sets of mma, which
-// would apply them once per set (gemv's consume).
-template <int Bits, class TX>
-__device__ __forceinline__ void remove_offsets(CodePairs<Bits, TX>& p) {
-  constexpr float m = is_bf16<TX>() ? 128.0f : 1024.0f;
-  constexpr float hs = is_bf16<TX>() ? 0.125f : 0.0625f;  // int4's hi reads m + c / hs
-  constexpr std::uint32_t one = pair_of<TX>(1.0f), minus_m = pair_of<TX>(-m);
-  constexpr std::uint32_t scale = pair_of<TX>(hs), minus_ms = pair_of<TX>(-m * hs);
-  constexpr std::uint32_t minus_2m = pair_of<TX>(-2 * m);
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    if constexpr (Bits == 4) {
-      p.lo[i] = hfma2<TX>(p.lo[i], one, minus_m);
-      p.hi[i] = hfma2<TX>(p.hi[i], scale, minus_ms);
-    } else if constexpr (is_bf16<TX>()) {
-      p.lo[i] = hfma2<TX>(p.hi[i], one, hfma2<TX>(p.lo[i], one, minus_2m));
-    } else {
-      p.lo[i] = hfma2<TX>(p.lo[i], one, minus_m);
-    }
-  }
-}
-
 // What the offsets of code_pairs add to a piece's dot product, in multiples of the sums
 // of its activations at even and odd positions (int4: the codes of `lo` sit under even
 // positions, those of `hi` under odd ones), and the factor that scales `hi`'s sums back.
@@ -195,6 +174,31 @@ template <>
 struct Offsets<8, __half> {  // 1024 + c
   static constexpr float even = 1024.0f, odd = 1024.0f, hi_scale = 1.0f;
 };
+
+// The codes themselves: code_pairs' offsets removed in 16-bit arithmetic, each step
+// exact (every value is an integer of at most 9 bits). int8 in bf16 adds `hi` into
+// `lo` ((128 + l - 256) + (128 + 128 h)), leaving `hi` unused. One or two HFMA2 per
+// pair: cheaper than the offsets' f32 terms once there are several sets of mma, which
+// would apply them once per set (gemv's consume).
+template <int Bits, class TX>
+__device__ __forceinline__ void remove_offsets(CodePairs<Bits, TX>& p) {
+  constexpr float m = magic<TX>();
+  constexpr float hs = Offsets<4, TX>::hi_scale;  // int4's hi reads m + c / hs
+  constexpr std::uint32_t one = pair_of<TX>(1.0f), minus_m = pair_of<TX>(-m);
+  constexpr std::uint32_t scale = pair_of<TX>(hs), minus_ms = pair_of<TX>(-m * hs);
+  constexpr std::uint32_t minus_2m = pair_of<TX>(-2 * m);
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    if constexpr (Bits == 4) {
+      p.lo[i] = hfma2<TX>(p.lo[i], one, minus_m);
+      p.hi[i] = hfma2<TX>(p.hi[i], scale, minus_ms);
+    } else if constexpr (is_bf16<TX>()) {
+      p.lo[i] = hfma2<TX>(p.hi[i], one, hfma2<TX>(p.lo[i], one, minus_2m));
+    } else {
+      p.lo[i] = hfma2<TX>(p.lo[i], one, minus_m);
+    }
+  }
+}
 
 // c += A . B for one m16n8k16 tile with f32 accumulators.
 template <class TX>
