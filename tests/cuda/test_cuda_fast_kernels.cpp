@@ -460,12 +460,13 @@ TEST_F(CudaFastKernels, DecodeAttention) {
   // cases of head size 64 or 128 run the streamed kernel (many chunks with a partial last
   // tile; 2, 4 and 8 query rows per block; query rows in several blocks: 8 heads per kv head
   // times 8 queries; 64 x 8 (batch, kv head) pairs, enough blocks that the cache is one
-  // chunk); the others decode_chunks.
+  // chunk; one kv head over 4100 keys, more chunks than the merge's warps fold in one
+  // batch: 129 streamed, 65 for f32); the others decode_chunks.
   const Case cases[] = {
       {2, 4, 2, 1, 7, 64, 64},      {1, 16, 8, 1, 4100, 128, 128}, {2, 8, 1, 3, 300, 80, 80},
       {3, 3, 3, 8, 1, 24, 24},      {1, 4, 2, 5, 1000, 256, 256},  {2, 6, 2, 2, 129, 64, 40},
       {1, 32, 4, 8, 600, 128, 128}, {3, 8, 8, 1, 16, 64, 64},      {1, 16, 8, 1, 256, 128, 128},
-      {2, 4, 2, 2, 333, 64, 64},    {64, 16, 8, 1, 45, 128, 128}};
+      {2, 4, 2, 2, 333, 64, 64},    {64, 16, 8, 1, 45, 128, 128},  {1, 2, 1, 1, 4100, 128, 128}};
   std::uint64_t seed = 1000;
   for (DType dt : kAttentionTypes) {
     for (const Case& c : cases) {

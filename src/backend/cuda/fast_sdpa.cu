@@ -216,61 +216,70 @@ __global__ void __launch_bounds__(kWarps * 32) decode_chunks(DecodeArgs a) {
 }
 
 // The merge: a block per (output row, 32 features). Each warp takes every 8th chunk with
-// a lane per feature, so a row's partial outputs are read by many loads in flight at once
-// (one thread walking the chunks in turn would wait a memory latency per chunk).
+// a lane per feature and folds its chunks into a running state of its own, kBatch chunks
+// at a time whose loads are all issued before the first is used: the partial states of a
+// short cache arrive in one memory round trip, not one per reduction step. The warps'
+// states then meet in shared memory.
 constexpr int kMergeWarps = 8;
-
-__device__ float block_reduce(float v, bool max, float* shared) {
-  for (int o = 16; o > 0; o >>= 1) {
-    const float other = __shfl_xor_sync(0xffffffffu, v, o);
-    v = max ? fmaxf(v, other) : v + other;
-  }
-  const int warp = threadIdx.x / 32;
-  __syncthreads();  // `shared` may still be read from the previous reduction
-  if (threadIdx.x % 32 == 0) shared[warp] = v;
-  __syncthreads();
-  float r = shared[0];
-  for (int w = 1; w < kMergeWarps; ++w) r = max ? fmaxf(r, shared[w]) : r + shared[w];
-  return r;
-}
+constexpr int kBatch = 8;
 
 template <class T>
 __global__ void __launch_bounds__(kMergeWarps * 32) decode_merge(DecodeArgs a) {
-  __shared__ float weight[1024];  // per chunk; a.chunks <= 1024
-  __shared__ float reduce[kMergeWarps];
+  __shared__ float warp_m[kMergeWarps], warp_l[kMergeWarps];
   __shared__ float partial[kMergeWarps][32];
   const std::int64_t out_row = blockIdx.x;
   const std::int64_t h = (out_row / a.tq) % a.nq;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const std::int64_t f = std::int64_t(blockIdx.y) * 32 + lane;
+  const bool feature = f < a.dv;
   wait_for_previous_grid();  // the chunk kernel's partial states
   const float* pm = a.part_m + out_row * a.chunks;
   const float* pl = a.part_l + out_row * a.chunks;
-  float mx = -INFINITY;
-  for (int c = threadIdx.x; c < a.chunks; c += blockDim.x) mx = fmaxf(mx, pm[c]);
-  const float sink = a.mask.sinks ? a.mask.sinks[h] * kLog2e : -INFINITY;
-  const float mn = fmaxf(block_reduce(mx, true, reduce), sink);
-  float sum = 0.0f;
-  for (int c = threadIdx.x; c < a.chunks; c += blockDim.x) {
-    // A chunk that saw nothing has m = -inf: weight 0 (and a row that saw nothing at all,
-    // mn = -inf, gets zeros below).
-    const float w = mn == -INFINITY || pm[c] == -INFINITY ? 0.0f : exp2f(pm[c] - mn);
-    weight[c] = w;
-    sum += pl[c] * w;
+  const float* po = a.part_o + out_row * a.chunks * a.dv + f;
+  float m = -INFINITY, l = 0.0f, o = 0.0f;  // the same m and l in every lane of a warp
+  for (int c0 = warp; c0 < a.chunks; c0 += kMergeWarps * kBatch) {
+    float bm[kBatch], bl[kBatch], bo[kBatch];
+#pragma unroll
+    for (int i = 0; i < kBatch; ++i) {
+      const int c = c0 + i * kMergeWarps;
+      const bool in = c < a.chunks;
+      bm[i] = in ? pm[c] : -INFINITY;
+      bl[i] = in ? pl[c] : 0.0f;
+      bo[i] = in && feature ? po[std::int64_t(c) * a.dv] : 0.0f;
+    }
+    float mx = m;
+#pragma unroll
+    for (int i = 0; i < kBatch; ++i) mx = fmaxf(mx, bm[i]);
+    if (mx == -INFINITY) continue;  // nothing seen yet: a chunk that saw nothing weighs 0
+    const float c = exp2f(m - mx);  // 0 while m = -inf
+    l *= c;
+    o *= c;
+#pragma unroll
+    for (int i = 0; i < kBatch; ++i) {
+      const float w = bm[i] == -INFINITY ? 0.0f : exp2f(bm[i] - mx);
+      l = fmaf(bl[i], w, l);
+      o = fmaf(bo[i], w, o);
+    }
+    m = mx;
   }
-  float total = block_reduce(sum, false, reduce);  // also orders `weight` for every thread
-  if (a.mask.sinks && mn != -INFINITY) total += exp2f(sink - mn);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const std::int64_t f = std::int64_t(blockIdx.y) * 32 + lane;
-  float o = 0.0f;
-  if (f < a.dv) {
-    const float* po = a.part_o + out_row * a.chunks * a.dv + f;
-#pragma unroll 4
-    for (int c = warp; c < a.chunks; c += kMergeWarps) o += po[c * a.dv] * weight[c];
-  }
-  partial[warp][lane] = o;
+  if (lane == 0) warp_m[warp] = m;
   __syncthreads();
-  if (warp == 0 && f < a.dv) {
-    float r = 0.0f;
-    for (int w = 0; w < kMergeWarps; ++w) r += partial[w][lane];
+  float mn = a.mask.sinks ? a.mask.sinks[h] * kLog2e : -INFINITY;
+#pragma unroll
+  for (int w = 0; w < kMergeWarps; ++w) mn = fmaxf(mn, warp_m[w]);
+  // A row that saw nothing at all (mn = -inf) gets zeros below.
+  const float c = m == -INFINITY ? 0.0f : exp2f(m - mn);
+  partial[warp][lane] = o * c;
+  if (lane == 0) warp_l[warp] = l * c;
+  __syncthreads();
+  if (warp == 0 && feature) {
+    float r = 0.0f,
+          total = a.mask.sinks && mn != -INFINITY ? exp2f(a.mask.sinks[h] * kLog2e - mn) : 0.0f;
+#pragma unroll
+    for (int w = 0; w < kMergeWarps; ++w) {
+      r += partial[w][lane];
+      total += warp_l[w];
+    }
     static_cast<T*>(a.out)[out_row * a.dv + f] = store<T>(total > 0.0f ? r / total : 0.0f);
   }
 }
