@@ -60,8 +60,10 @@ void BM_prefill_attention_bf16(benchmark::State& state) {
 // Args: kv length, mode (0: eager kernel, 1: eager decomposition, 2: the kernel in a
 // compiled function replayed as a CUDA graph, which leaves out the eager host cost but
 // adds the plan's input copies, 3: the eager calls over every copy recorded once as one
-// CUDA graph, so the time is the kernels' alone, launch gaps included). K and V rotate
-// over copies that together exceed the 50 MB L2, so each call reads from HBM.
+// CUDA graph, so the time is the kernels' alone, launch gaps included; 4 and 5: as 3 with
+// a boolean mask over the keys, as a decode step's over its cache, 4 showing the first
+// 1024 keys only (a cache written that far), 5 every key). K and V rotate over copies
+// that together exceed the 50 MB L2, so each call reads from HBM.
 void BM_decode_attention_bf16(benchmark::State& state) {
   if (cuda_device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t tkv = state.range(0), b = 1, nq = 16, nkv = 8, d = 128;
@@ -73,7 +75,15 @@ void BM_decode_attention_bf16(benchmark::State& state) {
     inputs.push_back({random_on_gpu(1, {b, nq, 1, d}), random_on_gpu(10 + c, {b, nkv, tkv, d}),
                       random_on_gpu(1000 + c, {b, nkv, tkv, d})});
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  auto step = [scale](const std::vector<Tensor>& in) {
+  std::optional<Tensor> mask;
+  if (mode == 4 || mode == 5) {
+    const std::int64_t shown = mode == 4 ? std::min<std::int64_t>(tkv, 1024) : tkv;
+    mask = less(arange(tkv, DType::s32, Device::cuda(0)),
+                full({1}, double(shown), DType::s32, Device::cuda(0)));
+    *mask = reshape(*mask, {1, 1, 1, tkv});
+  }
+  auto step = [scale, &mask](const std::vector<Tensor>& in) {
+    if (mask) return std::vector<Tensor>{fast::sdpa_masked(in[0], in[1], in[2], *mask, scale)};
     return std::vector<Tensor>{fast::sdpa(in[0], in[1], in[2], scale)};
   };
   std::optional<fast::DecomposeGuard> guard;
@@ -85,7 +95,7 @@ void BM_decode_attention_bf16(benchmark::State& state) {
     o.cuda_graphs = true;
     fn = compile(step, o);
   }
-  if (mode == 3) {
+  if (mode >= 3) {
     bench::time_recorded(state, inputs.size(), [&](std::size_t i) { return step(inputs[i]); });
   } else {
     std::size_t next = 0;
@@ -143,6 +153,8 @@ void decode_args(benchmark::internal::Benchmark* b) {
   for (std::int64_t t : {1024, 4096, 8192, 16384, 32768}) b->Args({t, 0});
   for (std::int64_t t : {1024, 4096, 8192, 16384, 32768}) b->Args({t, 2});
   for (std::int64_t t : {512, 1024, 4096, 8192, 16384, 32768}) b->Args({t, 3});
+  for (std::int64_t t : {1024, 8192, 32768}) b->Args({t, 4});
+  for (std::int64_t t : {1024, 8192, 32768}) b->Args({t, 5});
   b->Args({8192, 1});
 }
 

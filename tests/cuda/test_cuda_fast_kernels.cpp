@@ -479,6 +479,33 @@ TEST_F(CudaFastKernels, DecodeAttention) {
   }
 }
 
+// A decode step's mask over a cache written only partly, the generate loop's case: the
+// streamed kernel does not read the chunks past the last key a row sees, and trims the
+// chunk that holds it. Two batch rows written to different lengths, one chunk boundary
+// apart and mid-chunk; and one row that sees only key 0.
+TEST_F(CudaFastKernels, DecodeAttentionOverAPartlyWrittenCache) {
+  constexpr std::int64_t tkv = 4100;
+  const std::int64_t written[][2] = {{1000, 3000}, {1, 4099}};
+  std::uint64_t seed = 7000;
+  for (DType dt : kAttentionTypes) {
+    for (const auto& w : written) {
+      Tensor q = normal(seed++, {2, 16, 1, 128}, dt), k = normal(seed++, {2, 8, tkv, 128}, dt);
+      Tensor v = normal(seed++, {2, 8, tkv, 128}, dt);
+      const Tensor keys = arange(tkv, DType::s32);
+      Tensor mask =
+          concatenate({reshape(less(keys, full({1}, double(w[0]), DType::s32)), {1, 1, 1, tkv}),
+                       reshape(less(keys, full({1}, double(w[1]), DType::s32)), {1, 1, 1, tkv})},
+                      0);
+      check(
+          {q, k, v, mask},
+          [](auto& in) { return fast::sdpa_masked(in[0], in[1], in[2], in[3], 0.088); },
+          elementwise_tol(dt), "fast_sdpa",
+          "decode over a cache written to " + std::to_string(w[0]) + " / " + std::to_string(w[1]) +
+              " keys, " + std::string(name(dt)));
+    }
+  }
+}
+
 TEST_F(CudaFastKernels, PrefillAttention) {
   struct Case {
     std::int64_t b, nq, nkv, tq, tkv;
