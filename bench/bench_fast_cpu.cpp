@@ -3,7 +3,9 @@
 // model (SmolLM2-135M: 9 query heads over 3 kv heads, head size 64, hidden size 576), f32
 // as the CLI runs it on the CPU:
 //  - sdpa prefill, causal, 512 tokens: GFLOP/s counting 4 T^2 D per head, halved;
-//  - sdpa decode, one query row against 4096 cached keys: GB/s of K and V read;
+//  - sdpa decode, one query row against 4096 cached keys: GB/s of K and V read; and the
+//    same step under a decode loop's boolean mask over the cache, showing all of it or
+//    its first 512 keys only (a cache written that far; GB/s still counts every key);
 //  - rms_norm and layer_norm of 512 rows: GB/s read plus written;
 //  - swiglu of 512 x 1536 (the MLP width): GB/s of gate and up read plus the result;
 //  - rope (split-half, all 64 features) of 512 tokens x 9 heads: GB/s read plus written.
@@ -43,6 +45,19 @@ void BM_cpu_sdpa_decode(benchmark::State& state) {
   std::optional<fast::DecomposeGuard> guard;
   if (state.range(0) != 0) guard.emplace();
   for (auto _ : state) benchmark::DoNotOptimize(fast::sdpa(q, k, v, 0.125));
+  const double bytes = 2.0 * kKvHeads * t * kHeadSize * sizeof(float);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Arg: keys the mask shows (the rest of the 4096 are hidden).
+void BM_cpu_sdpa_decode_masked(benchmark::State& state) {
+  constexpr std::int64_t t = 4096;
+  Tensor q = normal(1, {1, kHeads, 1, kHeadSize}), k = normal(2, {1, kKvHeads, t, kHeadSize});
+  Tensor v = normal(3, {1, kKvHeads, t, kHeadSize});
+  Tensor mask = reshape(less(arange(t, DType::s32), full({1}, double(state.range(0)), DType::s32)),
+                        {1, 1, 1, t});
+  for (auto _ : state) benchmark::DoNotOptimize(fast::sdpa_masked(q, k, v, mask, 0.125));
   const double bytes = 2.0 * kKvHeads * t * kHeadSize * sizeof(float);
   state.counters["GB/s"] =
       benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -94,6 +109,7 @@ void BM_cpu_rope(benchmark::State& state) {
 
 BENCHMARK(BM_cpu_sdpa_prefill_causal)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(BM_cpu_sdpa_decode)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_cpu_sdpa_decode_masked)->ArgName("written")->Arg(512)->Arg(4096)->UseRealTime();
 BENCHMARK(BM_cpu_rms_norm)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(BM_cpu_layer_norm)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();
 BENCHMARK(BM_cpu_swiglu)->ArgName("decomposed")->Arg(0)->Arg(1)->UseRealTime();

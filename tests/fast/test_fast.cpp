@@ -375,6 +375,34 @@ TEST(Fast, SdpaVariantsMatchDecomposition) {
   }
 }
 
+// A decode chunk's mask over a cache written only partly, the generate loop's: query i
+// of batch entry b sees keys j < written[b] + i. The CPU kernel skips the 64-key blocks
+// that no query row sees. With 128 keys written, the first query sees none of the block
+// at 128 and the later ones see some of it, so a block may be skipped only when every
+// row misses it. One entry sees a single key. Oracle: the decomposition.
+TEST(Fast, SdpaOverAPartlyWrittenCacheMatchesDecomposition) {
+  constexpr std::int64_t b = 3, nq = 4, nkv = 2, tq = 3, tkv = 700, d = 32;
+  const std::int64_t written[b] = {128, 1, 450};
+  std::vector<std::int32_t> seen(static_cast<std::size_t>(b * tq * tkv), 0);
+  for (std::int64_t e = 0; e < b; ++e)
+    for (std::int64_t i = 0; i < tq; ++i)
+      for (std::int64_t j = 0; j < written[e] + i; ++j) seen[(e * tq + i) * tkv + j] = 1;
+  const Tensor marks = tensor<std::int32_t>(seen, {b, 1, tq, tkv});
+  const Tensor mask = greater(marks, scalar_like(marks, 0.0));
+  for (DType dt : {DType::f32, DType::bf16}) {
+    Tensor q = normal(80, {b, nq, tq, d}, dt), k = normal(81, {b, nkv, tkv, d}, dt);
+    Tensor v = normal(82, {b, nkv, tkv, d}, dt);
+    Tensor sinks = normal(83, {nq});
+    for (bool with_sinks : {false, true}) {
+      std::optional<Tensor> s = with_sinks ? std::optional<Tensor>(sinks) : std::nullopt;
+      EXPECT_TRUE(
+          kernel_matches_decomposition([&] { return fast::sdpa_masked(q, k, v, mask, 0.18, s); },
+                                       "fast_sdpa", tolerance(dt, true)))
+          << name(dt) << (with_sinks ? " with sinks" : "");
+    }
+  }
+}
+
 TEST(Fast, FullyMaskedRowsGiveZeros) {
   // Oracle: the definition (no key to attend to, so nothing is summed).
   Tensor q = normal(50, {1, 2, 3, 4}), k = normal(51, {1, 2, 5, 4}), v = normal(52, {1, 2, 5, 4});

@@ -393,11 +393,11 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
         const std::int64_t end = std::min(last, (split + 1) * split_keys);
         for (std::int64_t j0 = split * split_keys; j0 < end; j0 += kKeyBlock) {
           const std::int64_t n = std::min(kKeyBlock, end - j0);
-          // Scaled scores of the block, S = scale Q K^T, by BLAS.
-          const auto [kb, ldk] = block_rows<T, C>(kh + j0 * ks[2], ks[2], ks[3], n, dh, kblock);
-          block_gemm<C>(true, rows, n, dh, scale, qbuf.data(), std::max<std::int64_t>(dh, 1), kb,
-                        ldk, C(0), p.data(), kKeyBlock);
-          // The masks: a hidden key's score is -inf.
+          // The masks first, as each score's start: a hidden key's is -inf, a seen key's its
+          // additive bias. A block no row sees adds nothing, so its products are skipped: a
+          // decode step's mask over a cache hides the unwritten tail, which then costs only
+          // this pass.
+          bool any_seen = false;
           for (std::int64_t r = 0; r < rows; ++r) {
             const std::int64_t i = row_pos[r], h = row_head[r];
             C* pr = &p[r * kKeyBlock];
@@ -417,9 +417,15 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
                     bias = C(mask->data<float>()[at]);
                 }
               }
-              pr[jj] = seen ? pr[jj] + bias : neg_inf;
+              pr[jj] = seen ? bias : neg_inf;
+              any_seen = any_seen || seen;
             }
           }
+          if (!any_seen) continue;
+          // Scaled scores added, S = scale Q K^T + S, by BLAS (-inf stays -inf).
+          const auto [kb, ldk] = block_rows<T, C>(kh + j0 * ks[2], ks[2], ks[3], n, dh, kblock);
+          block_gemm<C>(true, rows, n, dh, scale, qbuf.data(), std::max<std::int64_t>(dh, 1), kb,
+                        ldk, C(1), p.data(), kKeyBlock);
           // Scores to weights, rescaling what the rows gathered so far.
           for (std::int64_t r = 0; r < rows; ++r) {
             C* pr = &p[r * kKeyBlock];
