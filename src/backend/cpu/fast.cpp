@@ -394,31 +394,36 @@ void sdpa_kernel(std::span<const Tensor> in, std::span<Tensor> out, const Attr& 
         for (std::int64_t j0 = split * split_keys; j0 < end; j0 += kKeyBlock) {
           const std::int64_t n = std::min(kKeyBlock, end - j0);
           // The masks first, as each score's start: a hidden key's is -inf, a seen key's its
-          // additive bias. A block no row sees adds nothing, so its products are skipped: a
-          // decode step's mask over a cache hides the unwritten tail, which then costs only
-          // this pass.
+          // additive bias (a row's mask read along one pointer). A block no row sees adds
+          // nothing, so its products are skipped: a decode step's mask over a cache hides
+          // the unwritten tail, which then costs only this pass.
           bool any_seen = false;
           for (std::int64_t r = 0; r < rows; ++r) {
             const std::int64_t i = row_pos[r], h = row_head[r];
+            // Keys from `limit` on are past the causal rule; the rest read the mask's row.
+            const std::int64_t limit =
+                a.causal ? std::clamp<std::int64_t>(i + a.causal_offset + 1 - j0, 0, n) : n;
             C* pr = &p[r * kKeyBlock];
-            for (std::int64_t jj = 0; jj < n; ++jj) {
-              const std::int64_t j = j0 + jj;
-              bool seen = !a.causal || j <= i + a.causal_offset;
-              C bias = 0;
-              if (seen && mask) {
-                const auto& ms = mask->strides();
-                if (a.mask == SdpaMask::keys) {
-                  seen = mask->data<bool>()[b * ms[0] + j * ms[1]];
-                } else {
-                  const std::int64_t at = b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3];
-                  if (a.mask == SdpaMask::boolean)
-                    seen = mask->data<bool>()[at];
-                  else
-                    bias = C(mask->data<float>()[at]);
-                }
+            auto fill = [&](auto start) {
+              bool any = false;  // or-ed without a branch, so the loop vectorizes
+              for (std::int64_t jj = 0; jj < n; ++jj) {
+                pr[jj] = jj < limit ? start(jj) : neg_inf;
+                any |= pr[jj] != neg_inf;
               }
-              pr[jj] = seen ? bias : neg_inf;
-              any_seen = any_seen || seen;
+              any_seen = any_seen || any;
+            };
+            const std::int64_t* ms = mask ? mask->strides().data() : nullptr;
+            if (!mask) {
+              fill([](std::int64_t) { return C(0); });
+            } else if (a.mask == SdpaMask::keys) {
+              const bool* m = mask->data<bool>() + b * ms[0] + j0 * ms[1];
+              fill([&](std::int64_t jj) { return m[jj * ms[1]] ? C(0) : neg_inf; });
+            } else if (a.mask == SdpaMask::boolean) {
+              const bool* m = mask->data<bool>() + b * ms[0] + h * ms[1] + i * ms[2] + j0 * ms[3];
+              fill([&](std::int64_t jj) { return m[jj * ms[3]] ? C(0) : neg_inf; });
+            } else {
+              const float* m = mask->data<float>() + b * ms[0] + h * ms[1] + i * ms[2] + j0 * ms[3];
+              fill([&](std::int64_t jj) { return C(m[jj * ms[3]]); });
             }
           }
           if (!any_seen) continue;
